@@ -1,0 +1,35 @@
+# Every target creates .venv on first use, so a fresh clone needs nothing but Python 3.11+.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+
+.PHONY: demo test lint typecheck bench diagram clean
+
+$(STAMP): pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	touch $(STAMP)
+
+demo: $(STAMP)
+	$(BIN)/voucher simulate --scenario all
+
+test: $(STAMP) lint typecheck
+	$(BIN)/python -m pytest
+
+lint: $(STAMP)
+	$(BIN)/ruff check voucher_core adapters tests benchmarks
+	$(BIN)/ruff format --check voucher_core adapters tests benchmarks
+
+typecheck: $(STAMP)
+	$(BIN)/mypy voucher_core
+
+bench: $(STAMP)
+	$(BIN)/python benchmarks/bench_core.py
+
+diagram: $(STAMP)
+	$(BIN)/voucher diagram --format mermaid > docs/state-diagram.mmd
+
+clean:
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

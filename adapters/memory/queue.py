@@ -1,0 +1,123 @@
+"""An advice queue in a dict: for tests, simulations and hosts that accept losing it on exit.
+
+It honours the whole :class:`~voucher_core.ports.AdviceQueue` contract except durability:
+idempotent enqueue, one taker per advice (a taken advice is invisible until it is
+acknowledged, parked or put back), and parked advices kept for inspection and re-queueing.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import attrs
+
+from voucher_core.messages import BasicReversal, TenderAdvice
+from voucher_core.ports import QueuedAdvice
+
+__all__ = ["AsyncInMemoryAdviceQueue", "InMemoryAdviceQueue", "ParkedAdvice"]
+
+
+@attrs.frozen
+class ParkedAdvice:
+    queued: QueuedAdvice
+    reason: str
+
+
+@attrs.define
+class _Entry:
+    queued: QueuedAdvice
+    due: float
+    taken: bool = False
+
+
+class InMemoryAdviceQueue:
+    def __init__(self) -> None:
+        self._entries: dict[str, _Entry] = {}
+        self._parked: dict[str, ParkedAdvice] = {}
+        self.enqueued_total = 0
+
+    def enqueue(self, advice: TenderAdvice | BasicReversal, *, due: float) -> None:
+        if advice.id in self._entries or advice.id in self._parked:
+            return
+        self._entries[advice.id] = _Entry(QueuedAdvice(advice), due)
+        self.enqueued_total += 1
+
+    def take_due(
+        self, now: float, *, limit: int = 100, advice_id: str | None = None
+    ) -> Sequence[QueuedAdvice]:
+        if advice_id is not None:
+            entry = self._entries.get(advice_id)
+            candidates = [entry] if entry is not None else []
+        else:
+            candidates = sorted(self._entries.values(), key=lambda e: e.due)
+        taken: list[QueuedAdvice] = []
+        for entry in candidates:
+            if len(taken) >= limit:
+                break
+            if entry.taken or entry.due > now:
+                continue
+            entry.taken = True
+            entry.queued = attrs.evolve(entry.queued, attempts=entry.queued.attempts + 1)
+            taken.append(entry.queued)
+        return taken
+
+    def acknowledge(self, advice_id: str) -> None:
+        self._entries.pop(advice_id, None)
+
+    def repeat_later(self, advice_id: str, *, due: float) -> None:
+        entry = self._entries.get(advice_id)
+        if entry is not None:
+            entry.due = due
+            entry.taken = False
+
+    def park(self, advice_id: str, *, reason: str) -> None:
+        entry = self._entries.pop(advice_id, None)
+        if entry is not None:
+            self._parked[advice_id] = ParkedAdvice(entry.queued, reason)
+
+    # -- inspection -----------------------------------------------------------------------------
+
+    def __len__(self) -> int:
+        return len(self._entries)
+
+    def pending(self) -> list[QueuedAdvice]:
+        return [entry.queued for entry in self._entries.values()]
+
+    def parked(self) -> list[ParkedAdvice]:
+        return list(self._parked.values())
+
+    def requeue(self, advice_id: str, *, due: float) -> bool:
+        """Put a parked advice back in line. Returns whether there was one to put back."""
+        parked = self._parked.pop(advice_id, None)
+        if parked is None:
+            return False
+        self._entries[advice_id] = _Entry(parked.queued, due)
+        return True
+
+    def next_due(self) -> float | None:
+        dues = [entry.due for entry in self._entries.values() if not entry.taken]
+        return min(dues) if dues else None
+
+
+class AsyncInMemoryAdviceQueue:
+    """The same queue behind the async port; ``sync`` is the shared underlying queue."""
+
+    def __init__(self, sync: InMemoryAdviceQueue | None = None) -> None:
+        self.sync = sync if sync is not None else InMemoryAdviceQueue()
+
+    async def enqueue(self, advice: TenderAdvice | BasicReversal, *, due: float) -> None:
+        self.sync.enqueue(advice, due=due)
+
+    async def take_due(
+        self, now: float, *, limit: int = 100, advice_id: str | None = None
+    ) -> Sequence[QueuedAdvice]:
+        return self.sync.take_due(now, limit=limit, advice_id=advice_id)
+
+    async def acknowledge(self, advice_id: str) -> None:
+        self.sync.acknowledge(advice_id)
+
+    async def repeat_later(self, advice_id: str, *, due: float) -> None:
+        self.sync.repeat_later(advice_id, due=due)
+
+    async def park(self, advice_id: str, *, reason: str) -> None:
+        self.sync.park(advice_id, reason=reason)

@@ -1,0 +1,148 @@
+"""What the sync and async drivers share: settings, traces, and the advice bookkeeping."""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Callable
+
+import attrs
+
+from voucher_core.commands import QueueAdvice
+from voucher_core.messages import ProvisionRequest
+from voucher_core.policy import DUAL, BackoffPolicy, DecisionPolicy, ProviderProfile, RetryPolicy
+from voucher_core.ports import QueuedAdvice
+from voucher_core.replies import (
+    Acknowledged,
+    AdviceKind,
+    AdviceReply,
+    Conflict,
+    Rejected,
+    RepeatLater,
+)
+from voucher_core.table import State
+from voucher_core.transaction import Transaction, random_id
+
+__all__ = [
+    "AdviceQueued",
+    "AdviceSettled",
+    "DecisionAwaited",
+    "DriverSettings",
+    "Ledger",
+    "StateChanged",
+    "Trace",
+]
+
+
+@attrs.frozen
+class StateChanged:
+    transaction_id: str
+    source: State
+    dest: State
+
+
+@attrs.frozen
+class AdviceQueued:
+    transaction_id: str
+    advice_id: str
+    kind: AdviceKind
+
+
+@attrs.frozen
+class AdviceSettled:
+    """An advice got a reply; ``reply`` says whether it is final (anything but RepeatLater)."""
+
+    transaction_id: str
+    advice_id: str
+    kind: AdviceKind
+    reply: AdviceReply
+
+
+@attrs.frozen
+class DecisionAwaited:
+    transaction_id: str
+    deadline: float
+
+
+Trace = StateChanged | AdviceQueued | AdviceSettled | DecisionAwaited
+Observer = Callable[[Trace], None]
+ProfileSource = ProviderProfile | Callable[[ProvisionRequest], ProviderProfile]
+
+
+@attrs.frozen(kw_only=True)
+class DriverSettings:
+    """Everything a driver needs besides its ports and clock, with sensible defaults."""
+
+    policy: RetryPolicy = RetryPolicy()
+    profile: ProfileSource = DUAL
+    decision: DecisionPolicy = DecisionPolicy()
+    backoff: BackoffPolicy = BackoffPolicy()
+    new_id: Callable[[], str] = random_id
+    draw: Callable[[], float] = random.random
+    observer: Observer | None = None
+
+    def profile_for(self, request: ProvisionRequest) -> ProviderProfile:
+        profile = self.profile
+        return profile if isinstance(profile, ProviderProfile) else profile(request)
+
+
+class Ledger:
+    """The driver's view of live transactions and their host-decision deadlines."""
+
+    def __init__(self, settings: DriverSettings) -> None:
+        self.settings = settings
+        self.live: dict[str, Transaction] = {}
+        self.deadlines: dict[str, float] = {}
+
+    def trace(self, item: Trace) -> None:
+        if self.settings.observer is not None:
+            self.settings.observer(item)
+
+    def moved(self, tx: Transaction, before: State) -> None:
+        if tx.state is not before:
+            self.trace(StateChanged(tx.id, before, tx.state))
+        if tx.state is not State.PROVISIONED:
+            self.deadlines.pop(tx.id, None)
+        if tx.terminal:
+            self.live.pop(tx.id, None)
+
+    def queued(self, tx: Transaction, command: QueueAdvice) -> None:
+        self.trace(AdviceQueued(tx.id, command.advice.id, command.kind))
+
+    def awaiting(self, tx: Transaction, now: float) -> None:
+        deadline = now + self.settings.decision.limit
+        self.deadlines[tx.id] = deadline
+        self.trace(DecisionAwaited(tx.id, deadline))
+
+    def overdue(self, now: float) -> list[Transaction]:
+        due = [tid for tid, deadline in self.deadlines.items() if deadline <= now]
+        return [self.live[tid] for tid in due if tid in self.live]
+
+    def settle(self, queued: QueuedAdvice, reply: AdviceReply) -> None:
+        """Tell the owning transaction (if this process knows it) that its advice settled."""
+        self.trace(AdviceSettled(queued.request_id, queued.id, queued.kind, reply))
+        tx = self.live.get(queued.request_id)
+        if tx is None or isinstance(reply, RepeatLater):
+            return
+        before = tx.state
+        tx.advice_replied(reply)
+        self.moved(tx, before)
+
+
+@attrs.frozen
+class Disposition:
+    """What the queue must do with an advice after a send."""
+
+    acknowledge: bool = False
+    park_reason: str | None = None
+    due: float | None = None
+
+
+def disposition(
+    queued: QueuedAdvice, reply: AdviceReply, now: float, settings: DriverSettings
+) -> Disposition:
+    if isinstance(reply, Acknowledged | Conflict):
+        return Disposition(acknowledge=True)
+    if isinstance(reply, Rejected):
+        return Disposition(park_reason=reply.detail)
+    delay = settings.backoff.delay(max(queued.attempts, 1), settings.draw())
+    return Disposition(due=now + delay)

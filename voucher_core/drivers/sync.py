@@ -1,0 +1,144 @@
+"""The synchronous driver: runs each sale over a blocking transport and advice queue."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+from voucher_core.commands import AwaitDecision, Command, QueueAdvice, SendProvision, SendRetry
+from voucher_core.drivers.shared import DriverSettings, Ledger, disposition
+from voucher_core.messages import ProvisionRequest, Tender, TenderAdvice
+from voucher_core.policy import ProviderProfile
+from voucher_core.ports import AdviceQueue, Clock, LookupReply, QueuedAdvice, Transport
+from voucher_core.replies import AdviceReply
+from voucher_core.transaction import Transaction
+
+__all__ = ["Driver"]
+
+
+class Driver:
+    """Sell vouchers over ``transport``, keeping advices in ``queue``.
+
+    ``sell`` runs the provision phase and returns the transaction: terminal, waiting for the
+    host (dual messaging, PROVISIONED), or with its advice queued. Advices are tried once at
+    once when queued; whatever is left is delivered by :meth:`forward`, which a host calls
+    from its own loop or background worker.
+    """
+
+    def __init__(
+        self,
+        transport: Transport,
+        queue: AdviceQueue,
+        *,
+        clock: Clock,
+        settings: DriverSettings | None = None,
+    ) -> None:
+        self.transport = transport
+        self.queue = queue
+        self.clock = clock
+        self.settings = settings if settings is not None else DriverSettings()
+        self.ledger = Ledger(self.settings)
+
+    # -- the host's calls -----------------------------------------------------------------------
+
+    def sell(
+        self,
+        request: ProvisionRequest,
+        *,
+        tenders: Iterable[Tender] | None = None,
+        profile: ProviderProfile | None = None,
+    ) -> Transaction:
+        settings = self.settings
+        tx, command = Transaction.begin(
+            request,
+            profile=profile if profile is not None else settings.profile_for(request),
+            policy=settings.policy,
+            tenders=tuple(tenders) if tenders is not None else None,
+        )
+        self.ledger.live[tx.id] = tx
+        self._run(tx, command)
+        return tx
+
+    def confirm(self, tx: Transaction, tenders: Iterable[Tender]) -> Transaction:
+        before = tx.state
+        command = tx.confirm(tuple(tenders), now=self.clock.now(), new_id=self.settings.new_id)
+        self.ledger.moved(tx, before)
+        self._run(tx, command)
+        return tx
+
+    def cancel(self, tx: Transaction) -> Transaction:
+        before = tx.state
+        command = tx.cancel(now=self.clock.now(), new_id=self.settings.new_id)
+        self.ledger.moved(tx, before)
+        self._run(tx, command)
+        return tx
+
+    def expire_decisions(self) -> list[Transaction]:
+        """Reverse every sale whose host did not decide in time. Returns those reversed."""
+        expired = self.ledger.overdue(self.clock.monotonic())
+        for tx in expired:
+            before = tx.state
+            command = tx.decision_timed_out(now=self.clock.now(), new_id=self.settings.new_id)
+            self.ledger.moved(tx, before)
+            self._run(tx, command)
+        return expired
+
+    def forward(self, *, limit: int = 100) -> int:
+        """Send every advice that is due, once. Returns how many were sent."""
+        taken = self.queue.take_due(self.clock.monotonic(), limit=limit)
+        for queued in taken:
+            self._deliver(queued)
+        return len(taken)
+
+    def lookup(self, tx: Transaction) -> LookupReply:
+        """Ask the switch about a finished transaction (refused while it is in flight)."""
+        return self.transport.lookup(tx.lookup_id(), timeout=self.settings.policy.timeout)
+
+    def in_flight(self) -> list[Transaction]:
+        return list(self.ledger.live.values())
+
+    # -- the loop -------------------------------------------------------------------------------
+
+    def _run(self, tx: Transaction, command: Command | None) -> None:
+        transport, clock, settings = self.transport, self.clock, self.settings
+        timeout = settings.policy.timeout
+        while command is not None:
+            if isinstance(command, SendProvision):
+                reply = transport.provision(command.request, timeout=timeout)
+            elif isinstance(command, SendRetry):
+                clock.sleep(settings.policy.retry_delay)
+                reply = transport.retry(command.request, timeout=timeout)
+            elif isinstance(command, QueueAdvice):
+                self._queue(tx, command)
+                return
+            else:
+                assert isinstance(command, AwaitDecision)
+                self.ledger.awaiting(tx, clock.monotonic())
+                return
+            before = tx.state
+            command = tx.provision_replied(reply, now=clock.now(), new_id=settings.new_id)
+            self.ledger.moved(tx, before)
+
+    def _queue(self, tx: Transaction, command: QueueAdvice) -> None:
+        now = self.clock.monotonic()
+        self.queue.enqueue(command.advice, due=now)
+        self.ledger.queued(tx, command)
+        for queued in self.queue.take_due(now, limit=1, advice_id=command.advice.id):
+            self._deliver(queued)
+
+    def _deliver(self, queued: QueuedAdvice) -> None:
+        timeout = self.settings.policy.timeout
+        advice = queued.advice
+        reply: AdviceReply
+        if isinstance(advice, TenderAdvice):
+            reply = self.transport.confirm(advice, timeout=timeout)
+        else:
+            reply = self.transport.reverse(advice, timeout=timeout)
+        outcome = disposition(queued, reply, self.clock.monotonic(), self.settings)
+        if outcome.acknowledge:
+            self.queue.acknowledge(queued.id)
+        elif outcome.park_reason is not None:
+            self.queue.park(queued.id, reason=outcome.park_reason)
+        else:
+            assert outcome.due is not None
+            self.queue.repeat_later(queued.id, due=outcome.due)
+        self.ledger.settle(queued, reply)

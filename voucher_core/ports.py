@@ -1,0 +1,141 @@
+"""The ports: what the core needs from the outside world, as small protocols.
+
+Adapters implement them (``adapters.memory`` in-process; HTTP and durable storage elsewhere).
+Each port comes as a sync and an async twin with the same method names.
+
+Transport
+    Carries one message to the switch and returns the *classified* reply
+    (:mod:`voucher_core.replies`). It never raises for a network failure or a bad reply: those
+    are replies too (``Unknown`` / ``RepeatLater``). ``timeout`` is the per-attempt limit in
+    seconds from the :class:`~voucher_core.policy.RetryPolicy`.
+
+AdviceQueue
+    Store-and-forward storage for confirmations and reversals. ``enqueue`` must have stored the
+    advice when it returns (a durable adapter commits first) and is idempotent on the advice
+    id. ``take_due`` hands out advices whose time has come, each to one taker at a time, and
+    times are the caller's monotonic seconds. An advice leaves the queue only by
+    ``acknowledge`` (final, agreeing or conflicting) or moves aside by ``park`` (kept, listed,
+    re-queueable); ``repeat_later`` puts it back with a new due time.
+
+Clock
+    Wall time for message timestamps, monotonic time for deadlines and backoff, and sleeping.
+    The core never reads one; drivers are handed one.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Protocol
+
+import attrs
+
+from voucher_core.messages import BasicReversal, ProvisionRequest, TenderAdvice
+from voucher_core.replies import AdviceKind, AdviceReply, ProvisionReply
+
+__all__ = [
+    "AdviceQueue",
+    "AsyncAdviceQueue",
+    "AsyncTransport",
+    "Clock",
+    "LookupReply",
+    "QueuedAdvice",
+    "Transport",
+]
+
+
+@attrs.frozen
+class QueuedAdvice:
+    """An advice as the queue holds it. ``attempts`` counts sends so far."""
+
+    advice: TenderAdvice | BasicReversal
+    attempts: int = 0
+
+    @property
+    def id(self) -> str:
+        return self.advice.id
+
+    @property
+    def request_id(self) -> str:
+        return self.advice.request_id
+
+    @property
+    def kind(self) -> AdviceKind:
+        if isinstance(self.advice, TenderAdvice):
+            return AdviceKind.CONFIRMATION
+        return AdviceKind.REVERSAL
+
+
+@attrs.frozen
+class LookupReply:
+    """The answer to ``lookupVoucher``: the HTTP status and the raw body."""
+
+    status: int | None
+    content: bytes
+    detail: str = ""
+
+
+class Transport(Protocol):
+    def provision(self, request: ProvisionRequest, *, timeout: float) -> ProvisionReply: ...
+
+    def retry(self, request: ProvisionRequest, *, timeout: float) -> ProvisionReply: ...
+
+    def confirm(self, advice: TenderAdvice, *, timeout: float) -> AdviceReply: ...
+
+    def reverse(self, advice: BasicReversal, *, timeout: float) -> AdviceReply: ...
+
+    def lookup(self, provision_id: str, *, timeout: float) -> LookupReply: ...
+
+
+class AsyncTransport(Protocol):
+    async def provision(self, request: ProvisionRequest, *, timeout: float) -> ProvisionReply: ...
+
+    async def retry(self, request: ProvisionRequest, *, timeout: float) -> ProvisionReply: ...
+
+    async def confirm(self, advice: TenderAdvice, *, timeout: float) -> AdviceReply: ...
+
+    async def reverse(self, advice: BasicReversal, *, timeout: float) -> AdviceReply: ...
+
+    async def lookup(self, provision_id: str, *, timeout: float) -> LookupReply: ...
+
+
+class AdviceQueue(Protocol):
+    def enqueue(self, advice: TenderAdvice | BasicReversal, *, due: float) -> None: ...
+
+    def take_due(
+        self, now: float, *, limit: int = 100, advice_id: str | None = None
+    ) -> Sequence[QueuedAdvice]: ...
+
+    def acknowledge(self, advice_id: str) -> None: ...
+
+    def repeat_later(self, advice_id: str, *, due: float) -> None: ...
+
+    def park(self, advice_id: str, *, reason: str) -> None: ...
+
+
+class AsyncAdviceQueue(Protocol):
+    async def enqueue(self, advice: TenderAdvice | BasicReversal, *, due: float) -> None: ...
+
+    async def take_due(
+        self, now: float, *, limit: int = 100, advice_id: str | None = None
+    ) -> Sequence[QueuedAdvice]: ...
+
+    async def acknowledge(self, advice_id: str) -> None: ...
+
+    async def repeat_later(self, advice_id: str, *, due: float) -> None: ...
+
+    async def park(self, advice_id: str, *, reason: str) -> None: ...
+
+
+class Clock(Protocol):
+    def now(self) -> datetime:
+        """Aware UTC wall time, for the ``time`` field of messages."""
+        ...
+
+    def monotonic(self) -> float:
+        """Seconds on a clock that never goes back, for deadlines and backoff."""
+        ...
+
+    def sleep(self, seconds: float) -> None: ...
+
+    async def asleep(self, seconds: float) -> None: ...

@@ -1,0 +1,113 @@
+"""The transaction state machine, as data.
+
+This table is the single source of truth for how a sale moves. :mod:`voucher_core.transaction`
+builds its ``transitions`` machine from it, and :mod:`voucher_core.diagram` draws the state
+diagram in ``docs/`` from it, so the picture cannot drift from the code.
+
+Each :class:`Rule` reads: in state ``source``, when ``event`` happens and ``guard`` holds, move
+to ``dest`` and send ``sends``. Rules for one (source, event) pair are tried in order; their
+guards are written so that exactly one applies. A rule whose ``dest`` is ``None`` is an internal
+transition: it is accepted and changes nothing (a repeated acknowledgement, for instance).
+"""
+
+from __future__ import annotations
+
+import enum
+
+import attrs
+
+__all__ = [
+    "TERMINAL",
+    "TRANSITIONS",
+    "Event",
+    "Guard",
+    "Rule",
+    "Send",
+    "State",
+]
+
+
+class State(enum.StrEnum):
+    PROVISIONING = "PROVISIONING"
+    RETRYING = "RETRYING"
+    PROVISIONED = "PROVISIONED"
+    CONFIRMING = "CONFIRMING"
+    REVERSING = "REVERSING"
+    DONE = "DONE"
+    DECLINED = "DECLINED"
+
+
+TERMINAL = frozenset({State.DONE, State.DECLINED})
+
+
+class Event(enum.StrEnum):
+    """What can happen to a transaction. Values are the trigger names."""
+
+    PROVISION_APPROVED = "provision_approved"
+    PROVISION_DECLINED = "provision_declined"
+    PROVISION_UNKNOWN = "provision_unknown"
+    DELIVERED = "delivered"
+    HOST_CONFIRMED = "host_confirmed"
+    HOST_CANCELLED = "host_cancelled"
+    DECISION_TIMED_OUT = "decision_timed_out"
+    ADVICE_ACKNOWLEDGED = "advice_acknowledged"
+    ADVICE_REFUSED = "advice_refused"
+
+
+class Guard(enum.StrEnum):
+    """Conditions a rule may require; :mod:`voucher_core.transaction` evaluates them."""
+
+    SINGLE_MESSAGING = "single messaging"
+    RETRY_ALLOWED = "retries supported and left"
+    NO_RETRY_LEFT = "no retries supported or left"
+
+
+class Send(enum.StrEnum):
+    """What a rule sends. Advices go through the advice queue, never straight to the wire."""
+
+    NOTHING = ""
+    RETRY = "retryProvisionVoucher"
+    CONFIRMATION = "TenderAdvice"
+    REVERSAL_UNANSWERED = "BasicReversal (TIMEOUT or RESPONSE_NOT_FINAL)"
+    REVERSAL_CANCELLED = "BasicReversal (CANCELLED)"
+
+
+@attrs.frozen
+class Rule:
+    source: State
+    event: Event
+    dest: State | None
+    guard: Guard | None = None
+    sends: Send = Send.NOTHING
+    flags_reconciliation: bool = False
+
+
+_P, _R, _PD = State.PROVISIONING, State.RETRYING, State.PROVISIONED
+_C, _V, _D, _X = State.CONFIRMING, State.REVERSING, State.DONE, State.DECLINED
+
+TRANSITIONS: tuple[Rule, ...] = (
+    # The first attempt.
+    Rule(_P, Event.PROVISION_APPROVED, _PD),
+    Rule(_P, Event.PROVISION_DECLINED, _X),
+    Rule(_P, Event.PROVISION_UNKNOWN, _R, Guard.RETRY_ALLOWED, Send.RETRY),
+    Rule(_P, Event.PROVISION_UNKNOWN, _V, Guard.NO_RETRY_LEFT, Send.REVERSAL_UNANSWERED),
+    # Retries: the same id and body, at most RetryPolicy.max_retries of them.
+    Rule(_R, Event.PROVISION_APPROVED, _PD),
+    Rule(_R, Event.PROVISION_UNKNOWN, _R, Guard.RETRY_ALLOWED, Send.RETRY),
+    Rule(_R, Event.PROVISION_UNKNOWN, _V, Guard.NO_RETRY_LEFT, Send.REVERSAL_UNANSWERED),
+    # A decline of a retry does not prove the first attempt failed: reverse to be sure.
+    Rule(_R, Event.PROVISION_DECLINED, _V, sends=Send.REVERSAL_UNANSWERED),
+    # A voucher in hand.
+    Rule(_PD, Event.DELIVERED, _D, Guard.SINGLE_MESSAGING),
+    Rule(_PD, Event.HOST_CONFIRMED, _C, sends=Send.CONFIRMATION),
+    Rule(_PD, Event.HOST_CANCELLED, _V, sends=Send.REVERSAL_CANCELLED),
+    Rule(_PD, Event.DECISION_TIMED_OUT, _V, sends=Send.REVERSAL_CANCELLED),
+    # Advices settle.
+    Rule(_C, Event.ADVICE_ACKNOWLEDGED, _D),
+    Rule(_V, Event.ADVICE_ACKNOWLEDGED, _X),
+    Rule(_C, Event.ADVICE_REFUSED, _D, flags_reconciliation=True),
+    Rule(_V, Event.ADVICE_REFUSED, _X, flags_reconciliation=True),
+    # Advices are delivered at least once, so acknowledgements can repeat: harmless.
+    Rule(_D, Event.ADVICE_ACKNOWLEDGED, None),
+    Rule(_X, Event.ADVICE_ACKNOWLEDGED, None),
+)

@@ -1,0 +1,310 @@
+"""One sale, as a state machine that takes what happened and says what to send next.
+
+Theory of operation
+-------------------
+A :class:`Transaction` is a small record: the provision request, the provider's profile, the
+retry policy, the state, and whatever the switch has said so far. It performs no I/O and reads
+no clock. A driver feeds it what happened (a classified reply, the host's decision, an advice's
+final status) and gets back at most one :data:`~voucher_core.commands.Command`: send a
+provision, send a retry, queue an advice, or wait for the host. Time arrives as arguments
+(``now`` stamps outgoing advices); fresh ids come from a ``new_id`` callable the driver may
+replace.
+
+Every transaction shares one ``transitions`` machine, built once from
+:data:`voucher_core.table.TRANSITIONS`. The machine is not attached to the transactions (a
+``Machine`` per object costs tens of kilobytes); events are fired on the shared machine with the
+transaction passed as the model, so a transaction costs only its own fields.
+
+Rules the code keeps
+--------------------
+* An event that does not apply raises :class:`~voucher_core.errors.InvalidEvent` and leaves the
+  transaction untouched. Anything that could fail while preparing a message is done before the
+  state changes, so a failure never leaves a half-moved transaction.
+* Retries reuse the original request object: same id, same body.
+* An advice is built once, when the rule that sends it fires, and kept: repeats are identical.
+* The customer's outcome is known before the messaging ends (:attr:`Transaction.outcome`).
+"""
+
+from __future__ import annotations
+
+import enum
+import uuid
+from collections.abc import Callable
+from datetime import datetime
+from typing import Any
+
+import attrs
+from transitions import Machine, MachineError
+
+from voucher_core.commands import AwaitDecision, Command, QueueAdvice, SendProvision, SendRetry
+from voucher_core.errors import InvalidEvent, LookupRefused
+from voucher_core.messages import (
+    BasicReversal,
+    ProvisionRequest,
+    ProvisionResponse,
+    ReversalReason,
+    Tender,
+    TenderAdvice,
+    ThirdPartyIdentifier,
+)
+from voucher_core.policy import DUAL, ProviderProfile, RetryPolicy
+from voucher_core.replies import (
+    Acknowledged,
+    AdviceReply,
+    Approved,
+    Conflict,
+    Declined,
+    ProvisionReply,
+    Rejected,
+    RepeatLater,
+    Unknown,
+    UnknownReason,
+)
+from voucher_core.table import TERMINAL, TRANSITIONS, Event, Guard, Rule, Send, State
+
+__all__ = ["Outcome", "Transaction", "random_id"]
+
+_DEFAULT_POLICY = RetryPolicy()
+
+
+def random_id() -> str:
+    """A fresh random UUID v4, as every message id must be."""
+    return str(uuid.uuid4())
+
+
+class Outcome(enum.StrEnum):
+    """What the customer is told. Decided before the messaging ends."""
+
+    APPROVED = "approved"
+    DECLINED = "declined"
+
+
+@attrs.define(slots=True, eq=False)
+class Transaction:
+    """The state of one voucher sale. Create it with :meth:`begin`."""
+
+    request: ProvisionRequest
+    profile: ProviderProfile
+    policy: RetryPolicy
+    state: State = State.PROVISIONING
+    tenders: tuple[Tender, ...] | None = None
+    retries: int = 0
+    response: ProvisionResponse | None = None
+    advice: TenderAdvice | BasicReversal | None = None
+    unanswered: UnknownReason | None = None
+    declined: Declined | None = None
+    reconciliation: str | None = None
+    # The rule the shared machine just fired; read right after each event.
+    _fired: Rule | None = attrs.field(default=None, repr=False)
+
+    @classmethod
+    def begin(
+        cls,
+        request: ProvisionRequest,
+        *,
+        profile: ProviderProfile = DUAL,
+        policy: RetryPolicy = _DEFAULT_POLICY,
+        tenders: tuple[Tender, ...] | None = None,
+    ) -> tuple[Transaction, SendProvision]:
+        """Start a sale. ``tenders`` given up front make the confirmation follow at once."""
+        tx = cls(request, profile, policy, tenders=tuple(tenders) if tenders else None)
+        return tx, SendProvision(request)
+
+    # -- what the driver reads ----------------------------------------------------------------
+
+    @property
+    def id(self) -> str:
+        """The provision request's id, which names the transaction everywhere."""
+        return self.request.id
+
+    @property
+    def terminal(self) -> bool:
+        return self.state in TERMINAL
+
+    @property
+    def outcome(self) -> Outcome | None:
+        """Approved at PROVISIONED (single) or CONFIRMING (dual), declined at REVERSING."""
+        state = self.state
+        if state is State.DONE or state is State.CONFIRMING:
+            return Outcome.APPROVED
+        if state is State.DECLINED or state is State.REVERSING:
+            return Outcome.DECLINED
+        if state is State.PROVISIONED and not self.profile.dual:
+            return Outcome.APPROVED
+        return None
+
+    @property
+    def third_party_identifiers(self) -> tuple[ThirdPartyIdentifier, ...]:
+        """As the response returned them, or the request's if no response arrived."""
+        source = self.response if self.response is not None else self.request
+        return source.third_party_identifiers
+
+    def lookup_id(self) -> str:
+        """The id to look the transaction up by; refused until it is terminal."""
+        if not self.terminal:
+            raise LookupRefused(self.id, self.state)
+        return self.id
+
+    # -- what happened ------------------------------------------------------------------------
+
+    def provision_replied(
+        self, reply: ProvisionReply, *, now: datetime, new_id: Callable[[], str] = random_id
+    ) -> Command | None:
+        """Feed the classified reply to the provision or the latest retry."""
+        if isinstance(reply, Approved):
+            self._fire(Event.PROVISION_APPROVED)
+            self.response = reply.response
+            if not self.profile.dual:
+                self._fire(Event.DELIVERED)
+                return None
+            if self.tenders is not None:
+                return self.confirm(self.tenders, now=now, new_id=new_id)
+            return AwaitDecision()
+        if isinstance(reply, Declined):
+            self._fire(Event.PROVISION_DECLINED)
+            self.declined = reply
+            return self._command(now, new_id)
+        if self.unanswered is None and self.state is State.PROVISIONING:
+            self.unanswered = reply.reason
+        self._fire(Event.PROVISION_UNKNOWN)
+        return self._command(now, new_id)
+
+    def confirm(
+        self,
+        tenders: tuple[Tender, ...],
+        *,
+        now: datetime,
+        new_id: Callable[[], str] = random_id,
+    ) -> Command | None:
+        """The host took payment: confirm the voucher with these tenders."""
+        self._expect(Event.HOST_CONFIRMED)
+        advice = TenderAdvice(
+            id=new_id(),
+            request_id=self.id,
+            time=now,
+            third_party_identifiers=self.third_party_identifiers,
+            tenders=tuple(tenders),
+        )
+        self._fire(Event.HOST_CONFIRMED)
+        self.tenders = tuple(tenders)
+        self.advice = advice
+        return QueueAdvice(advice)
+
+    def cancel(self, *, now: datetime, new_id: Callable[[], str] = random_id) -> Command | None:
+        """The host or customer called the sale off: reverse the voucher."""
+        self._fire(Event.HOST_CANCELLED)
+        return self._command(now, new_id)
+
+    def decision_timed_out(
+        self, *, now: datetime, new_id: Callable[[], str] = random_id
+    ) -> Command | None:
+        """The host did not decide within the limit: reverse on the customer's behalf."""
+        self._fire(Event.DECISION_TIMED_OUT)
+        return self._command(now, new_id)
+
+    def advice_replied(self, reply: AdviceReply) -> None:
+        """Feed the final status of this transaction's advice. Repeats are harmless."""
+        if isinstance(reply, RepeatLater):
+            return
+        if isinstance(reply, Acknowledged):
+            self._fire(Event.ADVICE_ACKNOWLEDGED)
+            return
+        self._fire(Event.ADVICE_REFUSED)
+        if self._fired is not None and self._fired.flags_reconciliation:
+            kind = "conflict" if isinstance(reply, Conflict) else "rejected"
+            assert isinstance(reply, Conflict | Rejected)
+            self.reconciliation = f"{kind}: {reply.detail}"
+
+    # -- machinery ----------------------------------------------------------------------------
+
+    def _expect(self, event: Event) -> None:
+        """Raise now, before any message is built, if ``event`` cannot apply."""
+        if self.state not in _SOURCES[event]:
+            raise InvalidEvent(self.id, self.state, event)
+
+    def _fire(self, event: Event) -> None:
+        self._fired = None
+        try:
+            moved = _TRIGGERS[event](self)
+        except MachineError:
+            moved = False
+        if not moved:
+            raise InvalidEvent(self.id, self.state, event, _hint(self, event))
+
+    def _command(self, now: datetime, new_id: Callable[[], str]) -> Command | None:
+        rule = self._fired
+        assert rule is not None
+        sends = rule.sends
+        if sends is Send.NOTHING:
+            return None
+        if sends is Send.RETRY:
+            self.retries += 1
+            return SendRetry(self.request, self.retries)
+        if sends is Send.REVERSAL_CANCELLED:
+            reason = ReversalReason.CANCELLED
+        elif self.unanswered is UnknownReason.NOT_FINAL:
+            reason = ReversalReason.RESPONSE_NOT_FINAL
+        else:
+            reason = ReversalReason.TIMEOUT
+        advice = BasicReversal(
+            id=new_id(),
+            request_id=self.id,
+            time=now,
+            third_party_identifiers=self.third_party_identifiers,
+            reversal_reason=reason,
+        )
+        self.advice = advice
+        return QueueAdvice(advice)
+
+    def _retry_allowed(self) -> bool:
+        return self.profile.retries_supported and self.retries < self.policy.max_retries
+
+
+def _hint(tx: Transaction, event: Event) -> str:
+    if event is Event.DELIVERED and tx.state is State.PROVISIONED:
+        return "dual messaging needs the host to confirm or cancel"
+    accepted = sorted(e.value for e, sources in _SOURCES.items() if tx.state in sources)
+    return f"it accepts {', '.join(accepted)}" if accepted else "it is final"
+
+
+_GUARDS: dict[Guard, Callable[[Any], bool]] = {
+    Guard.SINGLE_MESSAGING: lambda ev: not ev.model.profile.dual,
+    Guard.RETRY_ALLOWED: lambda ev: ev.model._retry_allowed(),  # noqa: SLF001
+    Guard.NO_RETRY_LEFT: lambda ev: not ev.model._retry_allowed(),  # noqa: SLF001
+}
+
+
+def _recorder(rule: Rule) -> Callable[[Any], None]:
+    def record(event_data: Any) -> None:
+        event_data.model._fired = rule  # noqa: SLF001
+
+    return record
+
+
+def _build_machine() -> Machine:
+    machine = Machine(
+        model=None,
+        states=list(State),
+        initial=State.PROVISIONING,
+        send_event=True,
+        auto_transitions=False,
+        ignore_invalid_triggers=False,
+    )
+    for rule in TRANSITIONS:
+        machine.add_transition(
+            trigger=rule.event.value,
+            source=rule.source,
+            dest=rule.dest,
+            conditions=[_GUARDS[rule.guard]] if rule.guard is not None else [],
+            after=[_recorder(rule)],
+        )
+    return machine
+
+
+MACHINE: Machine = _build_machine()
+_TRIGGERS: dict[Event, Callable[[Transaction], bool]] = {
+    event: MACHINE.events[event.value].trigger for event in Event
+}
+_SOURCES: dict[Event, frozenset[State]] = {
+    event: frozenset(rule.source for rule in TRANSITIONS if rule.event is event) for event in Event
+}
