@@ -19,8 +19,8 @@ test: $(STAMP) lint typecheck
 	$(BIN)/python -m pytest
 
 lint: $(STAMP)
-	$(BIN)/ruff check voucher_core adapters tests benchmarks
-	$(BIN)/ruff format --check voucher_core adapters tests benchmarks
+	$(BIN)/ruff check voucher_core adapters tests benchmarks docs
+	$(BIN)/ruff format --check voucher_core adapters tests benchmarks docs
 
 typecheck: $(STAMP)
 	$(BIN)/mypy voucher_core
@@ -29,7 +29,7 @@ bench: $(STAMP)
 	$(BIN)/python benchmarks/bench_core.py
 
 diagram: $(STAMP)
-	$(BIN)/voucher diagram --format mermaid > docs/state-diagram.mmd
+	$(BIN)/python docs/regenerate.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

@@ -42,7 +42,7 @@ class SeededIds:
 
 def demo_request(
     *,
-    id: str,  # noqa: A002  (the wire's own name for it)
+    id: str,
     time: datetime,
     product_id: str = "AIRTIME10",
     amount: int = 1000,

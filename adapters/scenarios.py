@@ -181,7 +181,6 @@ def describe_reply(reply: object) -> str:
     return repr(reply)
 
 
-
 def run_scenario(
     scenario: Scenario, *, seed: int = 0, on_entry: Callable[[TimelineEntry], None] | None = None
 ) -> ScenarioResult:

@@ -44,9 +44,7 @@ def to_dot() -> str:
         '    edge [fontname="Helvetica", fontsize=10];',
         '    start [shape=point, label=""];',
     ]
-    lines.extend(
-        f"    {state.value} [peripheries=2];" for state in State if state in TERMINAL
-    )
+    lines.extend(f"    {state.value} [peripheries=2];" for state in State if state in TERMINAL)
     lines.append(f'    start -> {State.PROVISIONING.value} [label="sends provisionVoucher"];')
     for rule in _drawn():
         assert rule.dest is not None

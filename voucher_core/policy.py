@@ -15,6 +15,7 @@ turn counts and random draws into durations, and the drivers do the waiting.
 from __future__ import annotations
 
 import enum
+from typing import Any
 
 import attrs
 
@@ -31,12 +32,12 @@ __all__ = [
 ]
 
 
-def _non_negative(_: object, attribute: attrs.Attribute[float], value: float) -> None:
+def _non_negative(_: object, attribute: attrs.Attribute[Any], value: float) -> None:
     if value < 0:
         raise ValueError(f"{attribute.name} must not be negative, got {value!r}")
 
 
-def _positive(_: object, attribute: attrs.Attribute[float], value: float) -> None:
+def _positive(_: object, attribute: attrs.Attribute[Any], value: float) -> None:
     if value <= 0:
         raise ValueError(f"{attribute.name} must be positive, got {value!r}")
 

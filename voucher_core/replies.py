@@ -186,7 +186,6 @@ def classify_provision(status: int, content: bytes) -> ProvisionReply:
     return Unknown(UnknownReason.NOT_FINAL, _describe(status, error, content), status, error)
 
 
-
 def classify_advice(kind: AdviceKind, status: int, content: bytes) -> AdviceReply:
     """Classify the reply to ``confirmVoucher`` or ``reverseVoucher``."""
     if 200 <= status < 300:

@@ -57,7 +57,6 @@ from voucher_core.replies import (
     ProvisionReply,
     Rejected,
     RepeatLater,
-    Unknown,
     UnknownReason,
 )
 from voucher_core.table import TERMINAL, TRANSITIONS, Event, Guard, Rule, Send, State
@@ -269,14 +268,14 @@ def _hint(tx: Transaction, event: Event) -> str:
 
 _GUARDS: dict[Guard, Callable[[Any], bool]] = {
     Guard.SINGLE_MESSAGING: lambda ev: not ev.model.profile.dual,
-    Guard.RETRY_ALLOWED: lambda ev: ev.model._retry_allowed(),  # noqa: SLF001
-    Guard.NO_RETRY_LEFT: lambda ev: not ev.model._retry_allowed(),  # noqa: SLF001
+    Guard.RETRY_ALLOWED: lambda ev: ev.model._retry_allowed(),
+    Guard.NO_RETRY_LEFT: lambda ev: not ev.model._retry_allowed(),
 }
 
 
 def _recorder(rule: Rule) -> Callable[[Any], None]:
     def record(event_data: Any) -> None:
-        event_data.model._fired = rule  # noqa: SLF001
+        event_data.model._fired = rule
 
     return record
 

@@ -72,10 +72,10 @@ ProfileSource = ProviderProfile | Callable[[ProvisionRequest], ProviderProfile]
 class DriverSettings:
     """Everything a driver needs besides its ports and clock, with sensible defaults."""
 
-    policy: RetryPolicy = RetryPolicy()
+    policy: RetryPolicy = attrs.field(factory=RetryPolicy)
     profile: ProfileSource = DUAL
-    decision: DecisionPolicy = DecisionPolicy()
-    backoff: BackoffPolicy = BackoffPolicy()
+    decision: DecisionPolicy = attrs.field(factory=DecisionPolicy)
+    backoff: BackoffPolicy = attrs.field(factory=BackoffPolicy)
     new_id: Callable[[], str] = random_id
     draw: Callable[[], float] = random.random
     observer: Observer | None = None

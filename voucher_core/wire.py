@@ -1,0 +1,460 @@
+"""The JSON codec: message objects to the SUV interface's JSON and back. No I/O.
+
+Rules of the wire, and where each is enforced:
+
+* Keys are camelCase, derived from the snake_case attribute name by the attrs hook
+  factories below; no class lists its own renames, so a new field cannot be forgotten.
+* An optional field that is ``None`` is left out of the JSON, never sent as ``null``.
+* Arrays are tuples in Python. ``time`` and ``expiryDate`` are written in UTC with
+  exactly three fractional digits and a ``Z``; any offset is accepted when reading, a
+  time without one is not.
+* Enum fields are typed ``Enum | str``: a value this version knows becomes the member, an
+  unknown one stays a plain string. That is how a reply from a newer switch stays readable.
+* A PIN is one of several shapes told apart by its ``type`` key; an unknown shape is kept
+  as :class:`~voucher_core.messages.UnknownPin`.
+* Reading is type-strict (a number is not a string, ``true`` is not ``1``), because
+  silently coercing a malformed reply would hide a broken server.
+
+Two converters share all of that. :data:`converter` ignores unknown fields, as a client must
+when reading replies; :data:`strict_converter` reports them, as Electrum's servers do with
+requests (and as the switch simulator should).
+
+Failures are collected, not raised one at a time: :class:`WireFormatError` lists every bad
+field by its wire path (``tenders[0].amount.currency``), using the Java-style reason
+``may not be null`` for a missing required field so a server can echo it verbatim.
+
+All hooks are generated once, when this module is imported.
+"""
+
+import json
+import types
+import typing
+from collections.abc import Callable, Iterable
+from datetime import UTC, datetime
+from enum import Enum
+from typing import Any, Final, TypeVar, cast
+
+import attrs
+import cattrs
+from cattrs.errors import (
+    AttributeValidationNote,
+    ClassValidationError,
+    ForbiddenExtraKeysError,
+    IterableValidationError,
+    IterableValidationNote,
+)
+from cattrs.gen import make_dict_structure_fn, make_dict_unstructure_fn, override
+
+from voucher_core import messages
+from voucher_core.messages import PinClear, PinEncrypted, PinHashed, PinType, UnknownPin
+from voucher_core.messages._validators import (
+    InvalidFieldTypeError,
+    InvalidFieldValueError,
+    wire_name,
+)
+
+T = TypeVar("T")
+_Hook = Callable[[Any, Any], Any]
+
+MAY_NOT_BE_NULL: Final = "may not be null"
+UNKNOWN_FIELD: Final = "unknown field"
+
+_NONE_TYPE: Final = type(None)
+_PIN_TAGS: Final[dict[type[Any], str]] = {
+    PinClear: PinType.CLEAR_PIN.value,
+    PinEncrypted: PinType.ENCRYPTED_PIN.value,
+    PinHashed: PinType.HASHED_PIN.value,
+}
+_PIN_CLASSES: Final = frozenset((*_PIN_TAGS, UnknownPin))
+_JSON_TYPES: Final = {
+    str: "a string",
+    int: "an integer",
+    float: "a number",
+    bool: "a boolean",
+    list: "an array",
+    dict: "an object",
+}
+
+
+@attrs.frozen
+class FieldError:
+    """One bad field: its wire path (``""`` for the whole document) and what is wrong."""
+
+    path: str
+    reason: str
+
+    def __str__(self) -> str:
+        return f"{self.path} {self.reason}" if self.path else self.reason
+
+
+class WireFormatError(ValueError):
+    """A document could not be read as the expected message; ``errors`` says where and why."""
+
+    message_type: str
+    errors: tuple[FieldError, ...]
+
+    def __init__(self, message_type: str, errors: Iterable[FieldError]) -> None:
+        self.message_type = message_type
+        self.errors = tuple(errors)
+        super().__init__(f"{message_type}: " + "; ".join(map(str, self.errors)))
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (type(self), (self.message_type, self.errors))
+
+
+# --- leaf hooks -------------------------------------------------------------------------
+
+
+def _wrong_type(expected: str, value: object) -> InvalidFieldTypeError:
+    if value is None:
+        return InvalidFieldTypeError("", MAY_NOT_BE_NULL)
+    found = _JSON_TYPES.get(type(value), type(value).__name__)
+    return InvalidFieldTypeError("", f"must be {expected}, got {found}")
+
+
+def _structure_str(value: Any, cls: Any) -> Any:
+    if not isinstance(value, str):
+        raise _wrong_type("a string", value)
+    return value if cls is str else cls(value)
+
+
+def _structure_int(value: Any, _: Any) -> int:
+    if not isinstance(value, int) or isinstance(value, bool):
+        raise _wrong_type("an integer", value)
+    return value
+
+
+def _structure_float(value: Any, _: Any) -> float:
+    if not isinstance(value, int | float) or isinstance(value, bool):
+        raise _wrong_type("a number", value)
+    return float(value)
+
+
+def _structure_bool(value: Any, _: Any) -> bool:
+    if not isinstance(value, bool):
+        raise _wrong_type("a boolean", value)
+    return value
+
+
+def _structure_datetime(value: Any, _: Any) -> datetime:
+    if not isinstance(value, str):
+        raise _wrong_type("an RFC 3339 date-time string", value)
+    try:
+        parsed = datetime.fromisoformat(value)
+    except ValueError:
+        try:  # RFC 3339 allows a lower-case "t" and "z"; fromisoformat does not.
+            parsed = datetime.fromisoformat(value.upper())
+        except ValueError:
+            reason = f"must be an RFC 3339 date-time, got {value[:40]!r}"
+            raise InvalidFieldValueError("", reason) from None
+    if parsed.utcoffset() is None:
+        raise InvalidFieldValueError("", f"must carry a UTC offset or Z, got {value[:40]!r}")
+    return parsed
+
+
+def _unstructure_datetime(value: datetime) -> str:
+    utc = value.astimezone(UTC).replace(tzinfo=None)
+    return utc.isoformat(timespec="milliseconds") + "Z"
+
+
+def _enum_or_str_hook(enum_cls: type[Enum]) -> _Hook:
+    members = {member.value: member for member in enum_cls}
+
+    def structure(value: Any, _: Any) -> Any:
+        if not isinstance(value, str):
+            raise _wrong_type("a string", value)
+        return members.get(value, value)
+
+    return structure
+
+
+def _unstructure_enum_or_str(value: Any) -> Any:
+    return value.value if isinstance(value, Enum) else value
+
+
+def _structure_unknown_pin(value: Any, _: Any) -> UnknownPin:
+    if not isinstance(value, dict):
+        raise _wrong_type("an object", value)
+    tag = value.get("type")
+    if not isinstance(tag, str):
+        raise InvalidFieldTypeError("type", _wrong_type("a string", tag).reason)
+    return UnknownPin(type=tag, fields={k: x for k, x in value.items() if k != "type"})
+
+
+def _unstructure_unknown_pin(value: UnknownPin) -> dict[str, Any]:
+    return {"type": value.type, **value.fields}
+
+
+# --- hook factories ---------------------------------------------------------------------
+
+
+def _is_union(tp: Any) -> bool:
+    return typing.get_origin(tp) in (typing.Union, types.UnionType)
+
+
+def _is_homogeneous_tuple(tp: Any) -> bool:
+    args = typing.get_args(tp)
+    return typing.get_origin(tp) is tuple and len(args) == 2 and args[1] is Ellipsis
+
+
+def _is_str_dict(tp: Any) -> bool:
+    return typing.get_origin(tp) is dict and typing.get_args(tp)[:1] == (str,)
+
+
+def _renames(cls: type[Any]) -> dict[str, Any]:
+    return {a.name: override(rename=wire_name(a.name)) for a in attrs.fields(cls)}
+
+
+def _located(exc: Exception, note: str) -> Exception:
+    exc.add_note(note)
+    return exc
+
+
+def _collect_items(items: Iterable[tuple[Any, Any]], hook: _Hook, item_type: Any) -> list[Any]:
+    """Structure every item, gathering all failures with their index or key."""
+    out, errors = [], []
+    for index, item in items:
+        try:
+            out.append(hook(item, item_type))
+        except Exception as exc:  # every failure is reported with its index, none is lost
+            errors.append(_located(exc, IterableValidationNote(f"@ {index!r}", index, item_type)))
+    if errors:
+        raise IterableValidationError("While structuring an array", errors, list)
+    return out
+
+
+class _HookFactories:
+    """Hook factories bound to one converter; each runs once per type, at import."""
+
+    def __init__(self, conv: cattrs.Converter) -> None:
+        self.conv = conv
+        self.pin_classes = {tag: cls for cls, tag in _PIN_TAGS.items()}
+
+    def structure_attrs(self, cls: type[Any]) -> _Hook:
+        generated = make_dict_structure_fn(cls, self.conv, **_renames(cls))
+        tag = _PIN_TAGS.get(cls)
+
+        def structure(value: Any, _: Any) -> Any:
+            if not isinstance(value, dict):
+                raise _wrong_type("an object", value)
+            if tag is not None and "type" in value:  # the discriminator is not a field
+                if value["type"] != tag:
+                    raise InvalidFieldValueError("type", f"must be {tag!r}, got {value['type']!r}")
+                value = {k: x for k, x in value.items() if k != "type"}
+            return generated(value, cls)
+
+        return structure
+
+    def unstructure_attrs(self, cls: type[Any]) -> Callable[[Any], Any]:
+        generated = make_dict_unstructure_fn(
+            cls, self.conv, _cattrs_omit_if_default=True, **_renames(cls)
+        )
+        tag = _PIN_TAGS.get(cls)
+        if tag is None:
+            return generated
+        return lambda value: {"type": tag, **generated(value)}
+
+    def structure_pin(self, value: Any, _: Any) -> Any:
+        tag = value.get("type") if isinstance(value, dict) else None
+        if isinstance(tag, str):
+            tagged = self.pin_classes.get(tag)
+            if tagged is not None:
+                return self.conv.get_structure_hook(tagged)(value, tagged)
+        return _structure_unknown_pin(value, UnknownPin)
+
+    def structure_union(self, tp: Any) -> _Hook:
+        args = typing.get_args(tp)
+        members = tuple(a for a in args if a is not _NONE_TYPE)
+        inner: _Hook
+        if frozenset(members) == _PIN_CLASSES:
+            inner = self.structure_pin
+        elif len(members) == 2 and str in members:
+            inner = _enum_or_str_hook(next(a for a in members if a is not str))
+        elif len(members) == 1:
+            inner = self.conv.get_structure_hook(members[0])
+        else:
+            raise TypeError(f"no wire mapping for {tp!r}")
+        if _NONE_TYPE not in args:
+            return inner
+        only = members[0]
+        return lambda value, _: None if value is None else inner(value, only)
+
+    def unstructure_union(self, tp: Any) -> Callable[[Any], Any]:
+        members = tuple(a for a in typing.get_args(tp) if a is not _NONE_TYPE)
+        inner: Callable[[Any], Any]
+        if frozenset(members) == _PIN_CLASSES:
+            hooks = {cls: self.conv.get_unstructure_hook(cls) for cls in members}
+            inner = lambda value: hooks[value.__class__](value)  # noqa: E731
+        elif len(members) == 2 and str in members:
+            inner = _unstructure_enum_or_str
+        elif len(members) == 1:
+            inner = self.conv.get_unstructure_hook(members[0])
+        else:
+            raise TypeError(f"no wire mapping for {tp!r}")
+        return lambda value: None if value is None else inner(value)
+
+    def structure_tuple(self, tp: Any) -> _Hook:
+        item_type = typing.get_args(tp)[0]
+        hook = self.conv.get_structure_hook(item_type)
+
+        def structure(value: Any, _: Any) -> tuple[Any, ...]:
+            if not isinstance(value, list | tuple):
+                raise _wrong_type("an array", value)
+            try:
+                return tuple([hook(item, item_type) for item in value])
+            except Exception:  # redone item by item, to report every bad one
+                return tuple(_collect_items(enumerate(value), hook, item_type))
+
+        return structure
+
+    def unstructure_tuple(self, tp: Any) -> Callable[[Any], Any]:
+        hook = self.conv.get_unstructure_hook(typing.get_args(tp)[0])
+        return lambda value: [hook(item) for item in value]
+
+    def structure_dict(self, tp: Any) -> _Hook:
+        value_type = typing.get_args(tp)[1]
+        hook = self.conv.get_structure_hook(value_type)
+
+        def structure(value: Any, _: Any) -> dict[str, Any]:
+            if not isinstance(value, dict):
+                raise _wrong_type("an object", value)
+            if value_type is Any:  # free-form JSON, such as ErrorDetail.detailMessage
+                return dict(value)
+            return dict(zip(value, _collect_items(value.items(), hook, value_type), strict=True))
+
+        return structure
+
+    def unstructure_dict(self, tp: Any) -> Callable[[Any], Any]:
+        hook = self.conv.get_unstructure_hook(typing.get_args(tp)[1])
+        return lambda value: {key: hook(item) for key, item in value.items()}
+
+
+def make_converter(*, strict: bool) -> cattrs.Converter:
+    """Build the codec; *strict* makes unknown fields an error instead of ignoring them."""
+    conv = cattrs.Converter(detailed_validation=True, forbid_extra_keys=strict)
+    conv.register_structure_hook(str, _structure_str)
+    conv.register_structure_hook(int, _structure_int)
+    conv.register_structure_hook(float, _structure_float)
+    conv.register_structure_hook(bool, _structure_bool)
+    conv.register_structure_hook(datetime, _structure_datetime)
+    conv.register_unstructure_hook(datetime, _unstructure_datetime)
+    conv.register_structure_hook(UnknownPin, _structure_unknown_pin)
+    conv.register_unstructure_hook(UnknownPin, _unstructure_unknown_pin)
+
+    factories = _HookFactories(conv)
+    for predicate, structure, unstructure in (
+        (attrs.has, factories.structure_attrs, factories.unstructure_attrs),
+        (_is_union, factories.structure_union, factories.unstructure_union),
+        (_is_homogeneous_tuple, factories.structure_tuple, factories.unstructure_tuple),
+        (_is_str_dict, factories.structure_dict, factories.unstructure_dict),
+    ):
+        conv.register_structure_hook_factory(predicate, structure)
+        conv.register_unstructure_hook_factory(predicate, unstructure)
+
+    for name in messages.__all__:  # generate every hook now, not on the first message
+        cls = getattr(messages, name)
+        if attrs.has(cls):
+            conv.get_structure_hook(cls)
+            conv.get_unstructure_hook(cls)
+    return conv
+
+
+converter: Final = make_converter(strict=False)
+strict_converter: Final = make_converter(strict=True)
+
+
+# --- error paths ------------------------------------------------------------------------
+
+
+def _join(path: str, field: str) -> str:
+    if not field:
+        return path
+    return f"{path}.{field}" if path else field
+
+
+def _note_of(exc: BaseException, kind: type[str]) -> Any:
+    for note in getattr(exc, "__notes__", ()):
+        if note.__class__ is kind:
+            return note
+    return None
+
+
+def _field_errors(exc: BaseException, path: str, out: list[FieldError]) -> None:
+    if isinstance(exc, ClassValidationError):
+        for sub in exc.exceptions:
+            note = _note_of(sub, AttributeValidationNote)
+            _field_errors(sub, path if note is None else _join(path, wire_name(note.name)), out)
+    elif isinstance(exc, IterableValidationError):
+        for sub in exc.exceptions:
+            note = _note_of(sub, IterableValidationNote)
+            _field_errors(sub, path if note is None else f"{path}[{note.index}]", out)
+    elif isinstance(exc, ForbiddenExtraKeysError):
+        out.extend(FieldError(_join(path, key), UNKNOWN_FIELD) for key in sorted(exc.extra_fields))
+    elif isinstance(exc, InvalidFieldValueError | InvalidFieldTypeError):
+        out.append(FieldError(_join(path, exc.field), exc.reason))
+    elif isinstance(exc, KeyError):  # the generated hooks index the input by wire key
+        out.append(FieldError(path, MAY_NOT_BE_NULL))
+    else:
+        out.append(FieldError(path, str(exc) or type(exc).__name__))
+
+
+# --- public API -------------------------------------------------------------------------
+
+
+def to_wire(message: Any) -> dict[str, Any]:
+    """The message as a JSON-ready dict: camelCase keys, unset fields left out.
+
+    >>> from voucher_core.messages import LedgerAmount
+    >>> to_wire(LedgerAmount(amount=79995, currency="710"))
+    {'amount': 79995, 'currency': '710'}
+    """
+    return cast(dict[str, Any], converter.get_unstructure_hook(message.__class__)(message))
+
+
+def to_json(message: Any) -> bytes:
+    """The message as compact JSON, encoded as UTF-8."""
+    # ASCII-only output is valid UTF-8 and survives a lone surrogate that came in escaped.
+    return json.dumps(to_wire(message), separators=(",", ":"), allow_nan=False).encode()
+
+
+def from_wire(cls: type[T], data: Any, *, strict: bool = False) -> T:
+    """Read a decoded JSON document as *cls*; raise :class:`WireFormatError` if it is not one.
+
+    Unknown fields are ignored unless *strict*.
+    """
+    hook = (strict_converter if strict else converter).get_structure_hook(cls)
+    try:
+        return cast(T, hook(data, cls))
+    except Exception as exc:
+        errors: list[FieldError] = []
+        _field_errors(exc, "", errors)
+        raise WireFormatError(cls.__name__, errors) from exc
+
+
+def _reject_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not a JSON number")
+
+
+def from_json(cls: type[T], content: bytes | str, *, strict: bool = False) -> T:
+    """Decode JSON *content* and read it as *cls*; every failure is a :class:`WireFormatError`."""
+    try:
+        data = json.loads(content, parse_constant=_reject_constant)
+    except (ValueError, TypeError, RecursionError) as exc:
+        error = FieldError("", f"could not be decoded as JSON ({exc})")
+        raise WireFormatError(cls.__name__, [error]) from exc
+    return from_wire(cls, data, strict=strict)
+
+
+__all__ = [
+    "MAY_NOT_BE_NULL",
+    "UNKNOWN_FIELD",
+    "FieldError",
+    "WireFormatError",
+    "converter",
+    "from_json",
+    "from_wire",
+    "make_converter",
+    "strict_converter",
+    "to_json",
+    "to_wire",
+]
