@@ -1,0 +1,56 @@
+"""The switch's own records of provisions, kept per user (per set of credentials).
+
+A record exists once the switch has issued a voucher for a provision id, or once a reversal
+arrived for an id the switch had never seen (remembered so that a late provision with that id
+is refused). ``response`` is the exact ``ProvisionResponse`` JSON the switch answered with, kept
+so that a retry or a duplicate gets the same voucher back.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import attrs
+
+__all__ = ["ProvisionRecord", "SwitchRecords"]
+
+
+@attrs.define
+class ProvisionRecord:
+    provision_id: str
+    provider: str
+    product_id: str | None
+    response: dict[str, Any] | None = None  # None: only a reversal ever arrived
+    confirmed: bool = False
+    reversed: bool = False
+
+    @property
+    def landed(self) -> bool:
+        """Whether a voucher was issued for this provision."""
+        return self.response is not None
+
+    @property
+    def voucher(self) -> Any:
+        return None if self.response is None else self.response.get("voucher")
+
+
+@attrs.define
+class SwitchRecords:
+    _by_user: dict[str, dict[str, ProvisionRecord]] = attrs.field(factory=dict, init=False)
+
+    def get(self, username: str, provision_id: str) -> ProvisionRecord | None:
+        return self._by_user.get(username, {}).get(provision_id)
+
+    def put(self, username: str, record: ProvisionRecord) -> None:
+        self._by_user.setdefault(username, {})[record.provision_id] = record
+
+    def find(self, provision_id: str) -> list[tuple[str, ProvisionRecord]]:
+        """The records with this id and the users they belong to."""
+        return [
+            (username, records[provision_id])
+            for username, records in self._by_user.items()
+            if provision_id in records
+        ]
+
+    def forget(self, username: str) -> None:
+        self._by_user.pop(username, None)
