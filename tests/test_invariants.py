@@ -1,0 +1,276 @@
+"""Many concurrent sales against a faulty switch: the invariants of the specification hold.
+
+A hypothesis state machine interleaves sales across providers of every profile with faults
+(timeouts, lost responses, dropped connections, 5xx, unknown outcomes, hard declines),
+host decisions, time passing, advice forwarding, the switch's own store-and-forward, and
+repeated acknowledgements. After every step it checks the invariants that hold at all times;
+when the network heals and every queue drains it checks that every sale ended and the money
+agrees.
+
+1. Every transaction reaches DONE or DECLINED once the network heals.
+2. After all advices are delivered, the provider holds an active voucher exactly for the sales
+   that ended DONE, and none for DECLINED ones, unless flagged for reconciliation.
+3. A provision is never both confirmed and reversed by the library.
+4. Retries reuse the original id and body, and there are at most ``max_retries`` of them.
+6. A hard decline on the first attempt produces no further message.
+Also: every repeat of an advice has the same id and body.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+
+from hypothesis import HealthCheck, settings
+from hypothesis import strategies as st
+from hypothesis.stateful import (
+    RuleBasedStateMachine,
+    initialize,
+    invariant,
+    precondition,
+    rule,
+)
+
+from adapters.clock import SimulatedClock
+from adapters.demo import DEMO_CLIENT_ID, SeededIds, cash, demo_request
+from adapters.memory import Exchange, InMemoryAdviceQueue, InMemoryTransport
+from adapters.simulator import FaultKind, Operation, Provider, SwitchSimulator
+from voucher_core import (
+    Acknowledged,
+    DecisionPolicy,
+    Driver,
+    DriverSettings,
+    RetryPolicy,
+    State,
+    Transaction,
+)
+from voucher_core.messages import ProvisionRequest
+from voucher_core.policy import Messaging, ProviderProfile
+
+MAX_RETRIES = 3
+PROVIDERS = (
+    Provider("dualco", ProviderProfile(messaging=Messaging.DUAL), frozenset({"DUAL1"})),
+    Provider("singleco", ProviderProfile(messaging=Messaging.SINGLE), frozenset({"SINGLE1"})),
+    Provider(
+        "netcare",
+        ProviderProfile(messaging=Messaging.DUAL, retries_supported=False),
+        frozenset({"NETCARE1"}),
+    ),
+    Provider(
+        "stellr",
+        ProviderProfile(messaging=Messaging.DUAL, retries_supported=False, advices_supported=False),
+        frozenset({"STELLR1"}),
+    ),
+)
+PROFILES = {product: p.profile for p in PROVIDERS for product in p.products}
+PROVISION_FAULTS = st.sampled_from(list(FaultKind))
+ADVICE_FAULTS = st.sampled_from(
+    [
+        FaultKind.DELAY,
+        FaultKind.LOST,
+        FaultKind.DROPPED,
+        FaultKind.UNAVAILABLE,
+        FaultKind.SERVER_ERROR,
+        FaultKind.DECLINE,
+    ]
+)
+
+
+class ManySales(RuleBasedStateMachine):
+    def __init__(self) -> None:
+        super().__init__()
+        self.switch = SwitchSimulator(PROVIDERS, seed=11)
+        self.clock = SimulatedClock()
+        self.queue = InMemoryAdviceQueue()
+        self.exchanges: list[Exchange] = []
+        self.ids = SeededIds(11)
+        self.decision = DecisionPolicy(limit=300.0)
+
+        def profile_of(request: ProvisionRequest) -> ProviderProfile:
+            assert request.product is not None
+            return PROFILES[request.product.product_id]
+
+        self.driver = Driver(
+            InMemoryTransport(self.switch, username=DEMO_CLIENT_ID, observer=self.exchanges.append),
+            self.queue,
+            clock=self.clock,
+            settings=DriverSettings(
+                policy=RetryPolicy(max_retries=MAX_RETRIES, timeout=60.0, retry_delay=2.0),
+                profile=profile_of,
+                decision=self.decision,
+                new_id=self.ids,
+            ),
+        )
+        self.sales: list[Transaction] = []
+
+    @initialize(seed=st.integers(0, 2**16), rate=st.sampled_from([0.0, 0.2, 0.5, 0.8]))
+    def a_flaky_network(self, seed: int, rate: float) -> None:
+        """Besides the scripted faults, every request may meet a random one."""
+        if rate:
+            self.switch.faults.randomly(
+                seed=seed, rate=rate, kinds=list(FaultKind), provider_down_rate=rate / 2
+            )
+
+    # -- what happens -----------------------------------------------------------------------------
+
+    @rule(product=st.sampled_from(sorted(PROFILES)), tenders_first=st.booleans())
+    def sell(self, product: str, tenders_first: bool) -> None:
+        request = demo_request(id=self.ids(), time=self.clock.now(), product_id=product)
+        tx = self.driver.sell(request, tenders=cash(1000) if tenders_first else None)
+        self.sales.append(tx)
+
+    @rule(
+        operation=st.sampled_from([Operation.PROVISION, Operation.RETRY]),
+        kind=PROVISION_FAULTS,
+        times=st.integers(1, 4),
+    )
+    def provision_fault(self, operation: Operation, kind: FaultKind, times: int) -> None:
+        self.switch.faults.script(operation, kind, times=times)
+
+    @rule(
+        operation=st.sampled_from([Operation.CONFIRM, Operation.REVERSE]),
+        kind=ADVICE_FAULTS,
+        times=st.integers(1, 3),
+    )
+    def advice_fault(self, operation: Operation, kind: FaultKind, times: int) -> None:
+        self.switch.faults.script(operation, kind, times=times)
+
+    def _waiting(self) -> list[Transaction]:
+        return [tx for tx in self.sales if tx.state is State.PROVISIONED]
+
+    @precondition(lambda self: bool(self._waiting()))
+    @rule(pick=st.integers(0, 1000), confirm=st.booleans())
+    def host_decides(self, pick: int, confirm: bool) -> None:
+        waiting = self._waiting()
+        tx = waiting[pick % len(waiting)]
+        if confirm:
+            self.driver.confirm(tx, cash(1000))
+        else:
+            self.driver.cancel(tx)
+
+    @rule(seconds=st.floats(0.0, 400.0))
+    def time_passes(self, seconds: float) -> None:
+        self.clock.advance(seconds)
+        self.driver.expire_decisions()
+
+    @rule()
+    def forward(self) -> None:
+        self.driver.forward()
+
+    @rule()
+    def switch_forwards_to_providers(self) -> None:
+        self.switch.pump(max_rounds=1)
+
+    @precondition(lambda self: any(tx.terminal for tx in self.sales))
+    @rule(pick=st.integers(0, 1000))
+    def duplicate_acknowledgement(self, pick: int) -> None:
+        finished = [tx for tx in self.sales if tx.terminal]
+        tx = finished[pick % len(finished)]
+        before = (tx.state, tx.reconciliation)
+        tx.advice_replied(Acknowledged(202))
+        assert (tx.state, tx.reconciliation) == before
+
+    @rule()
+    def network_heals_and_queues_drain(self) -> None:
+        self._heal_and_drain()
+        self._check_ends_right()
+
+    # -- invariants at every step ------------------------------------------------------------------
+
+    def _by_request(self) -> dict[str, list[Exchange]]:
+        grouped: dict[str, list[Exchange]] = defaultdict(list)
+        for exchange in self.exchanges:
+            grouped[exchange.request_id].append(exchange)
+        return grouped
+
+    @invariant()
+    def never_both_confirmed_and_reversed(self) -> None:
+        for request_id, exchanges in self._by_request().items():
+            operations = {e.operation for e in exchanges}
+            assert not {Operation.CONFIRM, Operation.REVERSE} <= operations, request_id
+
+    @invariant()
+    def retries_reuse_the_original_id_and_body_at_most_max_times(self) -> None:
+        for request_id, exchanges in self._by_request().items():
+            provisions = [e for e in exchanges if e.operation is Operation.PROVISION]
+            retries = [e for e in exchanges if e.operation is Operation.RETRY]
+            assert len(provisions) == 1, request_id
+            assert len(retries) <= MAX_RETRIES
+            for retry in retries:
+                assert retry.message_id == request_id
+                assert retry.body == provisions[0].body
+
+    @invariant()
+    def providers_without_retries_get_none(self) -> None:
+        grouped = self._by_request()
+        for tx in self.sales:
+            if not tx.profile.retries_supported:
+                assert all(e.operation is not Operation.RETRY for e in grouped[tx.id])
+
+    @invariant()
+    def a_first_attempt_hard_decline_sends_nothing_more(self) -> None:
+        grouped = self._by_request()
+        for tx in self.sales:
+            if tx.declined is not None and tx.retries == 0:
+                assert [e.operation for e in grouped[tx.id]] == [Operation.PROVISION]
+                assert tx.state is State.DECLINED
+
+    @invariant()
+    def advice_repeats_are_identical(self) -> None:
+        bodies: dict[str, set[bytes]] = defaultdict(set)
+        for exchange in self.exchanges:
+            if exchange.operation in (Operation.CONFIRM, Operation.REVERSE):
+                bodies[exchange.message_id].add(exchange.body)
+        assert all(len(variants) == 1 for variants in bodies.values())
+
+    @invariant()
+    def outcome_is_never_withdrawn(self) -> None:
+        for tx in self.sales:
+            if tx.state is State.DONE:
+                assert tx.outcome is not None and tx.outcome.value == "approved"
+            if tx.state is State.DECLINED:
+                assert tx.outcome is not None and tx.outcome.value == "declined"
+
+    # -- when the network heals --------------------------------------------------------------
+
+    def _heal_and_drain(self) -> None:
+        self.switch.faults.heal()
+        self.clock.advance(self.decision.limit)
+        self.driver.expire_decisions()
+        for _ in range(10_000):
+            if not len(self.queue):
+                break
+            due = self.queue.next_due()
+            assert due is not None
+            self.clock.advance(max(due - self.clock.monotonic(), 0.0))
+            self.driver.forward()
+        assert not len(self.queue), "the advice queue did not drain after the network healed"
+        self.switch.pump()
+        assert self.switch.pending_forwards() == 0
+
+    def _check_ends_right(self) -> None:
+        ledger: dict[str, list[str]] = defaultdict(list)
+        for entry in self.switch.ledger():
+            ledger[entry.provision_id].append(entry.state)
+        for tx in self.sales:
+            assert tx.terminal, f"{tx.id} stuck in {tx.state}"
+            if tx.reconciliation is not None:
+                continue
+            if tx.state is State.DECLINED and tx.profile.advices_supported:
+                # Nothing may be left issued-but-unsettled at a provider that takes advices.
+                assert set(ledger[tx.id]) <= {"reversed"}, (tx.id, ledger[tx.id])
+            assert self.switch.voucher_active(tx.id) == (tx.state is State.DONE), (
+                f"{tx.id} ended {tx.state} but the provider disagrees"
+            )
+
+    def teardown(self) -> None:
+        self._heal_and_drain()
+        self._check_ends_right()
+
+
+ManySales.TestCase.settings = settings(
+    max_examples=150,
+    stateful_step_count=40,
+    deadline=None,
+    suppress_health_check=[HealthCheck.too_slow],
+)
+test_many_sales_under_faults_end_right = ManySales.TestCase
