@@ -23,7 +23,7 @@ lint: $(STAMP)
 	$(BIN)/ruff format --check voucher_core adapters tests benchmarks docs
 
 typecheck: $(STAMP)
-	$(BIN)/mypy voucher_core
+	$(BIN)/mypy voucher_core adapters
 
 bench: $(STAMP)
 	$(BIN)/python benchmarks/bench_core.py

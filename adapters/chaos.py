@@ -138,12 +138,8 @@ def run_chaos(count: int, seed: int, *, fault_rate: float = 0.3) -> ChaosSummary
 
     states = Counter(tx.state.value for tx in sales)
     flagged = [tx for tx in sales if tx.reconciliation is not None]
-    mismatched = tuple(
-        tx.id
-        for tx in sales
-        if tx.reconciliation is None
-        and (not tx.terminal or switch.voucher_active(tx.id) != (tx.state is State.DONE))
-    )
+    unsettled = {e.provision_id for e in switch.ledger() if e.state != "reversed"}
+    mismatched = tuple(tx.id for tx in sales if _disagrees(tx, switch, unsettled))
     return ChaosSummary(
         count=count,
         final_states={state.value: states.get(state.value, 0) for state in State},
@@ -151,3 +147,15 @@ def run_chaos(count: int, seed: int, *, fault_rate: float = 0.3) -> ChaosSummary
         reconciliation=len(flagged),
         mismatched_ids=mismatched,
     )
+
+
+def _disagrees(tx: Transaction, switch: SwitchSimulator, unsettled: set[str]) -> bool:
+    """Whether the provider's books contradict how the sale ended (flagged sales excused)."""
+    if tx.reconciliation is not None:
+        return False
+    if not tx.terminal:
+        return True
+    if tx.state is State.DONE:
+        return not switch.voucher_active(tx.id)
+    # Declined: no active voucher, and nothing left issued at a provider that takes advices.
+    return switch.voucher_active(tx.id) or (tx.profile.advices_supported and tx.id in unsettled)
