@@ -61,7 +61,9 @@ def build_parser() -> argparse.ArgumentParser:
         help=f"one of: {', '.join(SCENARIOS)}, or all",
     )
     mode.add_argument("--chaos", action="store_true", help="many sales with random faults")
-    simulate.add_argument("--count", type=_positive_int, default=1000, help="sales in --chaos")
+    simulate.add_argument(
+        "--count", type=_positive_int, default=None, help="sales in --chaos (default 1000)"
+    )
     simulate.add_argument("--seed", type=_int, default=0, help="random seed (default 0)")
     simulate.add_argument("--json", action="store_true", help="machine-readable output")
 
@@ -80,7 +82,7 @@ def _print_entry(entry: TimelineEntry) -> None:
 
 def _simulate(args: argparse.Namespace) -> int:
     if args.chaos:
-        summary = run_chaos(args.count, args.seed)
+        summary = run_chaos(args.count if args.count is not None else 1000, args.seed)
         if args.json:
             print(json.dumps(summary.as_json(), sort_keys=False))
         else:
@@ -113,12 +115,18 @@ def _simulate(args: argparse.Namespace) -> int:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
-    if args.command == "simulate":
-        if args.count != 1000 and not args.chaos:
-            build_parser().error("--count applies only to --chaos")
-        return _simulate(args)
-    print(render(args.format), end="")
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        if args.command == "simulate":
+            if args.count is not None and not args.chaos:
+                parser.error("--count applies only to --chaos")
+            return _simulate(args)
+        print(render(args.format), end="")
+    except BrokenPipeError:
+        # The reader went away (``voucher ... | head``): stop quietly, as Unix tools do.
+        sys.stderr.close()
+        return 0
     return 0
 
 

@@ -95,6 +95,8 @@ class Transaction:
     reconciliation: str | None = None
     # The rule the shared machine just fired; read right after each event.
     _fired: Rule | None = attrs.field(default=None, repr=False)
+    # Moves since last taken, kept only when someone asked (see record_moves).
+    _moves: list[tuple[State, State]] | None = attrs.field(default=None, repr=False)
 
     @classmethod
     def begin(
@@ -137,6 +139,24 @@ class Transaction:
         """As the response returned them, or the request's if no response arrived."""
         source = self.response if self.response is not None else self.request
         return source.third_party_identifiers
+
+    def record_moves(self) -> None:
+        """Keep every state change from now on, for :meth:`take_moves`.
+
+        One event can move a transaction twice (an approval in single messaging goes on to
+        DONE; tenders given up front go on to CONFIRMING); observers that draw timelines want
+        each step. Off by default, so a transaction nobody watches carries no list.
+        """
+        if self._moves is None:
+            self._moves = []
+
+    def take_moves(self) -> list[tuple[State, State]]:
+        """The state changes since the last call (empty unless :meth:`record_moves` was)."""
+        moves = self._moves
+        if not moves:
+            return []
+        self._moves = []
+        return moves
 
     def lookup_id(self) -> str:
         """The id to look the transaction up by; refused until it is terminal."""
@@ -223,12 +243,15 @@ class Transaction:
 
     def _fire(self, event: Event) -> None:
         self._fired = None
+        source = self.state
         try:
             moved = _TRIGGERS[event](self)
         except MachineError:
             moved = False
         if not moved:
             raise InvalidEvent(self.id, self.state, event, _hint(self, event))
+        if self._moves is not None and self.state is not source:
+            self._moves.append((source, self.state))
 
     def _command(self, now: datetime, new_id: Callable[[], str]) -> Command | None:
         rule = self._fired

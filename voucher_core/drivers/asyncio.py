@@ -10,6 +10,7 @@ from voucher_core.messages import ProvisionRequest, Tender, TenderAdvice
 from voucher_core.policy import ProviderProfile
 from voucher_core.ports import AsyncAdviceQueue, AsyncTransport, Clock, LookupReply, QueuedAdvice
 from voucher_core.replies import AdviceReply
+from voucher_core.table import State
 from voucher_core.transaction import Transaction
 
 __all__ = ["AsyncDriver"]
@@ -54,31 +55,32 @@ class AsyncDriver:
             policy=settings.policy,
             tenders=tuple(tenders) if tenders is not None else None,
         )
-        self.ledger.live[tx.id] = tx
+        self.ledger.watch(tx)
         await self._run(tx, command)
         return tx
 
     async def confirm(self, tx: Transaction, tenders: Iterable[Tender]) -> Transaction:
-        before = tx.state
         command = tx.confirm(tuple(tenders), now=self.clock.now(), new_id=self.settings.new_id)
-        self.ledger.moved(tx, before)
+        self.ledger.moved(tx)
         await self._run(tx, command)
         return tx
 
     async def cancel(self, tx: Transaction) -> Transaction:
-        before = tx.state
         command = tx.cancel(now=self.clock.now(), new_id=self.settings.new_id)
-        self.ledger.moved(tx, before)
+        self.ledger.moved(tx)
         await self._run(tx, command)
         return tx
 
     async def expire_decisions(self) -> list[Transaction]:
         """Reverse every sale whose host did not decide in time. Returns those reversed."""
-        expired = self.ledger.overdue(self.clock.monotonic())
-        for tx in expired:
-            before = tx.state
+        overdue = self.ledger.overdue(self.clock.monotonic())
+        expired: list[Transaction] = []
+        for tx in overdue:
+            if tx.state is not State.PROVISIONED:
+                continue  # the host decided while earlier reversals were being sent
             command = tx.decision_timed_out(now=self.clock.now(), new_id=self.settings.new_id)
-            self.ledger.moved(tx, before)
+            self.ledger.moved(tx)
+            expired.append(tx)
             await self._run(tx, command)
         return expired
 
@@ -114,9 +116,8 @@ class AsyncDriver:
                 assert isinstance(command, AwaitDecision)
                 self.ledger.awaiting(tx, clock.monotonic())
                 return
-            before = tx.state
             command = tx.provision_replied(reply, now=clock.now(), new_id=settings.new_id)
-            self.ledger.moved(tx, before)
+            self.ledger.moved(tx)
 
     async def _queue(self, tx: Transaction, command: QueueAdvice) -> None:
         now = self.clock.monotonic()

@@ -97,9 +97,16 @@ class Ledger:
         if self.settings.observer is not None:
             self.settings.observer(item)
 
-    def moved(self, tx: Transaction, before: State) -> None:
-        if tx.state is not before:
-            self.trace(StateChanged(tx.id, before, tx.state))
+    def watch(self, tx: Transaction) -> None:
+        """Start tracking ``tx``; with an observer, record each of its steps for the traces."""
+        self.live[tx.id] = tx
+        if self.settings.observer is not None:
+            tx.record_moves()
+
+    def moved(self, tx: Transaction) -> None:
+        if self.settings.observer is not None:
+            for source, dest in tx.take_moves():
+                self.trace(StateChanged(tx.id, source, dest))
         if tx.state is not State.PROVISIONED:
             self.deadlines.pop(tx.id, None)
         if tx.terminal:
@@ -123,9 +130,8 @@ class Ledger:
         tx = self.live.get(queued.request_id)
         if tx is None or isinstance(reply, RepeatLater):
             return
-        before = tx.state
         tx.advice_replied(reply)
-        self.moved(tx, before)
+        self.moved(tx)
 
 
 @attrs.frozen

@@ -10,6 +10,7 @@ from voucher_core.messages import ProvisionRequest, Tender, TenderAdvice
 from voucher_core.policy import ProviderProfile
 from voucher_core.ports import AdviceQueue, Clock, LookupReply, QueuedAdvice, Transport
 from voucher_core.replies import AdviceReply
+from voucher_core.table import State
 from voucher_core.transaction import Transaction
 
 __all__ = ["Driver"]
@@ -54,31 +55,32 @@ class Driver:
             policy=settings.policy,
             tenders=tuple(tenders) if tenders is not None else None,
         )
-        self.ledger.live[tx.id] = tx
+        self.ledger.watch(tx)
         self._run(tx, command)
         return tx
 
     def confirm(self, tx: Transaction, tenders: Iterable[Tender]) -> Transaction:
-        before = tx.state
         command = tx.confirm(tuple(tenders), now=self.clock.now(), new_id=self.settings.new_id)
-        self.ledger.moved(tx, before)
+        self.ledger.moved(tx)
         self._run(tx, command)
         return tx
 
     def cancel(self, tx: Transaction) -> Transaction:
-        before = tx.state
         command = tx.cancel(now=self.clock.now(), new_id=self.settings.new_id)
-        self.ledger.moved(tx, before)
+        self.ledger.moved(tx)
         self._run(tx, command)
         return tx
 
     def expire_decisions(self) -> list[Transaction]:
         """Reverse every sale whose host did not decide in time. Returns those reversed."""
-        expired = self.ledger.overdue(self.clock.monotonic())
-        for tx in expired:
-            before = tx.state
+        overdue = self.ledger.overdue(self.clock.monotonic())
+        expired: list[Transaction] = []
+        for tx in overdue:
+            if tx.state is not State.PROVISIONED:
+                continue  # the host decided while earlier reversals were being sent
             command = tx.decision_timed_out(now=self.clock.now(), new_id=self.settings.new_id)
-            self.ledger.moved(tx, before)
+            self.ledger.moved(tx)
+            expired.append(tx)
             self._run(tx, command)
         return expired
 
@@ -114,9 +116,8 @@ class Driver:
                 assert isinstance(command, AwaitDecision)
                 self.ledger.awaiting(tx, clock.monotonic())
                 return
-            before = tx.state
             command = tx.provision_replied(reply, now=clock.now(), new_id=settings.new_id)
-            self.ledger.moved(tx, before)
+            self.ledger.moved(tx)
 
     def _queue(self, tx: Transaction, command: QueueAdvice) -> None:
         now = self.clock.monotonic()
