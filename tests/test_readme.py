@@ -22,6 +22,6 @@ def test_the_embedding_example_sells_and_confirms_a_voucher() -> None:
         ),
         "tenders": cash(1000),
     }
-    exec(compile(blocks[0], str(README), "exec"), namespace)  # noqa: S102  (our own README)
+    exec(compile(blocks[0], str(README), "exec"), namespace)
     tx = namespace["tx"]
     assert getattr(tx, "state", None) == "DONE"
