@@ -15,9 +15,8 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-import attrs
-
-from adapters.simulator import Operation, SimReply, SwitchSimulator
+from adapters.exchange import Exchange, Operation
+from adapters.simulator import SimReply, SwitchSimulator
 from voucher_core.messages import BasicReversal, ProvisionRequest, TenderAdvice
 from voucher_core.ports import LookupReply
 from voucher_core.replies import (
@@ -32,22 +31,6 @@ from voucher_core.replies import (
 from voucher_core.wire import to_json
 
 __all__ = ["AsyncInMemoryTransport", "Exchange", "InMemoryTransport"]
-
-
-@attrs.frozen
-class Exchange:
-    """One request to the simulated switch and what the caller made of the answer.
-
-    ``message_id`` is the message's own id; ``request_id`` the provision's (the same for a
-    provision, a retry and a lookup). ``status`` is ``None`` when no answer arrived in time.
-    """
-
-    operation: Operation
-    message_id: str
-    request_id: str
-    body: bytes
-    status: int | None
-    reply: ProvisionReply | AdviceReply | LookupReply
 
 
 def _silence(reply: SimReply, timeout: float) -> str | None:

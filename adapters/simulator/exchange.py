@@ -7,24 +7,13 @@ HTTP server hands it the request body, and both relay the :class:`SimReply` as t
 
 from __future__ import annotations
 
-import enum
-
 import attrs
+
+from adapters.exchange import Operation
 
 __all__ = ["JSON", "Operation", "SimReply"]
 
 JSON = "application/json"
-
-
-class Operation(enum.StrEnum):
-    """The SUV operations the simulator answers, named by their ``operationId``."""
-
-    PROVISION = "provisionVoucher"
-    RETRY = "retryProvisionVoucher"
-    CONFIRM = "confirmVoucher"
-    REVERSE = "reverseVoucher"
-    LOOKUP = "lookupVoucher"
-    RESET = "reset"
 
 
 @attrs.frozen
