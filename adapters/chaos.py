@@ -17,8 +17,8 @@ import attrs
 
 from adapters.clock import SimulatedClock
 from adapters.demo import DEMO_CLIENT_ID, SeededIds, cash, demo_request
+from adapters.links import SwitchLink, open_link
 from adapters.memory.queue import InMemoryAdviceQueue
-from adapters.memory.transport import InMemoryTransport
 from adapters.simulator import FaultKind, Provider, SwitchSimulator
 from voucher_core.drivers import Driver
 from voucher_core.drivers.shared import DriverSettings
@@ -76,10 +76,24 @@ class ChaosSummary:
         }
 
 
-def run_chaos(count: int, seed: int, *, fault_rate: float = 0.3) -> ChaosSummary:
-    rng = random.Random(seed)
+def run_chaos(
+    count: int, seed: int, *, fault_rate: float = 0.3, http: bool = False
+) -> ChaosSummary:
+    """Sell ``count`` vouchers through random faults; over loopback HTTP if ``http``."""
     switch = SwitchSimulator(CHAOS_PROVIDERS, seed=seed)
-    switch.faults.randomly(seed=seed, rate=fault_rate, kinds=_FAULTS, provider_down_rate=0.3)
+    with open_link(switch, http=http) as link:
+        switch.faults.randomly(
+            seed=seed,
+            rate=fault_rate,
+            kinds=_FAULTS,
+            provider_down_rate=0.3,
+            delay=link.fault_delay,
+        )
+        return _sell_through(link, switch, count, seed)
+
+
+def _sell_through(link: SwitchLink, switch: SwitchSimulator, count: int, seed: int) -> ChaosSummary:
+    rng = random.Random(seed)
     profiles = {product: p.profile for p in CHAOS_PROVIDERS for product in p.products}
     products = sorted(profiles)
     clock = SimulatedClock()
@@ -92,11 +106,11 @@ def run_chaos(count: int, seed: int, *, fault_rate: float = 0.3) -> ChaosSummary
 
     decision = DecisionPolicy(limit=120.0)
     driver = Driver(
-        InMemoryTransport(switch, username=DEMO_CLIENT_ID),
+        link.transport(DEMO_CLIENT_ID),
         queue,
         clock=clock,
         settings=DriverSettings(
-            policy=RetryPolicy(timeout=60.0, retry_delay=1.0),
+            policy=RetryPolicy(timeout=link.timeout, retry_delay=1.0),
             profile=profile_of,
             decision=decision,
             new_id=ids,
@@ -123,7 +137,7 @@ def run_chaos(count: int, seed: int, *, fault_rate: float = 0.3) -> ChaosSummary
         driver.expire_decisions()
         if rng.random() < 0.3:
             driver.forward()
-            switch.pump(max_rounds=1)
+            link.pump_once()
 
     # The network heals; undecided sales time out; everything queued is delivered.
     switch.faults.heal()
@@ -134,7 +148,7 @@ def run_chaos(count: int, seed: int, *, fault_rate: float = 0.3) -> ChaosSummary
         if next_due is not None:
             clock.advance(max(next_due - clock.monotonic(), 0.0))
         driver.forward()
-    switch.pump()
+    link.settle()
 
     states = Counter(tx.state.value for tx in sales)
     flagged = [tx for tx in sales if tx.reconciliation is not None]

@@ -15,29 +15,13 @@ import attrs
 
 from adapters.clock import SimulatedClock
 from adapters.demo import DEMO_CLIENT_ID, SeededIds, cash, demo_request
+from adapters.links import open_link
 from adapters.memory.queue import InMemoryAdviceQueue
-from adapters.memory.transport import Exchange, InMemoryTransport
-from adapters.simulator import FaultKind, Operation, Provider, SwitchEvent, SwitchSimulator
-from voucher_core.drivers import (
-    AdviceQueued,
-    AdviceSettled,
-    DecisionAwaited,
-    Driver,
-    StateChanged,
-    Trace,
-)
+from adapters.simulator import Fault, FaultKind, Operation, Provider, SwitchSimulator
+from adapters.timeline import Timeline, TimelineEntry
+from voucher_core.drivers import Driver
 from voucher_core.drivers.shared import DriverSettings
 from voucher_core.policy import Messaging, ProviderProfile, RetryPolicy
-from voucher_core.ports import LookupReply
-from voucher_core.replies import (
-    Acknowledged,
-    Approved,
-    Conflict,
-    Declined,
-    Rejected,
-    RepeatLater,
-    Unknown,
-)
 
 __all__ = ["SCENARIOS", "Scenario", "ScenarioResult", "TimelineEntry", "run_scenario"]
 
@@ -128,12 +112,6 @@ SCENARIOS: dict[str, Scenario] = {
 }
 
 
-@attrs.frozen
-class TimelineEntry:
-    actor: str
-    text: str
-
-
 @attrs.define
 class ScenarioResult:
     scenario: Scenario
@@ -160,96 +138,58 @@ class ScenarioResult:
         }
 
 
-def describe_reply(reply: object) -> str:
-    """One line for a classified reply, for timelines."""
-    if isinstance(reply, Approved):
-        return f"{reply.status} ProvisionResponse: voucher issued"
-    if isinstance(reply, Declined):
-        return f"hard decline ({reply.detail})"
-    if isinstance(reply, Unknown):
-        return f"outcome unknown ({reply.detail})"
-    if isinstance(reply, Acknowledged):
-        return f"{reply.status} acknowledged"
-    if isinstance(reply, Conflict):
-        return f"conflict ({reply.detail})"
-    if isinstance(reply, Rejected):
-        return f"rejected ({reply.detail})"
-    if isinstance(reply, RepeatLater):
-        return f"not final, will repeat ({reply.detail})"
-    if isinstance(reply, LookupReply):
-        return f"lookup answered {reply.status}"
-    return repr(reply)
-
-
 def run_scenario(
-    scenario: Scenario, *, seed: int = 0, on_entry: Callable[[TimelineEntry], None] | None = None
+    scenario: Scenario,
+    *,
+    seed: int = 0,
+    on_entry: Callable[[TimelineEntry], None] | None = None,
+    http: bool = False,
 ) -> ScenarioResult:
-    timeline: list[TimelineEntry] = []
-    operations: list[str] = []
-
-    def note(actor: str, text: str) -> None:
-        entry = TimelineEntry(actor, text)
-        timeline.append(entry)
-        if on_entry is not None:
-            on_entry(entry)
-
-    def on_exchange(exchange: Exchange) -> None:
-        operations.append(exchange.operation.value)
-        note("POS -> switch", f"{exchange.operation.value} id={exchange.message_id}")
-        note("switch -> POS", describe_reply(exchange.reply))
-
-    def on_trace(trace: Trace) -> None:
-        if isinstance(trace, StateChanged):
-            note("state", f"{trace.source} -> {trace.dest}")
-        elif isinstance(trace, AdviceQueued):
-            note("queue", f"{trace.kind} {trace.advice_id} stored for delivery")
-        elif isinstance(trace, DecisionAwaited):
-            note("POS", "voucher in hand; waiting for the host to confirm or cancel")
-        elif isinstance(trace, AdviceSettled) and not isinstance(trace.reply, RepeatLater):
-            note("queue", f"{trace.kind} {trace.advice_id} settled")
-
-    def on_switch(event: SwitchEvent) -> None:
-        note(event.leg, f"{event.operation}: {event.detail}")
-
+    """Play ``scenario`` through the driver; over a real loopback HTTP server if ``http``."""
+    timeline = Timeline(on_entry)
+    note = timeline.note
     provider = Provider(scenario.provider, scenario.profile, frozenset({"AIRTIME10"}))
-    switch = SwitchSimulator([provider], seed=seed, listener=on_switch)
-    clock = SimulatedClock()
-    ids = SeededIds(seed)
-    for operation, kind, times in scenario.faults:
-        switch.faults.script(operation, kind, times=times)
-    transport = InMemoryTransport(switch, username=DEMO_CLIENT_ID, observer=on_exchange)
-    queue = InMemoryAdviceQueue()
-    driver = Driver(
-        transport,
-        queue,
-        clock=clock,
-        settings=DriverSettings(
-            policy=RetryPolicy(), profile=scenario.profile, new_id=ids, observer=on_trace
-        ),
-    )
-    request = demo_request(id=ids(), time=clock.now())
-    note("POS", f"sells AIRTIME10 for 10.00 ({scenario.profile.messaging.value} messaging)")
-    tx = driver.sell(request)
-    if tx.state == "PROVISIONED":
-        if scenario.host == "confirm":
-            note("host", "customer paid: confirm with one cash tender")
-            driver.confirm(tx, cash(1000))
-        elif scenario.host == "cancel":
-            note("host", "customer walked away: cancel")
-            driver.cancel(tx)
-    # Deliver whatever is still queued, then let the switch forward to the provider.
-    while len(queue):
-        next_due = queue.next_due()
-        if next_due is not None:
-            clock.advance(max(next_due - clock.monotonic(), 0.0))
-        driver.forward()
-    switch.pump()
+    switch = SwitchSimulator([provider], seed=seed, listener=timeline.on_switch)
+    with open_link(switch, http=http) as link:
+        for operation, kind, times in scenario.faults:
+            switch.faults.script(operation, Fault(kind, link.fault_delay), times=times)
+        clock = SimulatedClock()
+        ids = SeededIds(seed)
+        queue = InMemoryAdviceQueue()
+        driver = Driver(
+            link.transport(DEMO_CLIENT_ID, timeline.on_exchange),
+            queue,
+            clock=clock,
+            settings=DriverSettings(
+                policy=RetryPolicy(timeout=link.timeout),
+                profile=scenario.profile,
+                new_id=ids,
+                observer=timeline.on_trace,
+            ),
+        )
+        request = demo_request(id=ids(), time=clock.now())
+        note("POS", f"sells AIRTIME10 for 10.00 ({scenario.profile.messaging.value} messaging)")
+        tx = driver.sell(request)
+        if tx.state == "PROVISIONED":
+            if scenario.host == "confirm":
+                note("host", "customer paid: confirm with one cash tender")
+                driver.confirm(tx, cash(1000))
+            elif scenario.host == "cancel":
+                note("host", "customer walked away: cancel")
+                driver.cancel(tx)
+        # Deliver whatever is still queued, then let the switch forward to the provider.
+        while len(queue):
+            next_due = queue.next_due()
+            if next_due is not None:
+                clock.advance(max(next_due - clock.monotonic(), 0.0))
+            driver.forward()
+        link.settle()
     return ScenarioResult(
         scenario=scenario,
         final_state=tx.state.value,
         outcome=tx.outcome.value if tx.outcome is not None else None,
-        operations=operations,
+        operations=timeline.operations,
         provider_voucher_active=switch.voucher_active(tx.id),
         reconciliation=tx.reconciliation is not None,
-        timeline=timeline,
+        timeline=timeline.entries,
     )

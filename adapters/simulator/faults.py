@@ -92,6 +92,7 @@ class _RandomFaults:
     kinds: tuple[FaultKind, ...]
     operations: frozenset[Operation]
     provider_down_rate: float
+    delay: float = 120.0
 
 
 def _check_rate(name: str, rate: float) -> None:
@@ -134,12 +135,14 @@ class FaultPlan:
         kinds: Sequence[FaultKind] = _RANDOM_KINDS,
         operations: Collection[Operation] = _RANDOM_OPERATIONS,
         provider_down_rate: float = 0.0,
+        delay: float = 120.0,
     ) -> None:
         """From now on, each request of ``operations`` meets a fault with probability ``rate``.
 
         The kind is drawn uniformly from ``kinds`` (``DECLINE`` is never drawn for an advice).
         ``provider_down_rate`` is the probability that one store-and-forward delivery from the
-        switch to a provider fails. Scripted faults still take precedence.
+        switch to a provider fails. ``delay`` is how late a ``DELAY`` answer comes. Scripted
+        faults still take precedence.
         """
         _check_rate("rate", rate)
         _check_rate("provider_down_rate", provider_down_rate)
@@ -154,6 +157,7 @@ class FaultPlan:
             tuple(FaultKind(kind) for kind in kinds),
             frozenset(Operation(operation) for operation in operations),
             provider_down_rate,
+            delay,
         )
 
     def heal(self) -> None:
@@ -188,7 +192,7 @@ class FaultPlan:
             kinds = tuple(kind for kind in kinds if kind is not FaultKind.DECLINE)
         if not hit or not kinds:
             return None
-        return Fault(kinds[int(pick * len(kinds))])
+        return Fault(kinds[int(pick * len(kinds))], chance.delay)
 
     def provider_leg_fails(self) -> bool:
         """Whether one forwarding attempt from the switch to a provider fails."""
