@@ -6,10 +6,12 @@ import argparse
 import json
 import sys
 from collections.abc import Sequence
+from typing import Any
 
 from adapters.chaos import run_chaos
 from adapters.scenarios import SCENARIOS, TimelineEntry, run_scenario
 from voucher_core.diagram import FORMATS, render
+from voucher_core.policy import Messaging
 
 __all__ = ["main"]
 
@@ -39,6 +41,23 @@ def _int(text: str) -> int:
         raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
 
 
+def _positive_float(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number of seconds, got {text!r}") from None
+    if not value > 0:
+        raise argparse.ArgumentTypeError(f"expected more than 0, got {text}")
+    return value
+
+
+def _port(text: str) -> int:
+    value = _int(text)
+    if not 0 <= value <= 65535:
+        raise argparse.ArgumentTypeError(f"expected a port between 0 and 65535, got {value}")
+    return value
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(
         prog="voucher",
@@ -66,6 +85,45 @@ def build_parser() -> argparse.ArgumentParser:
     )
     simulate.add_argument("--seed", type=_int, default=0, help="random seed (default 0)")
     simulate.add_argument("--json", action="store_true", help="machine-readable output")
+    simulate.add_argument(
+        "--http",
+        action="store_true",
+        help="talk to the simulator over real HTTP on a free loopback port",
+    )
+
+    serve = commands.add_parser(
+        "serve",
+        help="run the switch simulator as an HTTP server",
+        description="Serve the switch simulator over HTTP (Electrum SUV paths under /suv/v1, "
+        "plus an admin API under /suv/v1/testServerAdmin/) until interrupted.",
+    )
+    serve.add_argument("--host", default="127.0.0.1", help="address to listen on")
+    serve.add_argument("--port", type=_port, default=8080, help="port (default 8080)")
+    serve.add_argument("--seed", type=_int, default=0, help="random seed (default 0)")
+
+    provision = commands.add_parser(
+        "provision",
+        help="sell real vouchers against a server that speaks the SUV protocol",
+        description="Run real transactions against URL (this project's simulator or a real "
+        "switch). The originator details other than client.id are demo defaults.",
+    )
+    provision.add_argument(
+        "--url", required=True, help="base URL, e.g. http://127.0.0.1:8080/suv/v1"
+    )
+    provision.add_argument("--product", required=True, help="product id")
+    provision.add_argument("--amount", type=_positive_int, required=True, help="minor units")
+    provision.add_argument("--messaging", choices=["single", "dual"], default="dual")
+    provision.add_argument("--username", help="Basic auth user; also the request's client.id")
+    provision.add_argument("--password", help="Basic auth password")
+    provision.add_argument("--terminal-id", default="TILL0001", help="8-character terminal id")
+    provision.add_argument(
+        "--timeout", type=_positive_float, default=60.0, help="seconds per attempt (default 60)"
+    )
+    provision.add_argument("--count", type=_positive_int, default=1, help="sales to run")
+    provision.add_argument(
+        "--concurrency", type=_positive_int, default=1, help="sales in flight with --count"
+    )
+    provision.add_argument("--json", action="store_true", help="machine-readable output")
 
     diagram = commands.add_parser(
         "diagram",
@@ -81,8 +139,12 @@ def _print_entry(entry: TimelineEntry) -> None:
 
 
 def _simulate(args: argparse.Namespace) -> int:
+    if args.http:
+        _need("http", "httpx")
+        _need("server", "uvicorn")
     if args.chaos:
-        summary = run_chaos(args.count if args.count is not None else 1000, args.seed)
+        count = args.count if args.count is not None else 1000
+        summary = run_chaos(count, args.seed, http=args.http)
         if args.json:
             print(json.dumps(summary.as_json(), sort_keys=False))
         else:
@@ -99,19 +161,112 @@ def _simulate(args: argparse.Namespace) -> int:
     for index, name in enumerate(names):
         scenario = SCENARIOS[name]
         if args.json:
-            result = run_scenario(scenario, seed=args.seed)
+            result = run_scenario(scenario, seed=args.seed, http=args.http)
             print(json.dumps(result.as_json()))
             continue
         if index:
             print()
         print(f"== {name}: {scenario.title}")
-        result = run_scenario(scenario, seed=args.seed, on_entry=_print_entry)
+        result = run_scenario(scenario, seed=args.seed, on_entry=_print_entry, http=args.http)
         active = "yes" if result.provider_voucher_active else "no"
         print(
             f"  => {result.final_state}, customer {result.outcome}; provider voucher active: "
             f"{active}; reconciliation: {'yes' if result.reconciliation else 'no'}"
         )
     return 0
+
+
+class MissingExtra(Exception):
+    """An optional dependency group is not installed."""
+
+
+def _need(extra: str, module: str) -> None:
+    try:
+        __import__(module)
+    except ImportError:
+        raise MissingExtra(
+            f"this command needs the [{extra}] extra: pip install 'voucher-core[{extra}]'"
+        ) from None
+
+
+def _serve(args: argparse.Namespace) -> int:
+    _need("server", "uvicorn")
+    from adapters.server import serve  # noqa: PLC0415  (an optional extra)
+
+    print(
+        f"voucher simulator listening on http://{args.host}:{args.port}/suv/v1 (Ctrl-C stops)",
+        file=sys.stderr,
+    )
+    serve(args.host, args.port, seed=args.seed)
+    return 0
+
+
+def _provision(args: argparse.Namespace) -> int:
+    _need("http", "httpx")
+    from adapters.provision import SaleOptions, run_load, run_sale  # noqa: PLC0415
+
+    try:
+        options = SaleOptions(
+            url=args.url,
+            product=args.product,
+            amount=args.amount,
+            messaging=Messaging(args.messaging),
+            username=args.username,
+            password=args.password,
+            terminal_id=args.terminal_id,
+            timeout=args.timeout,
+        )
+        if args.count == 1:
+            result = run_sale(options, on_entry=None if args.json else _print_entry)
+        else:
+            progress = _progress if sys.stderr.isatty() and not args.json else None
+            summary = run_load(options, args.count, args.concurrency, progress)
+    except ValueError as error:  # a malformed URL, terminal id, product id...
+        print(f"voucher provision: {error}", file=sys.stderr)
+        return 2
+    if args.count > 1:
+        return _print_load(summary.as_json(), args.json)
+    if args.json:
+        print(json.dumps(result.as_json()))
+    else:
+        tx = result.transaction
+        print(
+            f"  => {tx.state}, customer {tx.outcome}; reconciliation: "
+            f"{'yes: ' + tx.reconciliation if tx.reconciliation else 'no'}"
+        )
+    for body in result.undelivered:
+        print(
+            "voucher provision: this advice could not be delivered and is not stored anywhere "
+            f"else; deliver it by other means: {body.decode()}",
+            file=sys.stderr,
+        )
+    return 1 if result.undelivered else 0
+
+
+def _progress(done: int, total: int) -> None:
+    end = "\n" if done == total else ""
+    print(f"\r  {done}/{total} sales", end=end, file=sys.stderr, flush=True)
+
+
+def _print_load(summary: dict[str, Any], as_json: bool) -> int:
+    if as_json:
+        print(json.dumps(summary))
+    else:
+        print(
+            f"{summary['count']} sales in {summary['seconds']} s: "
+            f"{summary['sales_per_second']} sales/s"
+        )
+        for state, n in summary["final_states"].items():
+            if n:
+                print(f"  {state:<13} {n}")
+        latency = summary["latency_ms"]
+        print(
+            f"  latency ms: p50 {latency['p50']}  p90 {latency['p90']}  "
+            f"p99 {latency['p99']}  max {latency['max']}"
+        )
+        print(f"  flagged for reconciliation: {summary['reconciliation']}")
+        print(f"  advices left undelivered: {summary['undelivered']}")
+    return 1 if summary["undelivered"] else 0
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -122,7 +277,18 @@ def main(argv: Sequence[str] | None = None) -> int:
             if args.count is not None and not args.chaos:
                 parser.error("--count applies only to --chaos")
             return _simulate(args)
+        if args.command == "serve":
+            return _serve(args)
+        if args.command == "provision":
+            if args.concurrency > args.count:
+                parser.error("--concurrency cannot exceed --count")
+            if args.password is not None and args.username is None:
+                parser.error("--password needs --username")
+            return _provision(args)
         print(render(args.format), end="")
+    except MissingExtra as missing:
+        print(f"voucher: {missing}", file=sys.stderr)
+        return 2
     except BrokenPipeError:
         # The reader went away (``voucher ... | head``): stop quietly, as Unix tools do.
         sys.stderr.close()

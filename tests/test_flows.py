@@ -1,20 +1,27 @@
 """The message flows of the seed document, one test each, named in the flow's words.
 
-Each runs the real driver, core and in-memory adapters against the switch simulator, and
-checks what went over the wire, where the sale ended, and what the provider holds.
+Each runs the real driver and core against the switch simulator twice: through the in-memory
+transport, and end to end over HTTP (the HTTP transport, a real socket on loopback, the
+simulator's uvicorn server). Each checks what went over the wire, where the sale ended and
+what the provider holds; every body sent is also checked against Electrum's published
+definitions.
 """
 
 from __future__ import annotations
 
 import json
+from collections.abc import Callable, Iterator
 
 import attrs
 import pytest
 
 from adapters.clock import SimulatedClock
 from adapters.demo import DEMO_CLIENT_ID, SeededIds, cash, demo_request
-from adapters.memory import Exchange, InMemoryAdviceQueue, InMemoryTransport
-from adapters.simulator import FaultKind, Operation, Provider, SwitchSimulator
+from adapters.exchange import Exchange
+from adapters.links import SwitchLink, open_link
+from adapters.memory import InMemoryAdviceQueue
+from adapters.simulator import Fault, FaultKind, Operation, Provider, SwitchSimulator
+from tests.swagger import OPERATION_BODIES, check
 from voucher_core import Driver, DriverSettings, LookupRefused, RetryPolicy, State, Transaction
 from voucher_core.policy import Messaging, ProviderProfile
 from voucher_core.wire import to_json
@@ -33,6 +40,7 @@ class Till:
     """A point of sale wired to a simulated switch with one provider."""
 
     switch: SwitchSimulator
+    link: SwitchLink
     driver: Driver
     queue: InMemoryAdviceQueue
     clock: SimulatedClock
@@ -57,27 +65,49 @@ class Till:
             assert due is not None
             self.clock.advance(max(due - self.clock.monotonic(), 0.0))
             self.driver.forward()
-        self.switch.pump()
+        self.link.settle()
 
     def ledger_states(self, tx: Transaction) -> list[str]:
         return [e.state for e in self.switch.ledger() if e.provision_id == tx.id]
 
 
-def till(profile: ProviderProfile, *faults: tuple[Operation, FaultKind, int]) -> Till:
-    switch = SwitchSimulator([Provider("provider", profile, frozenset({"AIRTIME10"}))], seed=5)
-    for operation, kind, times in faults:
-        switch.faults.script(operation, kind, times=times)
-    exchanges: list[Exchange] = []
-    clock = SimulatedClock()
-    ids = SeededIds(5)
-    queue = InMemoryAdviceQueue()
-    transport = InMemoryTransport(switch, username=DEMO_CLIENT_ID, observer=exchanges.append)
-    settings = DriverSettings(policy=RetryPolicy(), profile=profile, new_id=ids)
-    driver = Driver(transport, queue, clock=clock, settings=settings)
-    return Till(switch, driver, queue, clock, exchanges, ids)
+TillFactory = Callable[..., Till]
 
 
-def test_successful_voucher_provision_dual_messaging() -> None:
+@pytest.fixture(params=["memory", "http"])
+def till(request: pytest.FixtureRequest) -> Iterator[TillFactory]:
+    """Builds a till wired to a fresh simulated switch, in-process or over loopback HTTP."""
+    opened: list[tuple[SwitchLink, Till]] = []
+
+    def build(profile: ProviderProfile, *faults: tuple[Operation, FaultKind, int]) -> Till:
+        switch = SwitchSimulator([Provider("provider", profile, frozenset({"AIRTIME10"}))], seed=5)
+        link = open_link(switch, http=request.param == "http").__enter__()
+        for operation, kind, times in faults:
+            switch.faults.script(operation, Fault(kind, link.fault_delay), times=times)
+        exchanges: list[Exchange] = []
+        clock = SimulatedClock()
+        ids = SeededIds(5)
+        queue = InMemoryAdviceQueue()
+        settings = DriverSettings(
+            policy=RetryPolicy(timeout=link.timeout), profile=profile, new_id=ids
+        )
+        driver = Driver(
+            link.transport(DEMO_CLIENT_ID, exchanges.append), queue, clock=clock, settings=settings
+        )
+        built = Till(switch, link, driver, queue, clock, exchanges, ids)
+        opened.append((link, built))
+        return built
+
+    yield build
+    for link, built in opened:
+        link.close()
+        for exchange in built.exchanges:
+            definition = OPERATION_BODIES.get(exchange.operation.value)
+            if definition is not None:
+                check(definition, exchange.body)
+
+
+def test_successful_voucher_provision_dual_messaging(till: TillFactory) -> None:
     t = till(DUAL)
     tx = t.sell()
     assert tx.state is State.PROVISIONED and t.operations == [PROVISION]
@@ -96,7 +126,9 @@ def test_successful_voucher_provision_dual_messaging() -> None:
     assert len(response["thirdPartyIdentifiers"]) > len(tx.request.third_party_identifiers)
 
 
-def test_successful_voucher_provision_single_messaging_is_complete_on_the_response() -> None:
+def test_successful_voucher_provision_single_messaging_is_complete_on_the_response(
+    till: TillFactory,
+) -> None:
     t = till(SINGLE)
     tx = t.sell()
     t.settle()
@@ -107,7 +139,7 @@ def test_successful_voucher_provision_single_messaging_is_complete_on_the_respon
 
 @pytest.mark.parametrize("profile", [DUAL, SINGLE], ids=["dual", "single"])
 def test_error_or_timeout_at_originating_system_retry_returns_the_voucher(
-    profile: ProviderProfile,
+    till: TillFactory, profile: ProviderProfile
 ) -> None:
     t = till(profile, (Operation.PROVISION, FaultKind.DELAY, 1))
     tx = t.sell(tenders=cash(1000))
@@ -121,7 +153,9 @@ def test_error_or_timeout_at_originating_system_retry_returns_the_voucher(
     assert len(t.ledger_states(tx)) == 1
 
 
-def test_error_or_timeout_at_originating_system_retries_fail_then_reversal() -> None:
+def test_error_or_timeout_at_originating_system_retries_fail_then_reversal(
+    till: TillFactory,
+) -> None:
     t = till(DUAL, (Operation.PROVISION, FaultKind.DELAY, 1), (Operation.RETRY, FaultKind.LOST, 3))
     tx = t.sell()
     t.settle()
@@ -135,7 +169,9 @@ def test_error_or_timeout_at_originating_system_retries_fail_then_reversal() -> 
     assert not t.switch.voucher_active(tx.id)
 
 
-def test_error_upstream_transaction_failed_hard_decline_needs_no_further_messaging() -> None:
+def test_error_upstream_transaction_failed_hard_decline_needs_no_further_messaging(
+    till: TillFactory,
+) -> None:
     t = till(DUAL, (Operation.PROVISION, FaultKind.DECLINE, 1))
     tx = t.sell(tenders=cash(1000))
     t.settle()
@@ -146,7 +182,9 @@ def test_error_upstream_transaction_failed_hard_decline_needs_no_further_messagi
 
 
 @pytest.mark.parametrize("fault", [FaultKind.UNAVAILABLE, FaultKind.STATUS_UNKNOWN])
-def test_error_upstream_unknown_transaction_outcome_retry_succeeds(fault: FaultKind) -> None:
+def test_error_upstream_unknown_transaction_outcome_retry_succeeds(
+    till: TillFactory, fault: FaultKind
+) -> None:
     t = till(DUAL, (Operation.PROVISION, fault, 1))
     tx = t.sell()
     assert tx.state is State.PROVISIONED
@@ -156,7 +194,7 @@ def test_error_upstream_unknown_transaction_outcome_retry_succeeds(fault: FaultK
     assert tx.state is State.DONE and t.switch.voucher_active(tx.id)
 
 
-def test_error_upstream_retries_fail_then_reversal() -> None:
+def test_error_upstream_retries_fail_then_reversal(till: TillFactory) -> None:
     t = till(
         DUAL,
         (Operation.PROVISION, FaultKind.STATUS_UNKNOWN, 1),
@@ -170,7 +208,9 @@ def test_error_upstream_retries_fail_then_reversal() -> None:
     assert not t.switch.voucher_active(tx.id)
 
 
-def test_error_upstream_retries_fail_with_a_hard_decline_at_any_point_then_reversal() -> None:
+def test_error_upstream_retries_fail_with_a_hard_decline_at_any_point_then_reversal(
+    till: TillFactory,
+) -> None:
     t = till(
         DUAL,
         (Operation.PROVISION, FaultKind.SERVER_ERROR, 1),
@@ -182,7 +222,9 @@ def test_error_upstream_retries_fail_with_a_hard_decline_at_any_point_then_rever
     assert tx.state is State.DECLINED and not t.switch.voucher_active(tx.id)
 
 
-def test_netcare_and_stellr_do_not_support_retries_so_a_timeout_goes_to_reversal() -> None:
+def test_netcare_and_stellr_do_not_support_retries_so_a_timeout_goes_to_reversal(
+    till: TillFactory,
+) -> None:
     t = till(NETCARE, (Operation.PROVISION, FaultKind.DELAY, 1))
     tx = t.sell()
     t.settle()
@@ -190,7 +232,7 @@ def test_netcare_and_stellr_do_not_support_retries_so_a_timeout_goes_to_reversal
     assert tx.state is State.DECLINED and not t.switch.voucher_active(tx.id)
 
 
-def test_electrum_hard_declines_a_retry_for_a_provider_without_retries() -> None:
+def test_electrum_hard_declines_a_retry_for_a_provider_without_retries(till: TillFactory) -> None:
     # Even a host that misconfigures the profile ends right: the decline is reversed.
     t = till(NETCARE, (Operation.PROVISION, FaultKind.DELAY, 1))
     t.driver.settings = attrs.evolve(t.driver.settings, profile=DUAL)
@@ -200,7 +242,7 @@ def test_electrum_hard_declines_a_retry_for_a_provider_without_retries() -> None
     assert tx.state is State.DECLINED and not t.switch.voucher_active(tx.id)
 
 
-def test_stellr_does_not_support_advices_so_electrum_consumes_them() -> None:
+def test_stellr_does_not_support_advices_so_electrum_consumes_them(till: TillFactory) -> None:
     t = till(STELLR)
     tx = t.sell(tenders=cash(1000))
     t.settle()
@@ -212,7 +254,7 @@ def test_stellr_does_not_support_advices_so_electrum_consumes_them() -> None:
     assert t.switch.voucher_active(tx.id)
 
 
-def test_customer_cancels_after_provision_so_the_voucher_is_reversed() -> None:
+def test_customer_cancels_after_provision_so_the_voucher_is_reversed(till: TillFactory) -> None:
     t = till(DUAL)
     tx = t.sell()
     t.driver.cancel(tx)
@@ -222,7 +264,9 @@ def test_customer_cancels_after_provision_so_the_voucher_is_reversed() -> None:
     assert tx.state is State.DECLINED and t.ledger_states(tx) == ["reversed"]
 
 
-def test_no_transaction_lookups_until_the_initial_processing_period_concludes() -> None:
+def test_no_transaction_lookups_until_the_initial_processing_period_concludes(
+    till: TillFactory,
+) -> None:
     t = till(DUAL)
     tx = t.sell()
     with pytest.raises(LookupRefused):

@@ -1,0 +1,230 @@
+"""`voucher provision`: real sales against any server that speaks the SUV protocol.
+
+One sale prints its timeline (or a JSON summary). With ``count`` above one it becomes a
+small load and smoke tool: ``concurrency`` sales in flight through the asyncio driver, a
+progress line on a terminal, then a summary with throughput and latency percentiles.
+
+The advice queue here is in memory: an advice still undeliverable when the command gives up
+is printed in full (as JSON) so an operator can deliver it by other means, and the command
+exits non-zero.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import statistics
+import time
+from collections import Counter
+from collections.abc import Callable
+from datetime import datetime
+
+import attrs
+
+from adapters.clock import SystemClock
+from adapters.demo import DEMO_CLIENT_ID, cash, demo_request
+from adapters.http import AsyncHttpTransport, BasicAuth, HttpTransport
+from adapters.memory.queue import AsyncInMemoryAdviceQueue, InMemoryAdviceQueue
+from adapters.timeline import Timeline, TimelineEntry
+from voucher_core import (
+    AsyncDriver,
+    Driver,
+    DriverSettings,
+    ProviderProfile,
+    RetryPolicy,
+    State,
+    Transaction,
+)
+from voucher_core.messages import ProvisionRequest
+from voucher_core.policy import Messaging
+from voucher_core.transaction import random_id
+from voucher_core.wire import to_json
+
+__all__ = ["LoadSummary", "SaleOptions", "SaleResult", "run_load", "run_sale"]
+
+
+@attrs.frozen(kw_only=True)
+class SaleOptions:
+    url: str
+    product: str
+    amount: int
+    messaging: Messaging = Messaging.DUAL
+    username: str | None = None
+    password: str | None = attrs.field(default=None, repr=False)
+    terminal_id: str = "TILL0001"
+    timeout: float = 60.0
+    drain_timeout: float = 30.0
+
+    @property
+    def client_id(self) -> str:
+        return self.username if self.username is not None else DEMO_CLIENT_ID
+
+    def auth(self) -> BasicAuth | None:
+        if self.username is None:
+            return None
+        return BasicAuth(self.username, self.password or "")
+
+    def profile(self) -> ProviderProfile:
+        return ProviderProfile(messaging=self.messaging)
+
+    def request(self, now: datetime) -> ProvisionRequest:
+        return demo_request(
+            id=random_id(),
+            time=now,
+            product_id=self.product,
+            amount=self.amount,
+            client_id=self.client_id,
+            terminal_id=self.terminal_id,
+        )
+
+
+@attrs.frozen
+class SaleResult:
+    transaction: Transaction
+    operations: list[str]
+    undelivered: list[bytes]
+
+    def as_json(self) -> dict[str, object]:
+        tx = self.transaction
+        return {
+            "id": tx.id,
+            "messaging": tx.profile.messaging.value,
+            "final_state": tx.state.value,
+            "outcome": tx.outcome.value if tx.outcome is not None else None,
+            "operations": self.operations,
+            "reconciliation": tx.reconciliation is not None,
+        }
+
+
+def run_sale(
+    options: SaleOptions, on_entry: Callable[[TimelineEntry], None] | None = None
+) -> SaleResult:
+    """Sell one voucher; in dual messaging, confirm it at once with a cash tender."""
+    timeline = Timeline(on_entry)
+    clock = SystemClock()
+    queue = InMemoryAdviceQueue()
+    with HttpTransport(options.url, auth=options.auth(), observer=timeline.on_exchange) as link:
+        driver = Driver(
+            link,
+            queue,
+            clock=clock,
+            settings=DriverSettings(
+                policy=RetryPolicy(timeout=options.timeout),
+                profile=options.profile(),
+                observer=timeline.on_trace,
+            ),
+        )
+        request = options.request(clock.now())
+        timeline.note("POS", f"sells {options.product} for {options.amount} minor units")
+        tx = driver.sell(request)
+        if tx.state is State.PROVISIONED:
+            timeline.note("host", "customer paid: confirm with one cash tender")
+            driver.confirm(tx, cash(options.amount))
+        deadline = clock.monotonic() + options.drain_timeout
+        while len(queue) and clock.monotonic() < deadline:
+            next_due = queue.next_due()
+            if next_due is not None:
+                clock.sleep(min(next_due, deadline) - clock.monotonic())
+            driver.forward()
+    return SaleResult(tx, timeline.operations, [to_json(q.advice) for q in queue.pending()])
+
+
+@attrs.frozen
+class LoadSummary:
+    count: int
+    final_states: dict[str, int]
+    reconciliation: int
+    undelivered: int
+    seconds: float
+    latencies: list[float]
+
+    @property
+    def throughput(self) -> float:
+        return self.count / self.seconds if self.seconds > 0 else 0.0
+
+    def percentile(self, q: float) -> float:
+        if not self.latencies:
+            return 0.0
+        if len(self.latencies) == 1:
+            return self.latencies[0]
+        cuts = statistics.quantiles(self.latencies, n=100, method="inclusive")
+        return cuts[min(max(int(q) - 1, 0), 98)]
+
+    def as_json(self) -> dict[str, object]:
+        return {
+            "count": self.count,
+            "final_states": self.final_states,
+            "reconciliation": self.reconciliation,
+            "undelivered": self.undelivered,
+            "seconds": round(self.seconds, 3),
+            "sales_per_second": round(self.throughput, 1),
+            "latency_ms": {
+                "p50": round(self.percentile(50) * 1000, 1),
+                "p90": round(self.percentile(90) * 1000, 1),
+                "p99": round(self.percentile(99) * 1000, 1),
+                "max": round(max(self.latencies, default=0.0) * 1000, 1),
+            },
+        }
+
+
+async def _load(
+    options: SaleOptions,
+    count: int,
+    concurrency: int,
+    progress: Callable[[int, int], None] | None,
+) -> LoadSummary:
+    clock = SystemClock()
+    queue = AsyncInMemoryAdviceQueue()
+    latencies: list[float] = []
+    sales: list[Transaction] = []
+    started = time.perf_counter()
+    async with AsyncHttpTransport(
+        options.url, auth=options.auth(), max_connections=concurrency
+    ) as link:
+        driver = AsyncDriver(
+            link,
+            queue,
+            clock=clock,
+            settings=DriverSettings(
+                policy=RetryPolicy(timeout=options.timeout), profile=options.profile()
+            ),
+        )
+        pending = iter(range(count))
+
+        async def worker() -> None:
+            for _ in pending:
+                begun = time.perf_counter()
+                tx = await driver.sell(options.request(clock.now()))
+                if tx.state is State.PROVISIONED:
+                    await driver.confirm(tx, cash(options.amount))
+                latencies.append(time.perf_counter() - begun)
+                sales.append(tx)
+                if progress is not None:
+                    progress(len(sales), count)
+
+        await asyncio.gather(*(worker() for _ in range(concurrency)))
+        deadline = clock.monotonic() + options.drain_timeout
+        while len(queue.sync) and clock.monotonic() < deadline:
+            await driver.forward()
+            next_due = queue.sync.next_due()
+            if next_due is not None:
+                await clock.asleep(min(next_due, deadline) - clock.monotonic())
+    seconds = time.perf_counter() - started
+    states = Counter(tx.state.value for tx in sales)
+    return LoadSummary(
+        count=count,
+        final_states={state.value: states.get(state.value, 0) for state in State},
+        reconciliation=sum(tx.reconciliation is not None for tx in sales),
+        undelivered=len(queue.sync),
+        seconds=seconds,
+        latencies=latencies,
+    )
+
+
+def run_load(
+    options: SaleOptions,
+    count: int,
+    concurrency: int,
+    progress: Callable[[int, int], None] | None = None,
+) -> LoadSummary:
+    """Sell ``count`` vouchers with ``concurrency`` in flight."""
+    return asyncio.run(_load(options, count, concurrency, progress))
