@@ -93,16 +93,16 @@ class HttpLink:
         self._transports.append(transport)
         return transport
 
-    def _pump(self) -> int:
-        """One pump through the admin API; returns what the switch still holds."""
+    def _pump(self, **body: int) -> int:
+        """Pump through the admin API; returns what the switch still holds."""
         import httpx  # noqa: PLC0415  (an optional extra)
 
-        reply = httpx.post(f"{self.url}/testServerAdmin/pump", timeout=10.0)
+        reply = httpx.post(f"{self.url}/testServerAdmin/pump", json=body, timeout=10.0)
         reply.raise_for_status()
         return int(json.loads(reply.content).get("pending", 0))
 
     def pump_once(self) -> None:
-        self._pump()
+        self._pump(maxRounds=1)
 
     def settle(self) -> None:
         for _ in range(1000):

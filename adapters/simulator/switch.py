@@ -366,6 +366,16 @@ class SwitchSimulator:
         """
         return self._forwarding.pump(max_rounds, self.faults.provider_leg_fails)
 
+    @property
+    def providers(self) -> tuple[Provider, ...]:
+        """The providers behind the switch, in the order they were given."""
+        return tuple(self._routing.providers)
+
+    @property
+    def default_provider(self) -> Provider:
+        """Where a request whose product no provider serves is routed."""
+        return self._routing.default
+
     def pending_forwards(self) -> int:
         """How many advices the switch still owes its providers."""
         return len(self._forwarding)
