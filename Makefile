@@ -27,6 +27,7 @@ typecheck: $(STAMP)
 
 bench: $(STAMP)
 	$(BIN)/python benchmarks/bench_core.py
+	$(BIN)/python benchmarks/bench_http.py
 
 diagram: $(STAMP)
 	$(BIN)/python docs/regenerate.py
