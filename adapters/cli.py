@@ -113,11 +113,22 @@ def build_parser() -> argparse.ArgumentParser:
     provision.add_argument("--product", required=True, help="product id")
     provision.add_argument("--amount", type=_positive_int, required=True, help="minor units")
     provision.add_argument("--messaging", choices=["single", "dual"], default="dual")
-    provision.add_argument("--username", help="Basic auth user; also the request's client.id")
-    provision.add_argument("--password", help="Basic auth password")
+    provision.add_argument(
+        "--username",
+        help="Basic auth user, also the request's client.id (default: voucher-demo)",
+    )
+    provision.add_argument(
+        "--password", help="Basic auth password (default with no --username: demo)"
+    )
     provision.add_argument("--terminal-id", default="TILL0001", help="8-character terminal id")
     provision.add_argument(
         "--timeout", type=_positive_float, default=60.0, help="seconds per attempt (default 60)"
+    )
+    provision.add_argument(
+        "--drain-timeout",
+        type=_positive_float,
+        default=30.0,
+        help="seconds to keep repeating undelivered advices before giving up (default 30)",
     )
     provision.add_argument("--count", type=_positive_int, default=1, help="sales to run")
     provision.add_argument(
@@ -215,6 +226,7 @@ def _provision(args: argparse.Namespace) -> int:
             password=args.password,
             terminal_id=args.terminal_id,
             timeout=args.timeout,
+            drain_timeout=args.drain_timeout,
         )
         if args.count == 1:
             result = run_sale(options, on_entry=None if args.json else _print_entry)
@@ -225,7 +237,8 @@ def _provision(args: argparse.Namespace) -> int:
         print(f"voucher provision: {error}", file=sys.stderr)
         return 2
     if args.count > 1:
-        return _print_load(summary.as_json(), args.json)
+        _print_load(summary.as_json(), args.json)
+        return _report_undelivered(summary.undelivered)
     if args.json:
         print(json.dumps(result.as_json()))
     else:
@@ -234,13 +247,18 @@ def _provision(args: argparse.Namespace) -> int:
             f"  => {tx.state}, customer {tx.outcome}; reconciliation: "
             f"{'yes: ' + tx.reconciliation if tx.reconciliation else 'no'}"
         )
-    for body in result.undelivered:
+    return _report_undelivered(result.undelivered)
+
+
+def _report_undelivered(bodies: list[bytes]) -> int:
+    """Print each advice the command could not deliver; non-zero exit if there was one."""
+    for body in bodies:
         print(
             "voucher provision: this advice could not be delivered and is not stored anywhere "
             f"else; deliver it by other means: {body.decode()}",
             file=sys.stderr,
         )
-    return 1 if result.undelivered else 0
+    return 1 if bodies else 0
 
 
 def _progress(done: int, total: int) -> None:
@@ -248,7 +266,7 @@ def _progress(done: int, total: int) -> None:
     print(f"\r  {done}/{total} sales", end=end, file=sys.stderr, flush=True)
 
 
-def _print_load(summary: dict[str, Any], as_json: bool) -> int:
+def _print_load(summary: dict[str, Any], as_json: bool) -> None:
     if as_json:
         print(json.dumps(summary))
     else:
@@ -266,7 +284,6 @@ def _print_load(summary: dict[str, Any], as_json: bool) -> int:
         )
         print(f"  flagged for reconciliation: {summary['reconciliation']}")
         print(f"  advices left undelivered: {summary['undelivered']}")
-    return 1 if summary["undelivered"] else 0
 
 
 def main(argv: Sequence[str] | None = None) -> int:

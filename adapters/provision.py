@@ -39,7 +39,9 @@ from voucher_core.policy import Messaging
 from voucher_core.transaction import random_id
 from voucher_core.wire import to_json
 
-__all__ = ["LoadSummary", "SaleOptions", "SaleResult", "run_load", "run_sale"]
+__all__ = ["DEMO_PASSWORD", "LoadSummary", "SaleOptions", "SaleResult", "run_load", "run_sale"]
+
+DEMO_PASSWORD = "demo"
 
 
 @attrs.frozen(kw_only=True)
@@ -58,9 +60,10 @@ class SaleOptions:
     def client_id(self) -> str:
         return self.username if self.username is not None else DEMO_CLIENT_ID
 
-    def auth(self) -> BasicAuth | None:
+    def auth(self) -> BasicAuth:
+        """The given credentials, or the demo ones (user ``voucher-demo``, password ``demo``)."""
         if self.username is None:
-            return None
+            return BasicAuth(DEMO_CLIENT_ID, DEMO_PASSWORD)
         return BasicAuth(self.username, self.password or "")
 
     def profile(self) -> ProviderProfile:
@@ -133,7 +136,7 @@ class LoadSummary:
     count: int
     final_states: dict[str, int]
     reconciliation: int
-    undelivered: int
+    undelivered: list[bytes]
     seconds: float
     latencies: list[float]
 
@@ -154,7 +157,7 @@ class LoadSummary:
             "count": self.count,
             "final_states": self.final_states,
             "reconciliation": self.reconciliation,
-            "undelivered": self.undelivered,
+            "undelivered": len(self.undelivered),
             "seconds": round(self.seconds, 3),
             "sales_per_second": round(self.throughput, 1),
             "latency_ms": {
@@ -214,7 +217,7 @@ async def _load(
         count=count,
         final_states={state.value: states.get(state.value, 0) for state in State},
         reconciliation=sum(tx.reconciliation is not None for tx in sales),
-        undelivered=len(queue.sync),
+        undelivered=[to_json(q.advice) for q in queue.sync.pending()],
         seconds=seconds,
         latencies=latencies,
     )
