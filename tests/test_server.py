@@ -582,7 +582,67 @@ def test_the_providers_are_listed_with_their_profiles(admin: httpx.Client) -> No
             "default": False,
         },
     ]
-    error(admin.put("/providers", json=[]), 405, "FUNCTION_NOT_SUPPORTED")
+
+
+def test_providers_can_be_replaced_and_their_profiles_take_effect() -> None:
+    switch = SwitchSimulator(PROVIDERS, seed=3)
+    with RunningServer(create_app(switch, pump_interval=0)) as server:
+        admin = httpx.Client(base_url=f"{server.url}/testServerAdmin", timeout=5.0)
+        pos = Pos(server.url, "pos-providers")
+        try:
+            wanted = {
+                "providers": [
+                    {
+                        "name": "stellr",
+                        "messaging": "dual",
+                        "retriesSupported": False,
+                        "advicesSupported": False,
+                        "products": ["GIFT50"],
+                    },
+                    {"name": "airtimeco", "messaging": "single", "products": ["AIRTIME10"]},
+                ],
+                "default": "airtimeco",
+            }
+            reply = admin.put("/providers", json=wanted)
+            assert reply.status_code == 200, reply.text
+            listed = {p["name"]: p for p in reply.json()}
+            assert set(listed) == {"stellr", "airtimeco"}
+            assert listed["airtimeco"]["default"] is True
+            assert listed["stellr"]["retriesSupported"] is False
+            assert admin.get("/providers").json() == reply.json()
+            # The new profile is live: a retry for stellr's product is hard-declined.
+            body = provision_body(pos.user, product_id="GIFT50")
+            retried = pos.http.post(f"/vouchers/{body['id']}/retry", json=body)
+            assert retried.status_code == 400
+            # A provider with history cannot vanish.
+            pos.provision(provision_body(pos.user, product_id="AIRTIME10"))
+            keep_out = {"providers": [{"name": "newco", "products": ["X1"]}]}
+            assert format_fields(admin.put("/providers", json=keep_out)) == ["providers"]
+        finally:
+            admin.close()
+            pos.close()
+
+
+@pytest.mark.parametrize(
+    ("body", "fields"),
+    [
+        ({"providers": []}, ["providers"]),
+        ({"providers": [{"messaging": "dual"}]}, ["providers[0].name"]),
+        ({"providers": [{"name": "a", "messaging": "triple"}]}, ["providers[0].messaging"]),
+        (
+            {"providers": [{"name": "a", "retriesSupported": "no"}]},
+            ["providers[0].retriesSupported"],
+        ),
+        ({"providers": [{"name": "a", "products": "A1"}]}, ["providers[0].products"]),
+        ({"providers": [{"name": "a", "colour": "red"}]}, ["providers[0].colour"]),
+        ({"providers": [{"name": "a"}, {"name": "a"}]}, ["providers"]),
+        ({"providers": [{"name": "a"}], "default": "b"}, ["default"]),
+    ],
+)
+def test_bad_provider_settings_are_refused_naming_the_field(
+    admin: httpx.Client, body: dict[str, Any], fields: list[str]
+) -> None:
+    assert format_fields(admin.put("/providers", json=body)) == fields
 
 
 def test_the_ledger_lists_each_voucher_with_its_provider_and_state(

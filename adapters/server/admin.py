@@ -26,6 +26,7 @@ from adapters.server.intake import TooLarge
 from adapters.server.suv import BASE, Endpoint, both_slashes, switch_of
 from adapters.simulator import Fault, FaultKind, Operation, Provider, SwitchSimulator
 from adapters.simulator.refusals import FormatProblem
+from voucher_core.policy import Messaging, ProviderProfile
 
 __all__ = ["admin_routes", "provider_list"]
 
@@ -156,7 +157,55 @@ def _provider(provider: Provider, default: bool) -> dict[str, Any]:
 
 
 async def providers(request: Request) -> Response:
-    return document(provider_list(switch_of(request)))
+    """``GET``: the providers; ``PUT``: replace them (``{"providers": [...], "default"?}``)."""
+    switch = switch_of(request)
+    if request.method == "PUT":
+        wanted, default = _read_providers(await json_object(request))
+        try:
+            switch.configure_providers(wanted, default_provider=default)
+        except ValueError as refused:
+            raise Invalid([FormatProblem("providers", str(refused))]) from None
+    return document(provider_list(switch))
+
+
+def _read_providers(data: dict[str, Any]) -> tuple[list[Provider], str | None]:
+    fields = Fields(data, {"providers", "default"})
+    default = fields.text("default")
+    entries = data.get("providers")
+    wanted: list[Provider] = []
+    if not isinstance(entries, list) or not entries:
+        fields.problems.append(
+            FormatProblem("providers", "providers must be a non-empty list of providers")
+        )
+        entries = []
+    for index, entry in enumerate(entries):
+        path = f"providers[{index}]"
+        if not isinstance(entry, dict):
+            fields.problems.append(FormatProblem(path, f"{path} must be an object"))
+            continue
+        one = Fields(
+            entry, {"name", "messaging", "retriesSupported", "advicesSupported", "products"}
+        )
+        name = one.text("name")
+        if name is None:
+            one.problems.append(FormatProblem("name", "name may not be null"))
+        messaging = one.enum("messaging", Messaging) or Messaging.DUAL
+        profile = ProviderProfile(
+            messaging=messaging,
+            retries_supported=one.flag("retriesSupported", default=True),
+            advices_supported=one.flag("advicesSupported", default=True),
+        )
+        products = frozenset(one.texts("products"))
+        fields.nested(path, one)
+        if name is not None:
+            wanted.append(Provider(name, profile, products))
+    names = [provider.name for provider in wanted]
+    if len(set(names)) != len(names):
+        fields.problems.append(FormatProblem("providers", "provider names must be unique"))
+    if default is not None and default not in names:
+        fields.problems.append(FormatProblem("default", f"no provider named {default!r}"))
+    fields.check()
+    return wanted, default
 
 
 async def ledger(request: Request) -> Response:
@@ -183,7 +232,7 @@ def admin_routes() -> list[BaseRoute]:
         *both_slashes(f"{ADMIN}/faults", _admin(faults), ["GET", "POST"]),
         *both_slashes(f"{ADMIN}/faults/random", _admin(random_faults), ["POST"]),
         *both_slashes(f"{ADMIN}/heal", _admin(heal), ["POST"]),
-        *both_slashes(f"{ADMIN}/providers", _admin(providers), ["GET"]),
+        *both_slashes(f"{ADMIN}/providers", _admin(providers), ["GET", "PUT"]),
         *both_slashes(f"{ADMIN}/ledger", _admin(ledger), ["GET"]),
         *both_slashes(f"{ADMIN}/pump", _admin(pump), ["POST"]),
     ]

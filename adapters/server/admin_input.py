@@ -17,10 +17,11 @@ from starlette.requests import Request
 from adapters.server.intake import read_body
 from adapters.simulator import FaultKind, Operation
 from adapters.simulator.refusals import FormatProblem
+from voucher_core.policy import Messaging
 
 __all__ = ["Fields", "Invalid", "json_object"]
 
-E = TypeVar("E", FaultKind, Operation)
+E = TypeVar("E", FaultKind, Operation, Messaging)
 
 
 class Invalid(Exception):
@@ -109,6 +110,30 @@ class Fields:
             self._bad(field, f"{field} must be a non-empty string")
             return None
         return value
+
+    def flag(self, field: str, *, default: bool) -> bool:
+        value = self.data.get(field)
+        if value is None:
+            return default
+        if not isinstance(value, bool):
+            self._bad(field, f"{field} must be true or false")
+            return default
+        return value
+
+    def texts(self, field: str) -> list[str]:
+        value = self.data.get(field)
+        if value is None:
+            return []
+        if not isinstance(value, list) or not all(isinstance(v, str) and v for v in value):
+            self._bad(field, f"{field} must be a list of non-empty strings")
+            return []
+        return list(value)
+
+    def nested(self, path: str, sub: Fields) -> None:
+        """Adopt the problems of a nested object, their fields prefixed with ``path``."""
+        self.problems.extend(
+            FormatProblem(f"{path}.{p.field}", f"{path}.{p.msg}") for p in sub.problems
+        )
 
     def check(self) -> None:
         if self.problems:

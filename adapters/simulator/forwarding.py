@@ -59,6 +59,10 @@ class StoreAndForward:
     def __len__(self) -> int:
         return len(self._queue)
 
+    def providers(self) -> set[str]:
+        """The names of the providers still owed an advice."""
+        return {forward.provider for forward in self._queue}
+
     def forget(self, username: str) -> None:
         self._queue = deque(forward for forward in self._queue if forward.username != username)
 

@@ -54,3 +54,9 @@ class SwitchRecords:
 
     def forget(self, username: str) -> None:
         self._by_user.pop(username, None)
+
+    def providers(self) -> set[str]:
+        """The names of every provider some record was routed to."""
+        return {
+            record.provider for records in self._by_user.values() for record in records.values()
+        }

@@ -366,6 +366,30 @@ class SwitchSimulator:
         """
         return self._forwarding.pump(max_rounds, self.faults.provider_leg_fails)
 
+    def configure_providers(
+        self, providers: Sequence[Provider], *, default_provider: str | None = None
+    ) -> None:
+        """Replace the providers behind the switch (and which one is the default).
+
+        A provider that some record, ledger entry or queued forward still names must stay, by
+        the same name: its profile may change, but it cannot vanish while the switch holds
+        history with it. Reset the users concerned first to drop one.
+        """
+        routing = Routing.of(providers, default_provider)
+        kept = {provider.name for provider in routing.providers}
+        named = (
+            self._records.providers()
+            | self._forwarding.providers()
+            | {entry.provider for entry in self._ledger.entries()}
+        )
+        missing = sorted(named - kept)
+        if missing:
+            raise ValueError(
+                f"providers {missing} still hold records, ledger entries or queued advices; "
+                "keep them or reset the users that used them first"
+            )
+        self._routing = routing
+
     @property
     def providers(self) -> tuple[Provider, ...]:
         """The providers behind the switch, in the order they were given."""
