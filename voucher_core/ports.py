@@ -17,6 +17,15 @@ AdviceQueue
     ``acknowledge`` (final, agreeing or conflicting) or moves aside by ``park`` (kept, listed,
     re-queueable); ``repeat_later`` puts it back with a new due time.
 
+TransactionJournal
+    Where every transaction's state is written before anything leaves and after everything
+    that moves it. ``record`` must have stored the snapshot when it returns (a durable
+    adapter commits first); if it cannot, it raises, and the driver stops that sale there
+    rather than hand out a voucher whose confirmation could be forgotten. ``unfinished`` lists
+    the non-terminal transactions a restarted process must resume. ``decision_deadline`` is
+    the wall-clock time (seconds since the epoch) by which the host must decide on a
+    PROVISIONED sale, kept so the limit survives a restart.
+
 Clock
     Wall time for message timestamps, monotonic time for deadlines and backoff, and sleeping.
     The core never reads one; drivers are handed one.
@@ -32,14 +41,18 @@ import attrs
 
 from voucher_core.messages import BasicReversal, ProvisionRequest, TenderAdvice
 from voucher_core.replies import AdviceKind, AdviceReply, ProvisionReply
+from voucher_core.transaction import Transaction
 
 __all__ = [
     "AdviceQueue",
     "AsyncAdviceQueue",
+    "AsyncTransactionJournal",
     "AsyncTransport",
     "Clock",
+    "JournalEntry",
     "LookupReply",
     "QueuedAdvice",
+    "TransactionJournal",
     "Transport",
 ]
 
@@ -125,6 +138,34 @@ class AsyncAdviceQueue(Protocol):
     async def repeat_later(self, advice_id: str, *, due: float) -> None: ...
 
     async def park(self, advice_id: str, *, reason: str) -> None: ...
+
+
+@attrs.frozen
+class JournalEntry:
+    """A transaction as the journal holds it."""
+
+    transaction: Transaction
+    decision_deadline: float | None = None
+
+
+class TransactionJournal(Protocol):
+    def record(self, tx: Transaction, *, decision_deadline: float | None = None) -> None: ...
+
+    def get(self, transaction_id: str) -> JournalEntry | None: ...
+
+    def unfinished(self) -> Sequence[JournalEntry]: ...
+
+    def entries(self) -> Sequence[JournalEntry]: ...
+
+
+class AsyncTransactionJournal(Protocol):
+    async def record(self, tx: Transaction, *, decision_deadline: float | None = None) -> None: ...
+
+    async def get(self, transaction_id: str) -> JournalEntry | None: ...
+
+    async def unfinished(self) -> Sequence[JournalEntry]: ...
+
+    async def entries(self) -> Sequence[JournalEntry]: ...
 
 
 class Clock(Protocol):

@@ -57,6 +57,7 @@ from voucher_core.replies import (
     ProvisionReply,
     Rejected,
     RepeatLater,
+    Unknown,
     UnknownReason,
 )
 from voucher_core.table import TERMINAL, TRANSITIONS, Event, Guard, Rule, Send, State
@@ -93,6 +94,7 @@ class Transaction:
     unanswered: UnknownReason | None = None
     declined: Declined | None = None
     reconciliation: str | None = None
+    host_timed_out: bool = False
     # The rule the shared machine just fired; read right after each event.
     _fired: Rule | None = attrs.field(default=None, repr=False)
     # Moves since last taken, kept only when someone asked (see record_moves).
@@ -219,7 +221,30 @@ class Transaction:
     ) -> Command | None:
         """The host did not decide within the limit: reverse on the customer's behalf."""
         self._fire(Event.DECISION_TIMED_OUT)
+        self.host_timed_out = True
         return self._command(now, new_id)
+
+    def interrupted(
+        self, *, now: datetime, new_id: Callable[[], str] = random_id
+    ) -> Command | None:
+        """Resume after a restart: a provision whose answer was never read counts as unanswered.
+
+        In PROVISIONING or RETRYING the request may or may not have reached the switch, so
+        this is an unknown outcome like a timeout: a retry follows, or a reversal once retries
+        are spent or unsupported. Other states have nothing in flight and need no event: a
+        CONFIRMING or REVERSING transaction's advice is in the queue (re-queue it, which is
+        idempotent), and a PROVISIONED one waits for its host.
+        """
+        if self.state is State.PROVISIONING or self.state is State.RETRYING:
+            return self.provision_replied(
+                Unknown(UnknownReason.NO_RESPONSE, "interrupted by a restart"),
+                now=now,
+                new_id=new_id,
+            )
+        if self.state is State.CONFIRMING or self.state is State.REVERSING:
+            assert self.advice is not None
+            return QueueAdvice(self.advice)
+        return None
 
     def advice_replied(self, reply: AdviceReply) -> None:
         """Feed the final status of this transaction's advice. Repeats are harmless."""

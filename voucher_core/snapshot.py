@@ -1,0 +1,127 @@
+"""A transaction as plain JSON-able data, and back: what a journal stores.
+
+The snapshot holds everything the core needs to carry on after a restart: the request as it
+went on the wire, the profile and policy it was sold under, the state, the retries spent, the
+response and advice as exchanged (so a repeated advice is byte-for-byte the same), and the
+flags. Messages are kept in their wire form through :mod:`voucher_core.wire`, so a snapshot
+is readable by anyone who knows the SUV interface.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from voucher_core.messages import (
+    BasicReversal,
+    ErrorDetail,
+    ProvisionRequest,
+    ProvisionResponse,
+    Tender,
+    TenderAdvice,
+)
+from voucher_core.policy import Messaging, ProviderProfile, RetryPolicy
+from voucher_core.replies import Declined, UnknownReason
+from voucher_core.table import State
+from voucher_core.transaction import Transaction
+from voucher_core.wire import from_wire, to_wire
+
+__all__ = ["SNAPSHOT_VERSION", "SnapshotError", "restore", "snapshot"]
+
+SNAPSHOT_VERSION = 1
+
+
+class SnapshotError(ValueError):
+    """A stored snapshot cannot be read back: it names the transaction and what is wrong."""
+
+
+def snapshot(tx: Transaction) -> dict[str, Any]:
+    """The transaction as JSON-able data."""
+    data: dict[str, Any] = {
+        "version": SNAPSHOT_VERSION,
+        "id": tx.id,
+        "state": tx.state.value,
+        "request": to_wire(tx.request),
+        "profile": {
+            "messaging": tx.profile.messaging.value,
+            "retriesSupported": tx.profile.retries_supported,
+            "advicesSupported": tx.profile.advices_supported,
+        },
+        "policy": {
+            "maxRetries": tx.policy.max_retries,
+            "timeout": tx.policy.timeout,
+            "retryDelay": tx.policy.retry_delay,
+        },
+        "retries": tx.retries,
+    }
+    if tx.tenders is not None:
+        data["tenders"] = [to_wire(tender) for tender in tx.tenders]
+    if tx.response is not None:
+        data["response"] = to_wire(tx.response)
+    if tx.advice is not None:
+        kind = "confirmation" if isinstance(tx.advice, TenderAdvice) else "reversal"
+        data["advice"] = {"kind": kind, "message": to_wire(tx.advice)}
+    if tx.unanswered is not None:
+        data["unanswered"] = tx.unanswered.value
+    if tx.declined is not None:
+        declined: dict[str, Any] = {"status": tx.declined.status}
+        if tx.declined.error is not None:
+            declined["error"] = to_wire(tx.declined.error)
+        data["declined"] = declined
+    if tx.reconciliation is not None:
+        data["reconciliation"] = tx.reconciliation
+    if tx.host_timed_out:
+        data["hostTimedOut"] = True
+    return data
+
+
+def restore(data: dict[str, Any]) -> Transaction:
+    """Rebuild a transaction from :func:`snapshot` data."""
+    name = data.get("id", "?") if isinstance(data, dict) else "?"
+    try:
+        if data.get("version") != SNAPSHOT_VERSION:
+            raise ValueError(f"unsupported snapshot version {data.get('version')!r}")
+        profile = data["profile"]
+        policy = data["policy"]
+        tx = Transaction(
+            from_wire(ProvisionRequest, data["request"]),
+            ProviderProfile(
+                messaging=Messaging(profile["messaging"]),
+                retries_supported=bool(profile["retriesSupported"]),
+                advices_supported=bool(profile["advicesSupported"]),
+            ),
+            RetryPolicy(
+                max_retries=int(policy["maxRetries"]),
+                timeout=float(policy["timeout"]),
+                retry_delay=float(policy["retryDelay"]),
+            ),
+            state=State(data["state"]),
+            retries=int(data["retries"]),
+        )
+        if "tenders" in data:
+            tx.tenders = tuple(from_wire(Tender, tender) for tender in data["tenders"])
+        if "response" in data:
+            tx.response = from_wire(ProvisionResponse, data["response"])
+        if "advice" in data:
+            advice = data["advice"]
+            if advice["kind"] == "confirmation":
+                tx.advice = from_wire(TenderAdvice, advice["message"])
+            else:
+                tx.advice = from_wire(BasicReversal, advice["message"])
+        if "unanswered" in data:
+            tx.unanswered = UnknownReason(data["unanswered"])
+        if "declined" in data:
+            declined = data["declined"]
+            error = declined.get("error")
+            tx.declined = Declined(
+                int(declined["status"]),
+                from_wire(ErrorDetail, error) if error is not None else None,
+            )
+        tx.reconciliation = data.get("reconciliation")
+        tx.host_timed_out = bool(data.get("hostTimedOut", False))
+    except (KeyError, TypeError, ValueError, AttributeError) as error:
+        raise SnapshotError(
+            f"transaction {name}: stored snapshot is unreadable: {error}"
+        ) from error
+    if tx.id != name:
+        raise SnapshotError(f"transaction {name}: stored snapshot holds request {tx.id}")
+    return tx
