@@ -10,14 +10,13 @@ import attrs
 from voucher_core.commands import QueueAdvice
 from voucher_core.messages import ProvisionRequest
 from voucher_core.policy import DUAL, BackoffPolicy, DecisionPolicy, ProviderProfile, RetryPolicy
-from voucher_core.ports import QueuedAdvice
+from voucher_core.ports import Clock, JournalEntry, QueuedAdvice
 from voucher_core.replies import (
     Acknowledged,
     AdviceKind,
     AdviceReply,
     Conflict,
     Rejected,
-    RepeatLater,
 )
 from voucher_core.table import State
 from voucher_core.transaction import Transaction, random_id
@@ -92,6 +91,8 @@ class Ledger:
         self.settings = settings
         self.live: dict[str, Transaction] = {}
         self.deadlines: dict[str, float] = {}
+        # Journaled advices whose enqueue failed; the next forward() queues them.
+        self.unqueued: set[str] = set()
 
     def trace(self, item: Trace) -> None:
         if self.settings.observer is not None:
@@ -112,26 +113,23 @@ class Ledger:
         if tx.terminal:
             self.live.pop(tx.id, None)
 
+    def forget(self, tx: Transaction) -> None:
+        """Stop tracking ``tx`` here (its journal record is what carries on)."""
+        self.live.pop(tx.id, None)
+        self.deadlines.pop(tx.id, None)
+        self.unqueued.discard(tx.id)
+
     def queued(self, tx: Transaction, command: QueueAdvice) -> None:
         self.trace(AdviceQueued(tx.id, command.advice.id, command.kind))
 
-    def awaiting(self, tx: Transaction, now: float) -> None:
-        deadline = now + self.settings.decision.limit
+    def awaiting(self, tx: Transaction, now: float, wait: float | None = None) -> None:
+        deadline = now + (self.settings.decision.limit if wait is None else wait)
         self.deadlines[tx.id] = deadline
         self.trace(DecisionAwaited(tx.id, deadline))
 
     def overdue(self, now: float) -> list[Transaction]:
         due = [tid for tid, deadline in self.deadlines.items() if deadline <= now]
         return [self.live[tid] for tid in due if tid in self.live]
-
-    def settle(self, queued: QueuedAdvice, reply: AdviceReply) -> None:
-        """Tell the owning transaction (if this process knows it) that its advice settled."""
-        self.trace(AdviceSettled(queued.request_id, queued.id, queued.kind, reply))
-        tx = self.live.get(queued.request_id)
-        if tx is None or isinstance(reply, RepeatLater):
-            return
-        tx.advice_replied(reply)
-        self.moved(tx)
 
 
 @attrs.frozen
@@ -141,6 +139,17 @@ class Disposition:
     acknowledge: bool = False
     park_reason: str | None = None
     due: float | None = None
+
+
+def resume_deadline(entry: JournalEntry, clock: Clock, settings: DriverSettings) -> float:
+    """Seconds a resumed PROVISIONED sale may still wait for its host: what is left of its
+    limit by the wall clock, never more than the whole limit (a clock set back cannot stretch
+    it) and never less than nothing."""
+    limit = settings.decision.limit
+    if entry.decision_deadline is None:
+        return limit
+    left = entry.decision_deadline - clock.now().timestamp()
+    return min(max(left, 0.0), limit)
 
 
 def disposition(

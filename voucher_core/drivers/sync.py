@@ -1,15 +1,28 @@
-"""The synchronous driver: runs each sale over a blocking transport and advice queue."""
+"""The synchronous driver: runs each sale over a blocking transport, queue and journal."""
 
 from __future__ import annotations
 
 from collections.abc import Iterable
 
 from voucher_core.commands import AwaitDecision, Command, QueueAdvice, SendProvision, SendRetry
-from voucher_core.drivers.shared import DriverSettings, Ledger, disposition
+from voucher_core.drivers.shared import (
+    AdviceSettled,
+    DriverSettings,
+    Ledger,
+    disposition,
+    resume_deadline,
+)
 from voucher_core.messages import ProvisionRequest, Tender, TenderAdvice
 from voucher_core.policy import ProviderProfile
-from voucher_core.ports import AdviceQueue, Clock, LookupReply, QueuedAdvice, Transport
-from voucher_core.replies import AdviceReply
+from voucher_core.ports import (
+    AdviceQueue,
+    Clock,
+    LookupReply,
+    QueuedAdvice,
+    TransactionJournal,
+    Transport,
+)
+from voucher_core.replies import AdviceReply, RepeatLater
 from voucher_core.table import State
 from voucher_core.transaction import Transaction
 
@@ -22,7 +35,12 @@ class Driver:
     ``sell`` runs the provision phase and returns the transaction: terminal, waiting for the
     host (dual messaging, PROVISIONED), or with its advice queued. Advices are tried once at
     once when queued; whatever is left is delivered by :meth:`forward`, which a host calls
-    from its own loop or background worker.
+    from its own loop or a background worker.
+
+    With a ``journal``, every transaction is recorded before each request leaves and after
+    each change, and :meth:`recover` resumes what a crash interrupted. A journal write that
+    fails raises (the sale stops there and is resumed by recovery); the journal's record is
+    the point where an outcome is decided.
     """
 
     def __init__(
@@ -32,11 +50,13 @@ class Driver:
         *,
         clock: Clock,
         settings: DriverSettings | None = None,
+        journal: TransactionJournal | None = None,
     ) -> None:
         self.transport = transport
         self.queue = queue
         self.clock = clock
         self.settings = settings if settings is not None else DriverSettings()
+        self.journal = journal
         self.ledger = Ledger(self.settings)
 
     # -- the host's calls -----------------------------------------------------------------------
@@ -86,10 +106,37 @@ class Driver:
 
     def forward(self, *, limit: int = 100) -> int:
         """Send every advice that is due, once. Returns how many were sent."""
+        self._queue_journaled()
         taken = self.queue.take_due(self.clock.monotonic(), limit=limit)
         for queued in taken:
             self._deliver(queued)
         return len(taken)
+
+    def recover(self) -> list[Transaction]:
+        """Resume every unfinished transaction in the journal (after a crash or restart).
+
+        PROVISIONING and RETRYING continue with a retry, or a reversal once retries are spent
+        or unsupported; PROVISIONED waits for its host again until what is left of its limit;
+        CONFIRMING and REVERSING have their advice queued again (idempotent) and tried.
+        Returns the transactions resumed.
+        """
+        if self.journal is None:
+            raise ValueError("recover() needs a driver with a journal")
+        resumed: list[Transaction] = []
+        for entry in self.journal.unfinished():
+            tx = entry.transaction
+            if tx.id in self.ledger.live:
+                continue
+            self.ledger.watch(tx)
+            resumed.append(tx)
+            if tx.state is State.PROVISIONED:
+                wait = resume_deadline(entry, self.clock, self.settings)
+                self.ledger.awaiting(tx, self.clock.monotonic(), wait)
+                continue
+            command = tx.interrupted(now=self.clock.now(), new_id=self.settings.new_id)
+            self.ledger.moved(tx)
+            self._run(tx, command)
+        return resumed
 
     def lookup(self, tx: Transaction) -> LookupReply:
         """Ask the switch about a finished transaction (refused while it is in flight)."""
@@ -103,28 +150,67 @@ class Driver:
     def _run(self, tx: Transaction, command: Command | None) -> None:
         transport, clock, settings = self.transport, self.clock, self.settings
         timeout = settings.policy.timeout
-        while command is not None:
+        while True:
+            if command is None:
+                self._save(tx)
+                return
             if isinstance(command, SendProvision):
+                self._save(tx)
                 reply = transport.provision(command.request, timeout=timeout)
             elif isinstance(command, SendRetry):
                 clock.sleep(settings.policy.retry_delay)
+                self._save(tx)
                 reply = transport.retry(command.request, timeout=timeout)
             elif isinstance(command, QueueAdvice):
+                self._save(tx)
                 self._queue(tx, command)
                 return
             else:
                 assert isinstance(command, AwaitDecision)
                 self.ledger.awaiting(tx, clock.monotonic())
+                self._save(tx, decision_deadline=self._wall_deadline())
                 return
             command = tx.provision_replied(reply, now=clock.now(), new_id=settings.new_id)
             self.ledger.moved(tx)
 
+    def _save(self, tx: Transaction, *, decision_deadline: float | None = None) -> None:
+        if self.journal is None:
+            return
+        try:
+            self.journal.record(tx, decision_deadline=decision_deadline)
+        except Exception:
+            # Stop here: the journal still holds the last state it took, and recovery
+            # carries the sale on from there.
+            self.ledger.forget(tx)
+            raise
+
+    def _wall_deadline(self) -> float:
+        return self.clock.now().timestamp() + self.settings.decision.limit
+
     def _queue(self, tx: Transaction, command: QueueAdvice) -> None:
         now = self.clock.monotonic()
-        self.queue.enqueue(command.advice, due=now)
+        try:
+            self.queue.enqueue(command.advice, due=now)
+        except Exception:
+            if self.journal is None:
+                raise
+            # The journal already holds the advice: the outcome stands, and the next
+            # forward() (or recovery) queues it again.
+            self.ledger.unqueued.add(tx.id)
+            return
         self.ledger.queued(tx, command)
         for queued in self.queue.take_due(now, limit=1, advice_id=command.advice.id):
             self._deliver(queued)
+
+    def _queue_journaled(self) -> None:
+        for tid in list(self.ledger.unqueued):
+            tx = self.ledger.live.get(tid)
+            if tx is None or tx.advice is None or tx.terminal:
+                self.ledger.unqueued.discard(tid)
+                continue
+            self.queue.enqueue(tx.advice, due=self.clock.monotonic())
+            self.ledger.unqueued.discard(tid)
+            self.ledger.queued(tx, QueueAdvice(tx.advice))
 
     def _deliver(self, queued: QueuedAdvice) -> None:
         timeout = self.settings.policy.timeout
@@ -134,6 +220,13 @@ class Driver:
             reply = self.transport.confirm(advice, timeout=timeout)
         else:
             reply = self.transport.reverse(advice, timeout=timeout)
+        self.ledger.trace(AdviceSettled(queued.request_id, queued.id, queued.kind, reply))
+        if not isinstance(reply, RepeatLater):
+            tx = self._owner(queued.request_id)
+            if tx is not None and not tx.terminal:
+                tx.advice_replied(reply)
+                self.ledger.moved(tx)
+                self._save(tx)
         outcome = disposition(queued, reply, self.clock.monotonic(), self.settings)
         if outcome.acknowledge:
             self.queue.acknowledge(queued.id)
@@ -142,4 +235,11 @@ class Driver:
         else:
             assert outcome.due is not None
             self.queue.repeat_later(queued.id, due=outcome.due)
-        self.ledger.settle(queued, reply)
+
+    def _owner(self, transaction_id: str) -> Transaction | None:
+        """The transaction an advice belongs to: live here, or as the journal last saw it."""
+        tx = self.ledger.live.get(transaction_id)
+        if tx is None and self.journal is not None:
+            entry = self.journal.get(transaction_id)
+            tx = entry.transaction if entry is not None else None
+        return tx
