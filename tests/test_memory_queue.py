@@ -134,19 +134,29 @@ def test_take_due_by_advice_id_takes_only_that_advice_and_only_when_due() -> Non
 
 
 def test_a_taken_advice_is_not_handed_out_again_until_put_back() -> None:
-    queue = InMemoryAdviceQueue()
+    queue = InMemoryAdviceQueue(lease=150.0)
     advice = confirmation()
     queue.enqueue(advice, due=0.0)
     assert len(queue.take_due(0.0)) == 1
-    assert queue.take_due(1000.0) == []
-    assert queue.take_due(1000.0, advice_id=advice.id) == []
-    assert queue.next_due() is None
+    assert queue.take_due(149.0) == []
+    assert queue.take_due(149.0, advice_id=advice.id) == []
+    assert queue.next_due() == 150.0  # when the taker's lease runs out
     assert len(queue) == 1  # still held, just not visible
 
     queue.repeat_later(advice.id, due=7.0)
     assert queue.next_due() == 7.0
     assert queue.take_due(6.0) == []
     assert taken_ids(queue.take_due(7.0)) == [advice.id]
+
+
+def test_a_taker_that_never_comes_back_loses_its_lease() -> None:
+    queue = InMemoryAdviceQueue(lease=10.0)
+    advice = confirmation()
+    queue.enqueue(advice, due=0.0)
+    assert taken_ids(queue.take_due(0.0)) == [advice.id]
+    assert queue.take_due(9.9) == []
+    again = queue.take_due(10.0)
+    assert taken_ids(again) == [advice.id] and again[0].attempts == 2
 
 
 def test_attempts_count_each_take() -> None:
@@ -212,8 +222,8 @@ def test_park_of_an_unknown_advice_changes_nothing() -> None:
     assert len(queue) == 0
 
 
-def test_next_due_is_the_earliest_untaken_due_time() -> None:
-    queue = InMemoryAdviceQueue()
+def test_next_due_is_the_earliest_time_an_advice_can_be_taken() -> None:
+    queue = InMemoryAdviceQueue(lease=150.0)
     assert queue.next_due() is None
     a, b = confirmation(), reversal()
     queue.enqueue(a, due=9.0)
@@ -224,6 +234,8 @@ def test_next_due_is_the_earliest_untaken_due_time() -> None:
     queue.acknowledge(b.id)
     assert queue.next_due() == 9.0
     queue.take_due(9.0)
+    assert queue.next_due() == 159.0  # taken: free again when the lease runs out
+    queue.acknowledge(a.id)
     assert queue.next_due() is None
 
 

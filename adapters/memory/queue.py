@@ -2,7 +2,8 @@
 
 It honours the whole :class:`~voucher_core.ports.AdviceQueue` contract except durability:
 idempotent enqueue, one taker per advice (a taken advice is invisible until it is
-acknowledged, parked or put back), and parked advices kept for inspection and re-queueing.
+acknowledged, parked or put back, or until its lease of ``lease`` seconds runs out, as when
+its taker died), and parked advices kept for inspection and re-queueing.
 """
 
 from __future__ import annotations
@@ -28,10 +29,12 @@ class _Entry:
     queued: QueuedAdvice
     due: float
     taken: bool = False
+    leased_until: float = 0.0
 
 
 class InMemoryAdviceQueue:
-    def __init__(self) -> None:
+    def __init__(self, *, lease: float = 150.0) -> None:
+        self.lease = lease
         self._entries: dict[str, _Entry] = {}
         self._parked: dict[str, ParkedAdvice] = {}
         self.enqueued_total = 0
@@ -54,9 +57,10 @@ class InMemoryAdviceQueue:
         for entry in candidates:
             if len(taken) >= limit:
                 break
-            if entry.taken or entry.due > now:
+            if (entry.taken and entry.leased_until > now) or entry.due > now:
                 continue
             entry.taken = True
+            entry.leased_until = now + self.lease
             entry.queued = attrs.evolve(entry.queued, attempts=entry.queued.attempts + 1)
             taken.append(entry.queued)
         return taken
@@ -95,7 +99,11 @@ class InMemoryAdviceQueue:
         return True
 
     def next_due(self) -> float | None:
-        dues = [entry.due for entry in self._entries.values() if not entry.taken]
+        """When the next advice can be taken: its due time, or when a taker's lease ends."""
+        dues = [
+            max(entry.due, entry.leased_until) if entry.taken else entry.due
+            for entry in self._entries.values()
+        ]
         return min(dues) if dues else None
 
 
