@@ -12,13 +12,19 @@ agrees.
    that ended DONE, and none for DECLINED ones, unless flagged for reconciliation.
 3. A provision is never both confirmed and reversed by the library.
 4. Retries reuse the original id and body, and there are at most ``max_retries`` of them.
+5. Every advice reported queued is delivered at least once, across crashes, byte for byte.
 6. A hard decline on the first attempt produces no further message.
-Also: every repeat of an advice has the same id and body.
+Also: every repeat of an advice has the same id and body, and nothing is sent for a sale
+before the journal holds it.
+
+The process may die at any port call (before or after it: a rule arms that), after which
+everything in memory is thrown away and a new driver recovers from the journal and queue.
 """
 
 from __future__ import annotations
 
 from collections import defaultdict
+from collections.abc import Callable
 
 from hypothesis import HealthCheck, settings
 from hypothesis import strategies as st
@@ -32,8 +38,10 @@ from hypothesis.stateful import (
 
 from adapters.clock import SimulatedClock
 from adapters.demo import DEMO_CLIENT_ID, SeededIds, cash, demo_request
-from adapters.memory import Exchange, InMemoryAdviceQueue, InMemoryTransport
+from adapters.exchange import Exchange
+from adapters.memory import InMemoryAdviceQueue, InMemoryJournal, InMemoryTransport
 from adapters.simulator import FaultKind, Operation, Provider, SwitchSimulator
+from tests.crashing import Crash, CrashingJournal, CrashingQueue, CrashingTransport, Fuse
 from voucher_core import (
     Acknowledged,
     DecisionPolicy,
@@ -80,19 +88,33 @@ class ManySales(RuleBasedStateMachine):
         super().__init__()
         self.switch = SwitchSimulator(PROVIDERS, seed=11)
         self.clock = SimulatedClock()
-        self.queue = InMemoryAdviceQueue()
         self.exchanges: list[Exchange] = []
         self.ids = SeededIds(11)
         self.decision = DecisionPolicy(limit=300.0)
+        # What survives a crash: the switch, the clock, and the durable stores.
+        self.fuse = Fuse()
+        self.transport = CrashingTransport(
+            InMemoryTransport(self.switch, username=DEMO_CLIENT_ID, observer=self.exchanges.append),
+            self.fuse,
+        )
+        self.queue_store = InMemoryAdviceQueue(lease=150.0)
+        self.queue = CrashingQueue(self.queue_store, self.fuse)
+        self.journal_store = InMemoryJournal()
+        self.journal = CrashingJournal(self.journal_store, self.fuse)
+        self.started: list[str] = []
+        self.restarts = 0
+        self.driver = self._new_driver()
 
+    def _new_driver(self) -> Driver:
         def profile_of(request: ProvisionRequest) -> ProviderProfile:
             assert request.product is not None
             return PROFILES[request.product.product_id]
 
-        self.driver = Driver(
-            InMemoryTransport(self.switch, username=DEMO_CLIENT_ID, observer=self.exchanges.append),
+        return Driver(
+            self.transport,
             self.queue,
             clock=self.clock,
+            journal=self.journal,
             settings=DriverSettings(
                 policy=RetryPolicy(max_retries=MAX_RETRIES, timeout=60.0, retry_delay=2.0),
                 profile=profile_of,
@@ -100,7 +122,30 @@ class ManySales(RuleBasedStateMachine):
                 new_id=self.ids,
             ),
         )
-        self.sales: list[Transaction] = []
+
+    def _guard(self, work: Callable[[], object]) -> None:
+        """Run ``work``; if the process "dies" on the way, restart and recover."""
+        try:
+            work()
+        except Crash:
+            self._restart()
+
+    def _restart(self) -> None:
+        self.restarts += 1
+        for _ in range(50):
+            self.driver = self._new_driver()  # everything in memory is gone
+            try:
+                self.driver.recover()
+                return
+            except Crash:
+                continue
+        raise AssertionError("recovery kept crashing with no fuse armed")
+
+    def _sales(self) -> list[Transaction]:
+        """Every sale as the journal holds it (a sale that died before its first record never
+        sent anything and is not a sale)."""
+        found = [self.journal_store.get(tid) for tid in self.started]
+        return [entry.transaction for entry in found if entry is not None]
 
     @initialize(seed=st.integers(0, 2**16), rate=st.sampled_from([0.0, 0.2, 0.5, 0.8]))
     def a_flaky_network(self, seed: int, rate: float) -> None:
@@ -115,8 +160,9 @@ class ManySales(RuleBasedStateMachine):
     @rule(product=st.sampled_from(sorted(PROFILES)), tenders_first=st.booleans())
     def sell(self, product: str, tenders_first: bool) -> None:
         request = demo_request(id=self.ids(), time=self.clock.now(), product_id=product)
-        tx = self.driver.sell(request, tenders=cash(1000) if tenders_first else None)
-        self.sales.append(tx)
+        self.started.append(request.id)
+        tenders = cash(1000) if tenders_first else None
+        self._guard(lambda: self.driver.sell(request, tenders=tenders))
 
     @rule(
         operation=st.sampled_from([Operation.PROVISION, Operation.RETRY]),
@@ -134,8 +180,13 @@ class ManySales(RuleBasedStateMachine):
     def advice_fault(self, operation: Operation, kind: FaultKind, times: int) -> None:
         self.switch.faults.script(operation, kind, times=times)
 
+    @rule(at=st.integers(1, 8), after=st.booleans())
+    def the_process_will_die(self, at: int, after: bool) -> None:
+        """Somewhere in the next few port calls the process is killed, before or after one."""
+        self.fuse.arm(at, after=after)
+
     def _waiting(self) -> list[Transaction]:
-        return [tx for tx in self.sales if tx.state is State.PROVISIONED]
+        return [tx for tx in self.driver.in_flight() if tx.state is State.PROVISIONED]
 
     @precondition(lambda self: bool(self._waiting()))
     @rule(pick=st.integers(0, 1000), confirm=st.booleans())
@@ -143,27 +194,27 @@ class ManySales(RuleBasedStateMachine):
         waiting = self._waiting()
         tx = waiting[pick % len(waiting)]
         if confirm:
-            self.driver.confirm(tx, cash(1000))
+            self._guard(lambda: self.driver.confirm(tx, cash(1000)))
         else:
-            self.driver.cancel(tx)
+            self._guard(lambda: self.driver.cancel(tx))
 
     @rule(seconds=st.floats(0.0, 400.0))
     def time_passes(self, seconds: float) -> None:
         self.clock.advance(seconds)
-        self.driver.expire_decisions()
+        self._guard(self.driver.expire_decisions)
 
     @rule()
     def forward(self) -> None:
-        self.driver.forward()
+        self._guard(self.driver.forward)
 
     @rule()
     def switch_forwards_to_providers(self) -> None:
         self.switch.pump(max_rounds=1)
 
-    @precondition(lambda self: any(tx.terminal for tx in self.sales))
+    @precondition(lambda self: any(tx.terminal for tx in self._sales()))
     @rule(pick=st.integers(0, 1000))
     def duplicate_acknowledgement(self, pick: int) -> None:
-        finished = [tx for tx in self.sales if tx.terminal]
+        finished = [tx for tx in self._sales() if tx.terminal]
         tx = finished[pick % len(finished)]
         before = (tx.state, tx.reconciliation)
         tx.advice_replied(Acknowledged(202))
@@ -193,23 +244,24 @@ class ManySales(RuleBasedStateMachine):
         for request_id, exchanges in self._by_request().items():
             provisions = [e for e in exchanges if e.operation is Operation.PROVISION]
             retries = [e for e in exchanges if e.operation is Operation.RETRY]
-            assert len(provisions) == 1, request_id
+            assert len(provisions) <= 1, request_id
             assert len(retries) <= MAX_RETRIES
             for retry in retries:
                 assert retry.message_id == request_id
-                assert retry.body == provisions[0].body
+                if provisions:
+                    assert retry.body == provisions[0].body
 
     @invariant()
     def providers_without_retries_get_none(self) -> None:
         grouped = self._by_request()
-        for tx in self.sales:
+        for tx in self._sales():
             if not tx.profile.retries_supported:
                 assert all(e.operation is not Operation.RETRY for e in grouped[tx.id])
 
     @invariant()
     def a_first_attempt_hard_decline_sends_nothing_more(self) -> None:
         grouped = self._by_request()
-        for tx in self.sales:
+        for tx in self._sales():
             if tx.declined is not None and tx.retries == 0:
                 assert [e.operation for e in grouped[tx.id]] == [Operation.PROVISION]
                 assert tx.state is State.DECLINED
@@ -223,27 +275,34 @@ class ManySales(RuleBasedStateMachine):
         assert all(len(variants) == 1 for variants in bodies.values())
 
     @invariant()
+    def nothing_is_sent_before_it_is_journaled(self) -> None:
+        journaled = {tx.id for tx in self._sales()}
+        assert {e.request_id for e in self.exchanges} <= journaled
+
+    @invariant()
     def outcome_is_never_withdrawn(self) -> None:
-        for tx in self.sales:
+        for tx in self._sales():
             if tx.state is State.DONE:
                 assert tx.outcome is not None and tx.outcome.value == "approved"
             if tx.state is State.DECLINED:
                 assert tx.outcome is not None and tx.outcome.value == "declined"
 
-    # -- when the network heals --------------------------------------------------------------
+    # -- when the network heals -----------------------------------------------------------------
 
     def _heal_and_drain(self) -> None:
+        self.fuse.at = None
         self.switch.faults.heal()
+        self._guard(lambda: None)
         self.clock.advance(self.decision.limit)
         self.driver.expire_decisions()
         for _ in range(10_000):
-            if not len(self.queue):
+            self.driver.forward()
+            if not len(self.queue_store):
                 break
-            due = self.queue.next_due()
+            due = self.queue_store.next_due()
             assert due is not None
             self.clock.advance(max(due - self.clock.monotonic(), 0.0))
-            self.driver.forward()
-        assert not len(self.queue), "the advice queue did not drain after the network healed"
+        assert not len(self.queue_store), "the advice queue did not drain after the network healed"
         self.switch.pump()
         assert self.switch.pending_forwards() == 0
 
@@ -251,7 +310,15 @@ class ManySales(RuleBasedStateMachine):
         ledger: dict[str, list[str]] = defaultdict(list)
         for entry in self.switch.ledger():
             ledger[entry.provision_id].append(entry.state)
-        for tx in self.sales:
+        sent_advices = {
+            e.message_id: e.body
+            for e in self.exchanges
+            if e.operation in (Operation.CONFIRM, Operation.REVERSE)
+        }
+        # Every advice ever reported queued was delivered at least once, byte for byte.
+        for advice_id, body in self.queue.reported_queued.items():
+            assert sent_advices.get(advice_id) == body, f"advice {advice_id} never delivered"
+        for tx in self._sales():
             assert tx.terminal, f"{tx.id} stuck in {tx.state}"
             if tx.reconciliation is not None:
                 continue
