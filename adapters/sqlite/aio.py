@@ -1,0 +1,135 @@
+"""The async twins: the same queue and journal, run on a worker thread with group commit.
+
+Each twin owns a sync object (``.sync``, sharing its connection) and a
+:class:`~adapters.sqlite.group.GroupCommitter`. Every awaited call runs on the worker; a
+write's await returns only after the commit that holds it. ``.sync`` stays usable for
+operators and scripts, but its calls block the calling thread (never call it from the event
+loop in a hot path); the operator calls also exist here as coroutines.
+
+Constructing a twin opens the file (and checks it) in the calling thread; from inside a
+running loop, build it with ``await asyncio.to_thread(AsyncSqliteJournal, path)``.
+"""
+
+from __future__ import annotations
+
+import os
+
+from adapters.memory.queue import ParkedAdvice
+from adapters.sqlite.group import GroupCommitter
+from adapters.sqlite.journal import SqliteJournal
+from adapters.sqlite.queue import SqliteAdviceQueue
+from voucher_core.messages import BasicReversal, TenderAdvice
+from voucher_core.ports import JournalEntry, QueuedAdvice
+from voucher_core.transaction import Transaction
+
+__all__ = ["AsyncSqliteAdviceQueue", "AsyncSqliteJournal"]
+
+
+class AsyncSqliteAdviceQueue:
+    """:class:`~voucher_core.ports.AsyncAdviceQueue` on a SQLite file."""
+
+    def __init__(
+        self,
+        path: str | os.PathLike[str],
+        *,
+        lease: float = 150.0,
+        owner: str | None = None,
+        synchronous: str = "FULL",
+        busy_timeout: float = 5.0,
+        horizon: float = 3600.0,
+    ) -> None:
+        self.sync = SqliteAdviceQueue(
+            path,
+            lease=lease,
+            owner=owner,
+            synchronous=synchronous,
+            busy_timeout=busy_timeout,
+            horizon=horizon,
+        )
+        self._steps = self.sync.steps
+        self._worker = GroupCommitter(self.sync.database)
+
+    @property
+    def commits(self) -> int:
+        return self.sync.database.commits
+
+    @property
+    def writes(self) -> int:
+        return self.sync.database.writes
+
+    async def enqueue(self, advice: TenderAdvice | BasicReversal, *, due: float) -> None:
+        await self._worker.run(self._steps.enqueue(advice, due))
+
+    async def take_due(
+        self, now: float, *, limit: int = 100, advice_id: str | None = None
+    ) -> list[QueuedAdvice]:
+        return await self._worker.run(self._steps.take_due(now, limit, advice_id))
+
+    async def acknowledge(self, advice_id: str) -> None:
+        await self._worker.run(self._steps.acknowledge(advice_id))
+
+    async def repeat_later(self, advice_id: str, *, due: float) -> None:
+        await self._worker.run(self._steps.repeat_later(advice_id, due))
+
+    async def park(self, advice_id: str, *, reason: str) -> None:
+        await self._worker.run(self._steps.park(advice_id, reason))
+
+    async def pending(self) -> list[QueuedAdvice]:
+        return await self._worker.run(self._steps.pending())
+
+    async def parked(self) -> list[ParkedAdvice]:
+        return await self._worker.run(self._steps.parked())
+
+    async def requeue(self, advice_id: str, *, due: float) -> bool:
+        return await self._worker.run(self._steps.requeue(advice_id, due))
+
+    async def next_due(self, now: float | None = None) -> float | None:
+        return await self._worker.run(self._steps.next_due(now))
+
+    async def stats(self) -> dict[str, int | float | None]:
+        return await self._worker.run(self._steps.stats())
+
+    async def aclose(self) -> None:
+        """Finish the calls already made, then close the file."""
+        await self._worker.aclose()
+        self.sync.close()
+
+
+class AsyncSqliteJournal:
+    """:class:`~voucher_core.ports.AsyncTransactionJournal` on a SQLite file."""
+
+    def __init__(
+        self,
+        path: str | os.PathLike[str],
+        *,
+        synchronous: str = "FULL",
+        busy_timeout: float = 5.0,
+    ) -> None:
+        self.sync = SqliteJournal(path, synchronous=synchronous, busy_timeout=busy_timeout)
+        self._steps = self.sync.steps
+        self._worker = GroupCommitter(self.sync.database)
+
+    @property
+    def commits(self) -> int:
+        return self.sync.database.commits
+
+    @property
+    def writes(self) -> int:
+        return self.sync.database.writes
+
+    async def record(self, tx: Transaction, *, decision_deadline: float | None = None) -> None:
+        # The snapshot is taken here, before the await: the transaction may move on meanwhile.
+        await self._worker.run(self._steps.record(tx, decision_deadline))
+
+    async def get(self, transaction_id: str) -> JournalEntry | None:
+        return await self._worker.run(self._steps.get(transaction_id))
+
+    async def unfinished(self) -> list[JournalEntry]:
+        return await self._worker.run(self._steps.unfinished())
+
+    async def entries(self) -> list[JournalEntry]:
+        return await self._worker.run(self._steps.entries())
+
+    async def aclose(self) -> None:
+        await self._worker.aclose()
+        self.sync.close()

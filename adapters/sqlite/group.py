@@ -1,0 +1,106 @@
+"""Group commit: one worker thread runs all SQLite work of an async twin, many writes per commit.
+
+Calls put their :class:`~adapters.sqlite.database.Step` on a queue and await a future. The
+worker takes everything that is waiting (up to ``max_batch``), runs it in one transaction
+with one commit (one fsync), and only then resolves the futures: calls that arrive while a
+commit is under way go into the next one. The event loop never waits on SQLite.
+
+A call cancelled before the worker reaches it is not run; one cancelled after may still
+commit (it was never reported done, which is the side a store-and-forward queue errs on).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import concurrent.futures
+import queue
+import threading
+from dataclasses import dataclass
+from typing import Any, TypeVar
+
+from adapters.sqlite.database import Database, Failure, Step
+from adapters.sqlite.errors import StorageError
+
+__all__ = ["GroupCommitter"]
+
+T = TypeVar("T")
+
+
+@dataclass(frozen=True)
+class _Job:
+    step: Step[Any]
+    future: concurrent.futures.Future[Any]
+
+
+class GroupCommitter:
+    def __init__(self, database: Database, *, max_batch: int = 512) -> None:
+        if max_batch < 1:
+            raise ValueError("max_batch must be at least 1")
+        self._database = database
+        self._max_batch = max_batch
+        self._jobs: queue.SimpleQueue[_Job | None] = queue.SimpleQueue()
+        self._closing = False
+        self._gate = threading.Lock()  # no job may slip in behind the stop marker
+        self.batches = 0
+        self._thread = threading.Thread(
+            target=self._work, name=f"sqlite group commit {database.path}", daemon=True
+        )
+        self._thread.start()
+
+    def submit(self, step: Step[T]) -> concurrent.futures.Future[T]:
+        future: concurrent.futures.Future[T] = concurrent.futures.Future()
+        with self._gate:
+            if self._closing:
+                raise StorageError(self._database.path, step.operation, "the storage was closed")
+            self._jobs.put(_Job(step, future))
+        return future
+
+    async def run(self, step: Step[T]) -> T:
+        """Run ``step`` on the worker; return once the transaction holding it committed."""
+        return await asyncio.wrap_future(self.submit(step))
+
+    def _work(self) -> None:
+        stopping = False
+        while not stopping:
+            job = self._jobs.get()
+            if job is None:
+                return
+            batch = [job]
+            while len(batch) < self._max_batch:
+                try:
+                    job = self._jobs.get_nowait()
+                except queue.Empty:
+                    break
+                if job is None:
+                    stopping = True
+                    break
+                batch.append(job)
+            self._flush(batch)
+
+    def _flush(self, batch: list[_Job]) -> None:
+        live = [job for job in batch if job.future.set_running_or_notify_cancel()]
+        if not live:
+            return
+        try:
+            outcomes = self._database.transact([job.step for job in live])
+        except BaseException as exc:  # never leave an awaiting caller hanging
+            for job in live:
+                job.future.set_exception(exc)
+            return
+        self.batches += 1
+        for job, outcome in zip(live, outcomes, strict=True):
+            if isinstance(outcome, Failure):
+                job.future.set_exception(outcome.error)
+            else:
+                job.future.set_result(outcome)
+
+    def close(self) -> None:
+        """Finish every call already submitted, then stop the worker. Blocks until it has."""
+        with self._gate:
+            if not self._closing:
+                self._closing = True
+                self._jobs.put(None)
+        self._thread.join()
+
+    async def aclose(self) -> None:
+        await asyncio.to_thread(self.close)

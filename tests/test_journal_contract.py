@@ -1,0 +1,210 @@
+"""The TransactionJournal contract, run against every adapter; then what only SQLite adds.
+
+Transactions are built through the core (``Transaction.begin`` and the replies that move it),
+one in every state, including the flags a restart must not lose (reconciliation, host timed
+out). A journal entry must restore to the same snapshot it was recorded from.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from sqlite_samples import ALL_STATES, WHEN, Samples, same
+
+from adapters.demo import cash
+from adapters.memory import AsyncInMemoryJournal, InMemoryJournal
+from adapters.sqlite import AsyncSqliteJournal, SqliteJournal
+from voucher_core import Acknowledged, State, to_json
+from voucher_core.ports import AsyncTransactionJournal, TransactionJournal
+from voucher_core.snapshot import snapshot
+from voucher_core.table import TERMINAL
+
+Journal = InMemoryJournal | SqliteJournal
+
+
+@pytest.fixture(params=["memory", "sqlite"])
+def journal(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Journal]:
+    if request.param == "memory":
+        yield InMemoryJournal()
+        return
+    sqlite_journal = SqliteJournal(tmp_path / "voucher.db")
+    yield sqlite_journal
+    sqlite_journal.close()
+
+
+@pytest.fixture
+def samples() -> Samples:
+    return Samples()
+
+
+# -- the contract -------------------------------------------------------------------------------
+
+
+def test_every_state_round_trips_with_its_deadline(journal: Journal, samples: Samples) -> None:
+    port: TransactionJournal = journal
+    transactions = samples.every_state()
+    assert {tx.state for tx in transactions} == ALL_STATES
+    for n, tx in enumerate(transactions):
+        port.record(tx, decision_deadline=1_700_000_000.5 + n if n % 2 else None)
+    for n, tx in enumerate(transactions):
+        entry = port.get(tx.id)
+        assert entry is not None
+        assert same(entry.transaction, tx), tx.state
+        assert entry.transaction is not tx
+        assert entry.decision_deadline == (1_700_000_000.5 + n if n % 2 else None)
+        assert entry.transaction.state is tx.state
+        if tx.advice is not None:  # the advice repeats byte for byte after a restore
+            assert entry.transaction.advice is not None
+            assert to_json(entry.transaction.advice) == to_json(tx.advice)
+    assert port.get("never-recorded") is None
+
+
+def test_flags_a_restart_must_not_lose_are_kept(journal: Journal, samples: Samples) -> None:
+    conflicted, timed_out = samples.done_with_conflict(), samples.declined_after_host_timeout()
+    journal.record(conflicted)
+    journal.record(timed_out)
+    restored_conflict = journal.get(conflicted.id)
+    restored_timeout = journal.get(timed_out.id)
+    assert restored_conflict is not None and restored_timeout is not None
+    assert restored_conflict.transaction.reconciliation == "conflict: already reversed"
+    assert restored_timeout.transaction.host_timed_out
+
+
+def test_unfinished_lists_exactly_the_non_terminal_ones_in_order(
+    journal: Journal, samples: Samples
+) -> None:
+    transactions = samples.every_state()
+    for tx in transactions:
+        journal.record(tx)
+    expected = [tx.id for tx in transactions if tx.state not in TERMINAL]
+    assert [e.transaction.id for e in journal.unfinished()] == expected
+    assert {e.transaction.state for e in journal.unfinished()} == ALL_STATES - TERMINAL
+
+
+def test_entries_keep_first_recorded_order_and_a_re_record_overwrites(
+    journal: Journal, samples: Samples
+) -> None:
+    first, second, third = samples.provisioned(), samples.provisioning(), samples.retrying()
+    for tx in (first, second, third):
+        journal.record(tx)
+    journal.record(first, decision_deadline=99.0)
+    first.confirm(cash(1000), now=WHEN)
+    journal.record(first, decision_deadline=None)
+    assert [e.transaction.id for e in journal.entries()] == [first.id, second.id, third.id]
+    assert len(journal) == 3
+    entry = journal.get(first.id)
+    assert entry is not None
+    assert entry.transaction.state is State.CONFIRMING and entry.decision_deadline is None
+    assert same(entry.transaction, first)
+
+    first.advice_replied(Acknowledged(202))
+    journal.record(first)
+    assert [e.transaction.id for e in journal.unfinished()] == [second.id, third.id]
+    assert [e.transaction.state for e in journal.entries()] == [
+        State.DONE,
+        State.PROVISIONING,
+        State.RETRYING,
+    ]
+
+
+def test_the_journal_keeps_a_snapshot_not_the_live_object(
+    journal: Journal, samples: Samples
+) -> None:
+    tx = samples.provisioned()
+    journal.record(tx, decision_deadline=10.0)
+    recorded = snapshot(tx)
+    tx.cancel(now=WHEN, new_id=samples.ids)  # moves on, not recorded
+    entry = journal.get(tx.id)
+    assert entry is not None
+    assert snapshot(entry.transaction) == recorded
+    assert entry.transaction.state is State.PROVISIONED
+
+
+@pytest.fixture(params=["memory", "sqlite"])
+def ajournal(
+    request: pytest.FixtureRequest, tmp_path: Path
+) -> Iterator[AsyncInMemoryJournal | AsyncSqliteJournal]:
+    if request.param == "memory":
+        yield AsyncInMemoryJournal()
+        return
+    twin = AsyncSqliteJournal(tmp_path / "voucher.db")
+    yield twin
+    asyncio.run(twin.aclose())
+
+
+def test_the_async_twins_honour_the_same_contract(
+    ajournal: AsyncInMemoryJournal | AsyncSqliteJournal, samples: Samples
+) -> None:
+    port: AsyncTransactionJournal = ajournal
+    transactions = samples.every_state()
+
+    async def flow() -> None:
+        for tx in transactions:
+            await port.record(tx, decision_deadline=5.0)
+        for tx in transactions:
+            entry = await port.get(tx.id)
+            assert entry is not None and same(entry.transaction, tx)
+            assert entry.decision_deadline == 5.0
+        assert await port.get("never-recorded") is None
+        unfinished = [e.transaction.id for e in await port.unfinished()]
+        assert unfinished == [tx.id for tx in transactions if not tx.terminal]
+        assert [e.transaction.id for e in await port.entries()] == [tx.id for tx in transactions]
+
+    asyncio.run(flow())
+    assert len(ajournal.sync) == len(transactions)
+
+
+# -- SQLite only ----------------------------------------------------------------------------------
+
+
+def test_everything_survives_closing_and_reopening_the_file(
+    tmp_path: Path, samples: Samples
+) -> None:
+    path = tmp_path / "voucher.db"
+    transactions = samples.every_state()
+    with SqliteJournal(path) as journal:
+        for n, tx in enumerate(transactions):
+            journal.record(tx, decision_deadline=float(n))
+    with SqliteJournal(path) as journal:
+        entries = journal.entries()
+        assert [e.transaction.id for e in entries] == [tx.id for tx in transactions]
+        for n, (entry, tx) in enumerate(zip(entries, transactions, strict=True)):
+            assert same(entry.transaction, tx) and entry.decision_deadline == float(n)
+        assert len(journal.unfinished()) == 5
+
+
+def test_concurrent_writers_on_one_file_lose_nothing(tmp_path: Path) -> None:
+    path = tmp_path / "voucher.db"
+    shared = SqliteJournal(path)
+    recorded: dict[str, object] = {}
+    lock = threading.Lock()
+
+    def write(seed: int, own_connection: bool) -> None:
+        samples = Samples(seed)
+        journal = SqliteJournal(path) if own_connection else shared
+        for _ in range(15):
+            tx = samples.provisioned()
+            journal.record(tx, decision_deadline=float(seed))
+            tx.confirm(cash(1000), now=WHEN, new_id=samples.ids)
+            journal.record(tx)
+            with lock:
+                recorded[tx.id] = snapshot(tx)
+        if own_connection:
+            journal.close()
+
+    threads = [threading.Thread(target=write, args=(n, n % 2 == 0)) for n in range(6)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=30)
+    shared.close()
+    with SqliteJournal(path) as journal:
+        entries = journal.entries()
+        assert len(entries) == 90
+        assert {e.transaction.id: snapshot(e.transaction) for e in entries} == recorded
+        assert all(e.transaction.state is State.CONFIRMING for e in journal.unfinished())
+        assert all(e.decision_deadline is None for e in entries)
