@@ -51,6 +51,7 @@ __all__ = [
     "Clock",
     "JournalEntry",
     "LookupReply",
+    "ParkedAdvice",
     "QueuedAdvice",
     "TransactionJournal",
     "Transport",
@@ -77,6 +78,14 @@ class QueuedAdvice:
         if isinstance(self.advice, TenderAdvice):
             return AdviceKind.CONFIRMATION
         return AdviceKind.REVERSAL
+
+
+@attrs.frozen
+class ParkedAdvice:
+    """An advice set aside after a final rejection, with the reply that caused it."""
+
+    queued: QueuedAdvice
+    reason: str
 
 
 @attrs.frozen

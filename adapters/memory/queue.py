@@ -13,15 +13,9 @@ from collections.abc import Sequence
 import attrs
 
 from voucher_core.messages import BasicReversal, TenderAdvice
-from voucher_core.ports import QueuedAdvice
+from voucher_core.ports import ParkedAdvice, QueuedAdvice
 
 __all__ = ["AsyncInMemoryAdviceQueue", "InMemoryAdviceQueue", "ParkedAdvice"]
-
-
-@attrs.frozen
-class ParkedAdvice:
-    queued: QueuedAdvice
-    reason: str
 
 
 @attrs.define
@@ -97,6 +91,17 @@ class InMemoryAdviceQueue:
             return False
         self._entries[advice_id] = _Entry(parked.queued, due)
         return True
+
+    def stats(self) -> dict[str, int | float | None]:
+        """Counts for operators: queued, leased (taken and not yet settled), parked."""
+        leased = sum(1 for entry in self._entries.values() if entry.taken)
+        dues = [entry.due for entry in self._entries.values() if not entry.taken]
+        return {
+            "queued": len(self._entries) - leased,
+            "leased": leased,
+            "parked": len(self._parked),
+            "oldest_due": min(dues) if dues else None,
+        }
 
     def next_due(self) -> float | None:
         """When the next advice can be taken: its due time, or when a taker's lease ends."""

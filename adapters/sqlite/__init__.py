@@ -5,12 +5,12 @@ itself, :mod:`adapters.sqlite.queue` and :mod:`adapters.sqlite.journal` for the 
 :mod:`adapters.sqlite.group` for how the async twins batch commits.
 """
 
-from adapters.memory.queue import ParkedAdvice
 from adapters.sqlite.aio import AsyncSqliteAdviceQueue, AsyncSqliteJournal
 from adapters.sqlite.database import SCHEMA_VERSION, Database
 from adapters.sqlite.errors import StorageError
 from adapters.sqlite.journal import SqliteJournal
 from adapters.sqlite.queue import SqliteAdviceQueue
+from voucher_core.ports import ParkedAdvice
 
 __all__ = [
     "SCHEMA_VERSION",

@@ -14,12 +14,11 @@ from __future__ import annotations
 
 import os
 
-from adapters.memory.queue import ParkedAdvice
 from adapters.sqlite.group import GroupCommitter
 from adapters.sqlite.journal import SqliteJournal
 from adapters.sqlite.queue import SqliteAdviceQueue
 from voucher_core.messages import BasicReversal, TenderAdvice
-from voucher_core.ports import JournalEntry, QueuedAdvice
+from voucher_core.ports import JournalEntry, ParkedAdvice, QueuedAdvice
 from voucher_core.transaction import Transaction
 
 __all__ = ["AsyncSqliteAdviceQueue", "AsyncSqliteJournal"]

@@ -23,10 +23,9 @@ import socket
 import sqlite3
 from typing import Any
 
-from adapters.memory.queue import ParkedAdvice
 from adapters.sqlite.database import Database, Step, wall_time
 from voucher_core.messages import BasicReversal, TenderAdvice
-from voucher_core.ports import QueuedAdvice
+from voucher_core.ports import ParkedAdvice, QueuedAdvice
 from voucher_core.replies import AdviceKind
 from voucher_core.wire import WireFormatError, from_json, to_json
 

@@ -107,10 +107,15 @@ class AsyncDriver:
     async def forward(self, *, limit: int = 100) -> int:
         """Send every advice that is due, once. Returns how many were sent."""
         await self._queue_journaled()
-        taken = await self.queue.take_due(self.clock.monotonic(), limit=limit)
-        for queued in taken:
-            await self._deliver(queued)
-        return len(taken)
+        # One at a time: a lease must not run out while earlier advices of a batch are sent.
+        sent = 0
+        while sent < limit:
+            taken = await self.queue.take_due(self.clock.monotonic(), limit=1)
+            if not taken:
+                break
+            await self._deliver(taken[0])
+            sent += 1
+        return sent
 
     async def recover(self) -> list[Transaction]:
         """Resume every unfinished transaction in the journal (after a crash or restart).
