@@ -18,12 +18,13 @@ import attrs
 from adapters.clock import SimulatedClock
 from adapters.demo import DEMO_CLIENT_ID, SeededIds, cash, demo_request
 from adapters.links import SwitchLink, open_link
-from adapters.memory.queue import InMemoryAdviceQueue
 from adapters.simulator import FaultKind, Provider, SwitchSimulator
+from adapters.stores import LocalQueue, stores
 from voucher_core.drivers import Driver
 from voucher_core.drivers.shared import DriverSettings
 from voucher_core.messages import ProvisionRequest
 from voucher_core.policy import DecisionPolicy, Messaging, ProviderProfile, RetryPolicy
+from voucher_core.ports import TransactionJournal
 from voucher_core.table import State
 from voucher_core.transaction import Transaction
 
@@ -77,11 +78,17 @@ class ChaosSummary:
 
 
 def run_chaos(
-    count: int, seed: int, *, fault_rate: float = 0.3, http: bool = False
+    count: int,
+    seed: int,
+    *,
+    fault_rate: float = 0.3,
+    http: bool = False,
+    db: str | None = None,
 ) -> ChaosSummary:
-    """Sell ``count`` vouchers through random faults; over loopback HTTP if ``http``."""
+    """Sell ``count`` vouchers through random faults; over loopback HTTP if ``http``; with
+    the journal and advice queue in the SQLite file ``db`` if given."""
     switch = SwitchSimulator(CHAOS_PROVIDERS, seed=seed)
-    with open_link(switch, http=http) as link:
+    with open_link(switch, http=http) as link, stores(db) as (queue, journal):
         switch.faults.randomly(
             seed=seed,
             rate=fault_rate,
@@ -89,16 +96,23 @@ def run_chaos(
             provider_down_rate=0.3,
             delay=link.fault_delay,
         )
-        return _sell_through(link, switch, count, seed)
+        return _sell_through(link, switch, queue, journal, count=count, seed=seed)
 
 
-def _sell_through(link: SwitchLink, switch: SwitchSimulator, count: int, seed: int) -> ChaosSummary:
+def _sell_through(
+    link: SwitchLink,
+    switch: SwitchSimulator,
+    queue: LocalQueue,
+    journal: TransactionJournal | None,
+    *,
+    count: int,
+    seed: int,
+) -> ChaosSummary:
     rng = random.Random(seed)
     profiles = {product: p.profile for p in CHAOS_PROVIDERS for product in p.products}
     products = sorted(profiles)
     clock = SimulatedClock()
-    ids = SeededIds(seed)
-    queue = InMemoryAdviceQueue()
+    ids = SeededIds(f"{seed}:chaos")
 
     def profile_of(request: ProvisionRequest) -> ProviderProfile:
         assert request.product is not None
@@ -109,6 +123,7 @@ def _sell_through(link: SwitchLink, switch: SwitchSimulator, count: int, seed: i
         link.transport(DEMO_CLIENT_ID),
         queue,
         clock=clock,
+        journal=journal,
         settings=DriverSettings(
             policy=RetryPolicy(timeout=link.timeout, retry_delay=1.0),
             profile=profile_of,

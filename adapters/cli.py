@@ -9,8 +9,11 @@ from collections.abc import Sequence
 from typing import Any
 
 from adapters.chaos import run_chaos
+from adapters.cli_store import STORE_COMMANDS, add_db_option, add_store_commands, run_store_command
+from adapters.operations import MissingDatabase
 from adapters.scenarios import SCENARIOS, TimelineEntry, run_scenario
 from voucher_core.diagram import FORMATS, render
+from voucher_core.errors import VoucherError
 from voucher_core.policy import Messaging
 
 __all__ = ["main"]
@@ -85,6 +88,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     simulate.add_argument("--seed", type=_int, default=0, help="random seed (default 0)")
     simulate.add_argument("--json", action="store_true", help="machine-readable output")
+    add_db_option(simulate, required_default=False)
     simulate.add_argument(
         "--http",
         action="store_true",
@@ -135,6 +139,9 @@ def build_parser() -> argparse.ArgumentParser:
         "--concurrency", type=_positive_int, default=1, help="sales in flight with --count"
     )
     provision.add_argument("--json", action="store_true", help="machine-readable output")
+    add_db_option(provision, required_default=False)
+
+    add_store_commands(commands, _positive_float)
 
     diagram = commands.add_parser(
         "diagram",
@@ -155,7 +162,7 @@ def _simulate(args: argparse.Namespace) -> int:
         _need("server", "uvicorn")
     if args.chaos:
         count = args.count if args.count is not None else 1000
-        summary = run_chaos(count, args.seed, http=args.http)
+        summary = run_chaos(count, args.seed, http=args.http, db=args.db)
         if args.json:
             print(json.dumps(summary.as_json(), sort_keys=False))
         else:
@@ -172,13 +179,15 @@ def _simulate(args: argparse.Namespace) -> int:
     for index, name in enumerate(names):
         scenario = SCENARIOS[name]
         if args.json:
-            result = run_scenario(scenario, seed=args.seed, http=args.http)
+            result = run_scenario(scenario, seed=args.seed, http=args.http, db=args.db)
             print(json.dumps(result.as_json()))
             continue
         if index:
             print()
         print(f"== {name}: {scenario.title}")
-        result = run_scenario(scenario, seed=args.seed, on_entry=_print_entry, http=args.http)
+        result = run_scenario(
+            scenario, seed=args.seed, on_entry=_print_entry, http=args.http, db=args.db
+        )
         active = "yes" if result.provider_voucher_active else "no"
         print(
             f"  => {result.final_state}, customer {result.outcome}; provider voucher active: "
@@ -227,6 +236,7 @@ def _provision(args: argparse.Namespace) -> int:
             terminal_id=args.terminal_id,
             timeout=args.timeout,
             drain_timeout=args.drain_timeout,
+            db=args.db,
         )
         if args.count == 1:
             result = run_sale(options, on_entry=None if args.json else _print_entry)
@@ -238,7 +248,7 @@ def _provision(args: argparse.Namespace) -> int:
         return 2
     if args.count > 1:
         _print_load(summary.as_json(), args.json)
-        return _report_undelivered(summary.undelivered)
+        return _report_undelivered(summary.undelivered, args.db)
     if args.json:
         print(json.dumps(result.as_json()))
     else:
@@ -247,11 +257,20 @@ def _provision(args: argparse.Namespace) -> int:
             f"  => {tx.state}, customer {tx.outcome}; reconciliation: "
             f"{'yes: ' + tx.reconciliation if tx.reconciliation else 'no'}"
         )
-    return _report_undelivered(result.undelivered)
+    return _report_undelivered(result.undelivered, args.db)
 
 
-def _report_undelivered(bodies: list[bytes]) -> int:
-    """Print each advice the command could not deliver; non-zero exit if there was one."""
+def _report_undelivered(bodies: list[bytes], db: str | None) -> int:
+    """Say what the command could not deliver. Stored in ``db``, it is safe and waits for
+    ``voucher queue drain``; held only in memory, it is printed in full and the exit is 1."""
+    if db is not None:
+        if bodies:
+            print(
+                f"voucher provision: {len(bodies)} advice(s) stay queued in {db}; deliver "
+                f"them with `voucher queue drain --db {db} --url URL`",
+                file=sys.stderr,
+            )
+        return 0
     for body in bodies:
         print(
             "voucher provision: this advice could not be delivered and is not stored anywhere "
@@ -296,6 +315,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _simulate(args)
         if args.command == "serve":
             return _serve(args)
+        if args.command in STORE_COMMANDS:
+            return run_store_command(args, parser)
         if args.command == "provision":
             if args.concurrency > args.count:
                 parser.error("--concurrency cannot exceed --count")
@@ -306,6 +327,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     except MissingExtra as missing:
         print(f"voucher: {missing}", file=sys.stderr)
         return 2
+    except VoucherError as error:  # storage failures and the like: say what, no traceback
+        print(f"voucher: {error}", file=sys.stderr)
+        return 1
+    except MissingDatabase as missing:
+        print(f"voucher: {missing}", file=sys.stderr)
+        return 1
     except BrokenPipeError:
         # The reader went away (``voucher ... | head``): stop quietly, as Unix tools do.
         sys.stderr.close()

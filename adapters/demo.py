@@ -33,7 +33,7 @@ DEMO_CURRENCY = "710"
 class SeededIds:
     """Repeatable UUID v4 strings from a seed, so simulated runs print the same ids."""
 
-    def __init__(self, seed: int) -> None:
+    def __init__(self, seed: int | str) -> None:
         self._random = random.Random(seed)
 
     def __call__(self) -> str:

@@ -23,7 +23,9 @@ import attrs
 from adapters.clock import SystemClock
 from adapters.demo import DEMO_CLIENT_ID, cash, demo_request
 from adapters.http import AsyncHttpTransport, BasicAuth, HttpTransport
-from adapters.memory.queue import AsyncInMemoryAdviceQueue, InMemoryAdviceQueue
+from adapters.memory.queue import AsyncInMemoryAdviceQueue
+from adapters.sqlite import AsyncSqliteAdviceQueue, AsyncSqliteJournal
+from adapters.stores import stores
 from adapters.timeline import Timeline, TimelineEntry
 from voucher_core import (
     AsyncDriver,
@@ -55,6 +57,7 @@ class SaleOptions:
     terminal_id: str = "TILL0001"
     timeout: float = 60.0
     drain_timeout: float = 30.0
+    db: str | None = None
 
     @property
     def client_id(self) -> str:
@@ -104,12 +107,15 @@ def run_sale(
     """Sell one voucher; in dual messaging, confirm it at once with a cash tender."""
     timeline = Timeline(on_entry)
     clock = SystemClock()
-    queue = InMemoryAdviceQueue()
-    with HttpTransport(options.url, auth=options.auth(), observer=timeline.on_exchange) as link:
+    with (
+        HttpTransport(options.url, auth=options.auth(), observer=timeline.on_exchange) as link,
+        stores(options.db) as (queue, journal),
+    ):
         driver = Driver(
             link,
             queue,
             clock=clock,
+            journal=journal,
             settings=DriverSettings(
                 policy=RetryPolicy(timeout=options.timeout),
                 profile=options.profile(),
@@ -128,7 +134,8 @@ def run_sale(
             if next_due is not None:
                 clock.sleep(min(next_due, deadline) - clock.monotonic())
             driver.forward()
-    return SaleResult(tx, timeline.operations, [to_json(q.advice) for q in queue.pending()])
+        left = [to_json(q.advice) for q in queue.pending()]
+    return SaleResult(tx, timeline.operations, left)
 
 
 @attrs.frozen
@@ -176,7 +183,7 @@ async def _load(
     progress: Callable[[int, int], None] | None,
 ) -> LoadSummary:
     clock = SystemClock()
-    queue = AsyncInMemoryAdviceQueue()
+    queue, journal = _async_stores(options.db)
     latencies: list[float] = []
     sales: list[Transaction] = []
     started = time.perf_counter()
@@ -187,6 +194,7 @@ async def _load(
             link,
             queue,
             clock=clock,
+            journal=journal,
             settings=DriverSettings(
                 policy=RetryPolicy(timeout=options.timeout), profile=options.profile()
             ),
@@ -206,21 +214,42 @@ async def _load(
 
         await asyncio.gather(*(worker() for _ in range(concurrency)))
         deadline = clock.monotonic() + options.drain_timeout
-        while len(queue.sync) and clock.monotonic() < deadline:
-            await driver.forward()
-            next_due = queue.sync.next_due()
-            if next_due is not None:
-                await clock.asleep(min(next_due, deadline) - clock.monotonic())
+        try:
+            while len(queue.sync) and clock.monotonic() < deadline:
+                await driver.forward()
+                next_due = queue.sync.next_due()
+                if next_due is not None:
+                    await clock.asleep(min(next_due, deadline) - clock.monotonic())
+            left = [to_json(q.advice) for q in queue.sync.pending()]
+        finally:
+            await _aclose(queue, journal)
     seconds = time.perf_counter() - started
     states = Counter(tx.state.value for tx in sales)
     return LoadSummary(
         count=count,
         final_states={state.value: states.get(state.value, 0) for state in State},
         reconciliation=sum(tx.reconciliation is not None for tx in sales),
-        undelivered=[to_json(q.advice) for q in queue.sync.pending()],
+        undelivered=left,
         seconds=seconds,
         latencies=latencies,
     )
+
+
+def _async_stores(
+    db: str | None,
+) -> tuple[AsyncInMemoryAdviceQueue | AsyncSqliteAdviceQueue, AsyncSqliteJournal | None]:
+    if db is None:
+        return AsyncInMemoryAdviceQueue(), None
+    return AsyncSqliteAdviceQueue(db), AsyncSqliteJournal(db)
+
+
+async def _aclose(
+    queue: AsyncInMemoryAdviceQueue | AsyncSqliteAdviceQueue, journal: AsyncSqliteJournal | None
+) -> None:
+    if isinstance(queue, AsyncSqliteAdviceQueue):
+        await queue.aclose()
+    if journal is not None:
+        await journal.aclose()
 
 
 def run_load(

@@ -16,8 +16,8 @@ import attrs
 from adapters.clock import SimulatedClock
 from adapters.demo import DEMO_CLIENT_ID, SeededIds, cash, demo_request
 from adapters.links import open_link
-from adapters.memory.queue import InMemoryAdviceQueue
 from adapters.simulator import Fault, FaultKind, Operation, Provider, SwitchSimulator
+from adapters.stores import stores
 from adapters.timeline import Timeline, TimelineEntry
 from voucher_core.drivers import Driver
 from voucher_core.drivers.shared import DriverSettings
@@ -144,22 +144,25 @@ def run_scenario(
     seed: int = 0,
     on_entry: Callable[[TimelineEntry], None] | None = None,
     http: bool = False,
+    db: str | None = None,
 ) -> ScenarioResult:
-    """Play ``scenario`` through the driver; over a real loopback HTTP server if ``http``."""
+    """Play ``scenario`` through the driver; over a real loopback HTTP server if ``http``,
+    with the journal and advice queue in the SQLite file ``db`` if given."""
     timeline = Timeline(on_entry)
     note = timeline.note
     provider = Provider(scenario.provider, scenario.profile, frozenset({"AIRTIME10"}))
     switch = SwitchSimulator([provider], seed=seed, listener=timeline.on_switch)
-    with open_link(switch, http=http) as link:
+    with open_link(switch, http=http) as link, stores(db) as (queue, journal):
         for operation, kind, times in scenario.faults:
             switch.faults.script(operation, Fault(kind, link.fault_delay), times=times)
         clock = SimulatedClock()
-        ids = SeededIds(seed)
-        queue = InMemoryAdviceQueue()
+        # Ids differ per scenario, so that runs sharing one database never collide.
+        ids = SeededIds(f"{seed}:{scenario.name}")
         driver = Driver(
             link.transport(DEMO_CLIENT_ID, timeline.on_exchange),
             queue,
             clock=clock,
+            journal=journal,
             settings=DriverSettings(
                 policy=RetryPolicy(timeout=link.timeout),
                 profile=scenario.profile,

@@ -91,9 +91,14 @@ class AsyncDriver:
         await self._run(tx, command)
         return tx
 
-    async def expire_decisions(self) -> list[Transaction]:
-        """Reverse every sale whose host did not decide in time. Returns those reversed."""
-        overdue = self.ledger.overdue(self.clock.monotonic())
+    async def expire_decisions(self, *, all_waiting: bool = False) -> list[Transaction]:
+        """Reverse every sale whose host did not decide in time. Returns those reversed.
+
+        ``all_waiting`` reverses every sale still waiting, due or not: for an operator
+        recovering after the host process is gone for good, so no decision can come.
+        """
+        now = self.clock.monotonic()
+        overdue = self.ledger.overdue(float("inf") if all_waiting else now)
         expired: list[Transaction] = []
         for tx in overdue:
             if tx.state is not State.PROVISIONED:

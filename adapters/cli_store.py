@@ -1,0 +1,109 @@
+"""The ``voucher`` subcommands that work on the durable store: queue, journal, recover,
+reconcile. Parsing lives here; the work is in :mod:`adapters.operations`."""
+
+from __future__ import annotations
+
+import argparse
+from collections.abc import Callable
+from typing import Any
+
+__all__ = ["STORE_COMMANDS", "add_db_option", "add_store_commands", "run_store_command"]
+
+STORE_COMMANDS = frozenset({"queue", "journal", "recover", "reconcile"})
+DEFAULT_DB = "./voucher.db"
+
+
+def add_db_option(parser: argparse.ArgumentParser, *, required_default: bool = True) -> None:
+    parser.add_argument(
+        "--db",
+        default=DEFAULT_DB if required_default else None,
+        metavar="PATH",
+        help=f"the SQLite file holding the journal and advice queue (default {DEFAULT_DB})"
+        if required_default
+        else "keep the journal and advice queue in this SQLite file",
+    )
+
+
+def _add_remote(parser: argparse.ArgumentParser, seconds: Callable[[str], float]) -> None:
+    parser.add_argument("--url", required=True, help="the switch's SUV base URL")
+    parser.add_argument("--username", help="Basic auth user (default: voucher-demo)")
+    parser.add_argument("--password", help="Basic auth password (default with no --username: demo)")
+    parser.add_argument("--timeout", type=seconds, default=60.0, help="seconds per attempt")
+    parser.add_argument(
+        "--drain-timeout",
+        type=seconds,
+        default=30.0,
+        help="seconds to keep repeating advices the switch does not take (default 30)",
+    )
+
+
+def add_store_commands(commands: Any, seconds: Callable[[str], float]) -> None:
+    """Add queue, journal, recover and reconcile to the ``voucher`` subparsers."""
+    queue = commands.add_parser(
+        "queue",
+        help="inspect and operate the durable advice queue",
+        description="The advice queue: confirmations and reversals waiting for delivery.",
+    )
+    actions = queue.add_subparsers(dest="action", metavar="ACTION", parser_class=type(queue))
+    actions.required = True
+    for name, text in (("list", "every queued and parked advice"), ("stats", "counts")):
+        sub = actions.add_parser(name, help=text)
+        add_db_option(sub)
+        sub.add_argument("--json", action="store_true", help="machine-readable output")
+    requeue = actions.add_parser("requeue", help="put a parked advice back in line")
+    requeue.add_argument("advice_id", metavar="ID", help="the advice's id")
+    add_db_option(requeue)
+    drain = actions.add_parser("drain", help="deliver every queued advice to the switch now")
+    add_db_option(drain)
+    _add_remote(drain, seconds)
+
+    journal = commands.add_parser("journal", help="read the transaction journal")
+    jactions = journal.add_subparsers(dest="action", metavar="ACTION", parser_class=type(queue))
+    jactions.required = True
+    jlist = jactions.add_parser("list", help="every transaction: id, state, outcome, flag")
+    add_db_option(jlist)
+    jlist.add_argument("--json", action="store_true", help="one JSON object per line")
+
+    recover = commands.add_parser(
+        "recover",
+        help="resume every unfinished sale after a crash, then drain the queue",
+        description="Resume every unfinished transaction in the journal (a provision in "
+        "doubt is retried or reversed, a sale still waiting for its host is reversed), then "
+        "deliver the queue.",
+    )
+    add_db_option(recover)
+    _add_remote(recover, seconds)
+
+    reconcile = commands.add_parser(
+        "reconcile",
+        help="the sales a person must look at, and what to do about each",
+    )
+    add_db_option(reconcile)
+    reconcile.add_argument("--json", action="store_true", help="one JSON object per line")
+
+
+def run_store_command(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
+    from adapters import operations  # noqa: PLC0415  (keeps sqlite out of other commands)
+
+    if args.command in {"queue", "recover"} and getattr(args, "url", None) is not None:
+        if args.password is not None and args.username is None:
+            parser.error("--password needs --username")
+        remote = operations.Remote(
+            url=args.url,
+            username=args.username or "voucher-demo",
+            password=args.password if args.username else (args.password or "demo"),
+            timeout=args.timeout,
+            drain_timeout=args.drain_timeout,
+        )
+        if args.command == "recover":
+            return operations.recover(args.db, remote)
+        return operations.drain(args.db, remote)
+    if args.command == "queue":
+        if args.action == "list":
+            return operations.queue_list(args.db, as_json=args.json)
+        if args.action == "stats":
+            return operations.queue_stats(args.db, as_json=args.json)
+        return operations.queue_requeue(args.db, args.advice_id)
+    if args.command == "journal":
+        return operations.journal_list(args.db, as_json=args.json)
+    return operations.reconcile(args.db, as_json=args.json)
