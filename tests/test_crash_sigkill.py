@@ -1,0 +1,519 @@
+"""Real point-of-sale processes killed with SIGKILL mid-sale: nothing is lost, money agrees.
+
+The switch simulator runs over HTTP in this process; a worker process
+(``tests/crash_worker.py``) sells vouchers to it through the sync or asyncio driver, with the
+journal and the advice queue in one SQLite file. The test kills the worker with SIGKILL at
+chosen points: while the switch holds its provision (a delay fault keeps the worker waiting
+for the answer), between a reply and the journal write that records it, between storing an
+advice and sending it, in the middle of forwarding the queue, and at random moments. After
+each kill a fresh worker recovers from the file and drains the queue (and is sometimes killed
+itself). Once the network heals and everything is delivered, every invariant of the
+specification is checked against three independent records: the journal file, every request
+the server received (bytes and answer, recorded by a middleware in front of the
+application), and the providers' books in the switch.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import random
+import signal
+import subprocess
+import sys
+import threading
+import time
+from collections import defaultdict
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from adapters.server import RunningServer, create_app
+from adapters.simulator import Fault, FaultKind, Operation, Provider, SwitchSimulator
+from adapters.sqlite import SqliteAdviceQueue, SqliteJournal
+from tests.crash_worker import MAX_RETRIES, PROFILES
+from voucher_core import State, Transaction
+
+ROOT = Path(__file__).resolve().parent.parent
+WORKER = ROOT / "tests" / "crash_worker.py"
+VOUCHERS = "/suv/v1/vouchers"
+PROVIDERS = (
+    Provider("dualco", PROFILES["DUAL1"], frozenset({"DUAL1"})),
+    Provider("singleco", PROFILES["SINGLE1"], frozenset({"SINGLE1"})),
+    Provider("netcare", PROFILES["NETCARE1"], frozenset({"NETCARE1"})),
+    Provider("stellr", PROFILES["STELLR1"], frozenset({"STELLR1"})),
+)
+KILLED = -signal.SIGKILL
+WAIT = 60.0  # seconds any one worker may take before the test gives up on it
+
+
+# -- what the server received ---------------------------------------------------------------
+
+
+@dataclass
+class Received:
+    """One request to an SUV voucher path, as it arrived, and the status it was answered."""
+
+    method: str
+    path: str
+    body: bytearray = field(default_factory=bytearray)
+    status: int | None = None  # None: the connection was dropped without an answer
+
+    @property
+    def operation(self) -> Operation:
+        rest = self.path.removeprefix(VOUCHERS).strip("/")
+        if not rest:
+            return Operation.PROVISION if self.method == "POST" else Operation.LOOKUP
+        if rest == "confirmations":
+            return Operation.CONFIRM
+        if rest == "reversals":
+            return Operation.REVERSE
+        return Operation.RETRY
+
+    @property
+    def document(self) -> dict[str, Any]:
+        loaded: dict[str, Any] = json.loads(bytes(self.body))
+        return loaded
+
+    @property
+    def message_id(self) -> str:
+        return str(self.document["id"])
+
+    @property
+    def request_id(self) -> str:
+        """The provision this is about."""
+        if self.operation is Operation.RETRY:
+            return self.path.removeprefix(VOUCHERS).strip("/").split("/")[0]
+        if self.operation in (Operation.CONFIRM, Operation.REVERSE):
+            return str(self.document["requestId"])
+        return self.message_id
+
+    @property
+    def final(self) -> bool:
+        """The switch took it and said so (a 5xx or a dropped connection says nothing)."""
+        return self.status is not None and self.status < 500
+
+
+class Recorder:
+    """ASGI middleware in front of the simulator: keeps every SUV request and its answer.
+
+    It runs on the server's event loop, which owns the switch, so it may also script a fault
+    on the switch for one request the moment that request's body has arrived.
+    """
+
+    def __init__(self, app: ASGIApp, switch: SwitchSimulator) -> None:
+        self.app = app
+        self.switch = switch
+        self.received: list[Received] = []
+        self._hold_next_provision: threading.Event | None = None
+
+    def hold_next_provision(self) -> threading.Event:
+        """Delay the answer to the next provision well past the worker's timeout; the event
+        is set once the switch holds that provision."""
+        event = threading.Event()
+        self._hold_next_provision = event
+        return event
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or not scope["path"].startswith(VOUCHERS):
+            await self.app(scope, receive, send)
+            return
+        record = Received(scope["method"], scope["path"])
+        self.received.append(record)
+
+        async def recording_receive() -> Message:
+            message = await receive()
+            if message["type"] == "http.request":
+                record.body += message.get("body", b"")
+                if not message.get("more_body", False):
+                    self._arrived(record)
+            return message
+
+        async def recording_send(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                record.status = int(message["status"])
+            await send(message)
+
+        await self.app(scope, recording_receive, recording_send)
+
+    def _arrived(self, record: Received) -> None:
+        held = self._hold_next_provision
+        if held is None or record.operation is not Operation.PROVISION:
+            return
+        self._hold_next_provision = None
+        fault = Fault(FaultKind.DELAY, delay=30.0)
+        self.switch.faults.script(Operation.PROVISION, fault, provision_id=record.message_id)
+        held.set()
+
+
+# -- the worker processes -------------------------------------------------------------------
+
+
+class Worker:
+    """One ``crash_worker.py`` process; its stdout lines are read as they come."""
+
+    def __init__(self, argv: list[str], log: Path, on_line: Any) -> None:
+        self.log = log
+        self.lines: list[str] = []
+        self._changed = threading.Condition()
+        self._on_line = on_line
+        with log.open("w") as stderr:
+            self.process = subprocess.Popen(
+                [sys.executable, str(WORKER), *argv],
+                cwd=ROOT,
+                stdout=subprocess.PIPE,
+                stderr=stderr,
+                text=True,
+                bufsize=1,
+            )
+        self._reader = threading.Thread(target=self._read, daemon=True)
+        self._reader.start()
+
+    def _read(self) -> None:
+        assert self.process.stdout is not None
+        for line in self.process.stdout:
+            with self._changed:
+                self.lines.append(line.strip())
+                self._on_line(line.split())
+                self._changed.notify_all()
+        with self._changed:
+            self._changed.notify_all()
+
+    def wait_for(self, word: str, nth: int = 1, timeout: float = WAIT) -> bool:
+        """Wait for the ``nth`` line starting with ``word``; False if the worker ended first."""
+        deadline = time.monotonic() + timeout
+        with self._changed:
+            while sum(1 for line in self.lines if line.split()[:1] == [word]) < nth:
+                if not self._reader.is_alive():
+                    return False
+                if not self._changed.wait(deadline - time.monotonic()):
+                    raise AssertionError(f"no {word!r} line in {timeout} s\n{self.story()}")
+        return True
+
+    def kill(self) -> None:
+        if self.process.poll() is None:
+            os.kill(self.process.pid, signal.SIGKILL)
+
+    def end(self, timeout: float = WAIT) -> int:
+        try:
+            code = self.process.wait(timeout)
+        except subprocess.TimeoutExpired:
+            self.kill()
+            self.process.wait()
+            raise AssertionError(f"the worker did not end in {timeout} s\n{self.story()}") from None
+        self._reader.join(5)
+        return code
+
+    def story(self) -> str:
+        return "stdout:\n" + "\n".join(self.lines[-30:]) + "\nstderr:\n" + self.log.read_text()
+
+
+@dataclass
+class Tally:
+    """What the workers reported: every sale they started, every advice queue stored."""
+
+    started: dict[str, int] = field(default_factory=dict)  # sale id -> number
+    queued: dict[str, set[str]] = field(default_factory=lambda: defaultdict(set))
+    kills: list[str] = field(default_factory=list)
+
+    def heard(self, words: list[str]) -> None:
+        if words[:1] == ["sell"]:
+            self.started[words[2]] = int(words[1])
+        elif words[:1] == ["queued"]:
+            self.queued[words[1]].add(words[3])
+
+    @property
+    def next_sale(self) -> int:
+        return max(self.started.values(), default=-1) + 1
+
+
+class Shop:
+    """A simulator over HTTP, a SQLite file, and the workers that sell through them."""
+
+    def __init__(self, tmp_path: Path, seed: int, sales: int, *, asyncio: bool = False) -> None:
+        self.tmp_path = tmp_path
+        self.db = tmp_path / "pos.db"
+        self.seed = seed
+        self.sales = sales
+        self.asyncio = asyncio
+        self.switch = SwitchSimulator(PROVIDERS, seed=seed)
+        self.recorder = Recorder(create_app(self.switch, pump_interval=0.05), self.switch)
+        self.server = RunningServer(self.recorder)
+        self.tally = Tally()
+        self.random = random.Random(seed)
+        self.url = ""
+        self._workers = 0
+
+    @property
+    def left(self) -> int:
+        return self.sales - self.tally.next_sale
+
+    def start(self, mode: str, *, die: str | None = None, count: int | None = None) -> Worker:
+        if self.asyncio:
+            mode = f"async-{mode}"
+        argv = [str(self.db), self.url, mode, "--seed", str(self.seed), "--concurrency", "6"]
+        argv += ["--start", str(self.tally.next_sale), "--count", str(count or self.left)]
+        if die is not None:
+            argv += ["--die", die]
+        self._workers += 1
+        log = self.tmp_path / f"worker-{self._workers}-{mode}.log"
+        return Worker(argv, log, self.tally.heard)
+
+    def admin(self, path: str, body: dict[str, Any] | None = None) -> Any:
+        url = f"{self.url}/testServerAdmin/{path}"
+        reply = httpx.post(url, json=body, timeout=10.0)
+        assert reply.status_code in (200, 201), reply.text
+        return reply.json()
+
+    # -- ways to die ------------------------------------------------------------------------
+
+    def killed_while_the_switch_holds_a_provision(self, after_sales: int) -> None:
+        worker = self.start("sell")
+        worker.wait_for("sold", after_sales)
+        held = self.recorder.hold_next_provision()
+        assert held.wait(WAIT), worker.story()
+        time.sleep(0.05)  # the worker waits up to its 0.5 s timeout for the answer
+        worker.kill()
+        self._expect_killed(worker, "holding a provision")
+
+    def kills_itself(self, mode: str, point: str) -> None:
+        worker = self.start(mode, die=point)
+        self._expect_killed(worker, point)
+        assert f"dying {point.split(':')[0]}" in worker.lines, worker.story()
+
+    def killed_at_random(self, mode: str, within: float) -> None:
+        worker = self.start(mode)
+        if worker.wait_for("ready"):
+            time.sleep(self.random.uniform(0.05, within))
+        worker.kill()
+        code = worker.end()
+        assert code in (KILLED, 0), worker.story()
+        self.tally.kills.append(f"{mode} at random" if code == KILLED else f"{mode} finished")
+
+    def _expect_killed(self, worker: Worker, what: str) -> None:
+        code = worker.end()
+        assert code == KILLED, f"expected a kill {what}, got exit status {code}\n{worker.story()}"
+        self.tally.kills.append(what)
+
+    def recovers(self) -> None:
+        worker = self.start("recover", count=0)
+        code = worker.end()
+        assert code == 0, worker.story()
+        assert "drained" in worker.lines, worker.story()
+
+    def sells_the_rest(self) -> None:
+        if self.left > 0:
+            worker = self.start("sell")
+            assert worker.end() == 0, worker.story()
+
+    def heals_and_settles(self) -> None:
+        """No more faults; a last worker delivers everything, and the switch its own queue."""
+        self.admin("heal")
+        self.recovers()
+        for _ in range(100):
+            if self.admin("pump")["pending"] == 0:
+                return
+        raise AssertionError("the switch could not forward its queued advices")
+
+    def close(self) -> None:
+        """Stop the server: from then on the switch is read with nothing else touching it."""
+        self.server.__exit__(None, None, None)
+
+
+@pytest.fixture
+def open_shop(tmp_path: Path) -> Iterator[Callable[..., Shop]]:
+    shops: list[Shop] = []
+
+    def opened(seed: int, sales: int, *, asyncio: bool = False) -> Shop:
+        shop = Shop(tmp_path, seed, sales, asyncio=asyncio)
+        shop.server.__enter__()
+        shop.url = shop.server.url
+        shops.append(shop)
+        return shop
+
+    yield opened
+    for shop in shops:
+        shop.close()
+
+
+# -- the invariants ---------------------------------------------------------------------------
+
+
+def check_every_invariant(shop: Shop) -> dict[str, int]:
+    with SqliteJournal(shop.db) as journal:
+        sales: dict[str, Transaction] = {e.transaction.id: e.transaction for e in journal.entries()}
+    with SqliteAdviceQueue(shop.db) as queue:
+        stats = queue.stats()
+    received = [r for r in shop.recorder.received if r.operation is not Operation.LOOKUP]
+    about: dict[str, list[Received]] = defaultdict(list)
+    for request in received:
+        about[request.request_id].append(request)
+    ledger: dict[str, list[str]] = defaultdict(list)
+    for entry in shop.switch.ledger():
+        ledger[entry.provision_id].append(entry.state)
+
+    # Journaled sales are sales a worker started; nothing reached the switch unjournaled.
+    assert set(sales) <= set(shop.tally.started)
+    assert set(about) <= set(sales), "a request reached the switch before its sale was journaled"
+
+    # 1. Every sale ended.
+    stuck = {tid: tx.state for tid, tx in sales.items() if not tx.terminal}
+    assert not stuck, f"sales left unfinished: {stuck}"
+
+    # 2. Money: the provider holds an active voucher exactly for the sales that ended DONE.
+    flagged = [tx for tx in sales.values() if tx.reconciliation is not None]
+    for tid, tx in sales.items():
+        if tx.reconciliation is not None:
+            continue
+        if tx.state is State.DECLINED and tx.profile.advices_supported:
+            assert set(ledger[tid]) <= {"reversed"}, (tid, ledger[tid])
+        active = shop.switch.voucher_active(tid)
+        assert active == (tx.state is State.DONE), f"{tid} ended {tx.state}, active={active}"
+
+    for tid, requests in about.items():
+        tx = sales[tid]
+        operations = [r.operation for r in requests]
+        # 3. Never both confirmed and reversed; in fact one advice, whatever the repeats.
+        assert not {Operation.CONFIRM, Operation.REVERSE} <= set(operations), (tid, operations)
+        advices = [r for r in requests if r.operation in (Operation.CONFIRM, Operation.REVERSE)]
+        assert len({r.message_id for r in advices}) <= 1, (tid, operations)
+        # 4. At most one provision; retries carry its id and body, at most MAX_RETRIES.
+        provisions = [r for r in requests if r.operation is Operation.PROVISION]
+        retries = [r for r in requests if r.operation is Operation.RETRY]
+        assert len(provisions) <= 1, tid
+        assert len(retries) <= MAX_RETRIES, (tid, operations)
+        bodies = {bytes(r.body) for r in provisions + retries}
+        assert len(bodies) <= 1, f"{tid}: a retry changed the body"
+        assert all(r.message_id == tid for r in retries), tid
+        if not tx.profile.retries_supported:
+            assert not retries, f"{tid}: retried at a provider that takes no retries"
+        # 6. A hard decline on the first attempt is the last word.
+        if tx.declined is not None and tx.retries == 0:
+            assert operations == [Operation.PROVISION], (tid, operations)
+            assert tx.state is State.DECLINED
+
+    # 5. Every advice reported queued reached the switch, byte for byte; repeats identical.
+    bodies_of: dict[str, set[bytes]] = defaultdict(set)
+    delivered: dict[str, set[str]] = defaultdict(set)
+    for request in received:
+        if request.operation in (Operation.CONFIRM, Operation.REVERSE):
+            bodies_of[request.message_id].add(bytes(request.body))
+            if request.final:
+                delivered[request.message_id].add(hashlib.sha256(request.body).hexdigest())
+    for advice_id, variants in bodies_of.items():
+        assert len(variants) == 1, f"advice {advice_id} was repeated with another body"
+    for advice_id, digests in shop.tally.queued.items():
+        assert digests <= delivered[advice_id], f"advice {advice_id} was never delivered"
+
+    # The queue is empty: nothing left, nothing parked.
+    assert stats["queued"] == stats["leased"] == stats["parked"] == 0, stats
+    return {
+        "sales": len(sales),
+        "done": sum(tx.state is State.DONE for tx in sales.values()),
+        "declined": sum(tx.state is State.DECLINED for tx in sales.values()),
+        "flagged": len(flagged),
+        "advices": len(shop.tally.queued),
+        "requests": len(received),
+    }
+
+
+# -- the flows ----------------------------------------------------------------------------------
+
+
+def random_faults(shop: Shop, rate: float, provider_down_rate: float) -> None:
+    shop.admin(
+        "faults/random",
+        {
+            "seed": shop.seed,
+            "rate": rate,
+            "kinds": [kind.value for kind in FaultKind],
+            "providerDownRate": provider_down_rate,
+        },
+    )
+
+
+def advices_fail_first(shop: Shop) -> None:
+    """The next few advices meet a 503, so forward() has repeats to send."""
+    for operation in ("confirmVoucher", "reverseVoucher"):
+        shop.admin("faults", {"operation": operation, "kind": "unavailable", "times": 2})
+
+
+def test_a_till_killed_at_each_named_point_loses_nothing(open_shop: Callable[..., Shop]) -> None:
+    shop = open_shop(seed=101, sales=60)
+    random_faults(shop, rate=0.2, provider_down_rate=0.2)
+
+    shop.killed_while_the_switch_holds_a_provision(after_sales=3)
+    shop.recovers()
+    shop.kills_itself("sell", "provision-reply:3")
+    shop.recovers()
+    shop.kills_itself("sell", "enqueued:2")
+    shop.killed_at_random("recover", within=0.3)
+    shop.recovers()
+    advices_fail_first(shop)
+    shop.kills_itself("sell", "forward-reply:1")
+    shop.recovers()
+    advices_fail_first(shop)
+    shop.kills_itself("sell", "forward-take:1")
+    shop.recovers()
+    shop.killed_at_random("sell", within=1.5)
+    shop.recovers()
+    shop.sells_the_rest()
+    shop.heals_and_settles()
+    shop.close()
+
+    counts = check_every_invariant(shop)
+    assert counts["sales"] >= 50
+    assert len([k for k in shop.tally.kills if "finished" not in k]) >= 6, shop.tally.kills
+
+
+def test_a_till_killed_at_random_points_loses_nothing(open_shop: Callable[..., Shop]) -> None:
+    shop = open_shop(seed=202, sales=45)
+    random_faults(shop, rate=0.35, provider_down_rate=0.3)
+    choose = random.Random(202)
+    points = ["provision-reply", "enqueued", "forward-reply", "forward-take", "journaled"]
+    for _ in range(5):
+        if choose.random() < 0.4:
+            shop.killed_at_random("sell", within=1.0)
+        else:
+            point = choose.choice(points)
+            if point.startswith("forward"):
+                advices_fail_first(shop)
+            shop.kills_itself("sell", f"{point}:{choose.randint(1, 4)}")
+        if choose.random() < 0.4:
+            shop.killed_at_random("recover", within=0.4)
+        shop.recovers()
+    shop.sells_the_rest()
+    shop.heals_and_settles()
+    shop.close()
+
+    counts = check_every_invariant(shop)
+    assert counts["sales"] >= 35
+
+
+def test_an_asyncio_till_with_sales_in_flight_killed_loses_nothing(
+    open_shop: Callable[..., Shop],
+) -> None:
+    shop = open_shop(seed=303, sales=42, asyncio=True)
+    random_faults(shop, rate=0.2, provider_down_rate=0.2)
+
+    shop.killed_at_random("sell", within=0.8)
+    shop.recovers()
+    shop.kills_itself("sell", "provision-reply:8")
+    shop.killed_at_random("recover", within=0.3)
+    shop.recovers()
+    shop.kills_itself("sell", "enqueued:5")
+    shop.recovers()
+    shop.kills_itself("sell", "journaled:15")
+    shop.recovers()
+    shop.sells_the_rest()
+    shop.heals_and_settles()
+    shop.close()
+
+    counts = check_every_invariant(shop)
+    assert counts["sales"] >= 30
