@@ -84,11 +84,12 @@ def run_chaos(
     fault_rate: float = 0.3,
     http: bool = False,
     db: str | None = None,
+    dsn: str | None = None,
 ) -> ChaosSummary:
     """Sell ``count`` vouchers through random faults; over loopback HTTP if ``http``; with
     the journal and advice queue in the SQLite file ``db`` if given."""
     switch = SwitchSimulator(CHAOS_PROVIDERS, seed=seed)
-    with open_link(switch, http=http) as link, stores(db) as (queue, journal):
+    with open_link(switch, http=http) as link, stores(db, dsn) as (queue, journal):
         switch.faults.randomly(
             seed=seed,
             rate=fault_rate,

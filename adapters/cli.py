@@ -10,8 +10,8 @@ from typing import Any
 
 from adapters.chaos import run_chaos
 from adapters.cli_store import STORE_COMMANDS, add_db_option, add_store_commands, run_store_command
-from adapters.operations import MissingDatabase
 from adapters.scenarios import SCENARIOS, TimelineEntry, run_scenario
+from adapters.stores import MissingDatabase
 from voucher_core.diagram import FORMATS, render
 from voucher_core.errors import VoucherError
 from voucher_core.policy import Messaging
@@ -162,7 +162,7 @@ def _simulate(args: argparse.Namespace) -> int:
         _need("server", "uvicorn")
     if args.chaos:
         count = args.count if args.count is not None else 1000
-        summary = run_chaos(count, args.seed, http=args.http, db=args.db)
+        summary = run_chaos(count, args.seed, http=args.http, db=args.db, dsn=args.dsn)
         if args.json:
             print(json.dumps(summary.as_json(), sort_keys=False))
         else:
@@ -179,14 +179,21 @@ def _simulate(args: argparse.Namespace) -> int:
     for index, name in enumerate(names):
         scenario = SCENARIOS[name]
         if args.json:
-            result = run_scenario(scenario, seed=args.seed, http=args.http, db=args.db)
+            result = run_scenario(
+                scenario, seed=args.seed, http=args.http, db=args.db, dsn=args.dsn
+            )
             print(json.dumps(result.as_json()))
             continue
         if index:
             print()
         print(f"== {name}: {scenario.title}")
         result = run_scenario(
-            scenario, seed=args.seed, on_entry=_print_entry, http=args.http, db=args.db
+            scenario,
+            seed=args.seed,
+            on_entry=_print_entry,
+            http=args.http,
+            db=args.db,
+            dsn=args.dsn,
         )
         active = "yes" if result.provider_voucher_active else "no"
         print(
@@ -237,6 +244,7 @@ def _provision(args: argparse.Namespace) -> int:
             timeout=args.timeout,
             drain_timeout=args.drain_timeout,
             db=args.db,
+            dsn=args.dsn,
         )
         if args.count == 1:
             result = run_sale(options, on_entry=None if args.json else _print_entry)
@@ -248,7 +256,7 @@ def _provision(args: argparse.Namespace) -> int:
         return 2
     if args.count > 1:
         _print_load(summary.as_json(), args.json)
-        return _report_undelivered(summary.undelivered, args.db)
+        return _report_undelivered(summary.undelivered, args.db or args.dsn)
     if args.json:
         print(json.dumps(result.as_json()))
     else:
@@ -257,7 +265,7 @@ def _provision(args: argparse.Namespace) -> int:
             f"  => {tx.state}, customer {tx.outcome}; reconciliation: "
             f"{'yes: ' + tx.reconciliation if tx.reconciliation else 'no'}"
         )
-    return _report_undelivered(result.undelivered, args.db)
+    return _report_undelivered(result.undelivered, args.db or args.dsn)
 
 
 def _report_undelivered(bodies: list[bytes], db: str | None) -> int:
@@ -330,7 +338,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except VoucherError as error:  # storage failures and the like: say what, no traceback
         print(f"voucher: {error}", file=sys.stderr)
         return 1
-    except MissingDatabase as missing:
+    except MissingDatabase as missing:  # a SQLite file that is not there
         print(f"voucher: {missing}", file=sys.stderr)
         return 1
     except BrokenPipeError:

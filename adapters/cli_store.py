@@ -9,18 +9,25 @@ from typing import Any
 
 __all__ = ["STORE_COMMANDS", "add_db_option", "add_store_commands", "run_store_command"]
 
-STORE_COMMANDS = frozenset({"queue", "journal", "recover", "reconcile"})
+STORE_COMMANDS = frozenset({"queue", "journal", "recover", "reconcile", "db"})
 DEFAULT_DB = "./voucher.db"
 
 
 def add_db_option(parser: argparse.ArgumentParser, *, required_default: bool = True) -> None:
-    parser.add_argument(
+    """``--db PATH`` (SQLite) or ``--dsn postgresql://...``: where the durable store is."""
+    where = parser.add_mutually_exclusive_group()
+    where.add_argument(
         "--db",
         default=DEFAULT_DB if required_default else None,
         metavar="PATH",
         help=f"the SQLite file holding the journal and advice queue (default {DEFAULT_DB})"
         if required_default
         else "keep the journal and advice queue in this SQLite file",
+    )
+    where.add_argument(
+        "--dsn",
+        metavar="postgresql://...",
+        help="keep the journal and advice queue in this PostgreSQL database instead",
     )
 
 
@@ -74,6 +81,14 @@ def add_store_commands(commands: Any, seconds: Callable[[str], float]) -> None:
     add_db_option(recover)
     _add_remote(recover, seconds)
 
+    db = commands.add_parser("db", help="manage the PostgreSQL schema")
+    dactions = db.add_subparsers(dest="action", metavar="ACTION", parser_class=type(queue))
+    dactions.required = True
+    migrate = dactions.add_parser(
+        "migrate", help="create or migrate the schema (idempotent; safe to run concurrently)"
+    )
+    migrate.add_argument("--dsn", required=True, metavar="postgresql://...")
+
     reconcile = commands.add_parser(
         "reconcile",
         help="the sales a person must look at, and what to do about each",
@@ -85,6 +100,10 @@ def add_store_commands(commands: Any, seconds: Callable[[str], float]) -> None:
 def run_store_command(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
     from adapters import operations  # noqa: PLC0415  (keeps sqlite out of other commands)
 
+    if args.command == "db":
+        return operations.migrate_schema(args.dsn)
+
+    store = operations.Store(db=args.db, dsn=args.dsn)
     if args.command in {"queue", "recover"} and getattr(args, "url", None) is not None:
         if args.password is not None and args.username is None:
             parser.error("--password needs --username")
@@ -96,14 +115,14 @@ def run_store_command(args: argparse.Namespace, parser: argparse.ArgumentParser)
             drain_timeout=args.drain_timeout,
         )
         if args.command == "recover":
-            return operations.recover(args.db, remote)
-        return operations.drain(args.db, remote)
+            return operations.recover(store, remote)
+        return operations.drain(store, remote)
     if args.command == "queue":
         if args.action == "list":
-            return operations.queue_list(args.db, as_json=args.json)
+            return operations.queue_list(store, as_json=args.json)
         if args.action == "stats":
-            return operations.queue_stats(args.db, as_json=args.json)
-        return operations.queue_requeue(args.db, args.advice_id)
+            return operations.queue_stats(store, as_json=args.json)
+        return operations.queue_requeue(store, args.advice_id)
     if args.command == "journal":
-        return operations.journal_list(args.db, as_json=args.json)
-    return operations.reconcile(args.db, as_json=args.json)
+        return operations.journal_list(store, as_json=args.json)
+    return operations.reconcile(store, as_json=args.json)

@@ -1,8 +1,9 @@
 """Operating the durable store from the command line: the queue, the journal, recovery,
 reconciliation. Each function backs one ``voucher`` subcommand and prints its result.
 
-Everything works on one SQLite file (``--db``, ``./voucher.db`` by default) holding both the
-advice queue and the transaction journal.
+Everything works on one durable store holding both the advice queue and the transaction
+journal: a SQLite file (``--db``, ``./voucher.db`` by default) or a PostgreSQL database
+(``--dsn``).
 """
 
 from __future__ import annotations
@@ -10,25 +11,23 @@ from __future__ import annotations
 import json
 import sys
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
-from pathlib import Path
+from contextlib import AbstractContextManager
 
 import attrs
 
 from adapters.clock import SystemClock
-from adapters.sqlite import SqliteAdviceQueue, SqliteJournal, StorageError
+from adapters.stores import DurableJournal, OperatorQueue, durable
 from voucher_core import Driver, DriverSettings, RetryPolicy, State
 from voucher_core.ports import QueuedAdvice
 from voucher_core.reconciliation import report
 
 __all__ = [
     "DEFAULT_DB",
-    "MissingDatabase",
     "Remote",
+    "Store",
     "drain",
     "journal_list",
-    "open_store",
+    "migrate_schema",
     "queue_list",
     "queue_requeue",
     "queue_stats",
@@ -37,10 +36,6 @@ __all__ = [
 ]
 
 DEFAULT_DB = "./voucher.db"
-
-
-class MissingDatabase(Exception):
-    """A command that only reads was pointed at a file that does not exist."""
 
 
 @attrs.frozen(kw_only=True)
@@ -54,22 +49,23 @@ class Remote:
     drain_timeout: float = 30.0
 
 
-@contextmanager
-def open_store(db: str, *, create: bool) -> Iterator[tuple[SqliteJournal, SqliteAdviceQueue]]:
-    """The journal and queue in ``db``; refuses a missing file unless ``create``."""
-    if not create and not Path(db).exists():
-        raise MissingDatabase(f"no database at {db} (nothing has been stored there yet)")
-    journal = SqliteJournal(db)
-    try:
-        queue = SqliteAdviceQueue(db)
-    except StorageError:
-        journal.close()
-        raise
-    try:
-        yield journal, queue
-    finally:
-        queue.close()
-        journal.close()
+@attrs.frozen(kw_only=True)
+class Store:
+    """Which durable store a command works on: a SQLite file or a PostgreSQL database."""
+
+    db: str = DEFAULT_DB
+    dsn: str | None = None
+
+    def open(
+        self, *, create: bool = False
+    ) -> AbstractContextManager[tuple[OperatorQueue, DurableJournal]]:
+        if self.dsn is not None:
+            return durable(dsn=self.dsn)
+        return durable(db=self.db, create=create)
+
+    @property
+    def name(self) -> str:
+        return "the PostgreSQL database" if self.dsn is not None else self.db
 
 
 def _advice_row(queued: QueuedAdvice, state: str, reason: str | None = None) -> dict[str, object]:
@@ -85,8 +81,8 @@ def _advice_row(queued: QueuedAdvice, state: str, reason: str | None = None) -> 
     return row
 
 
-def queue_list(db: str, *, as_json: bool) -> int:
-    with open_store(db, create=False) as (_, queue):
+def queue_list(store: Store, *, as_json: bool) -> int:
+    with store.open() as (queue, _):
         rows = [_advice_row(q, "queued") for q in queue.pending()]
         rows += [_advice_row(p.queued, "parked", p.reason) for p in queue.parked()]
     if as_json:
@@ -103,8 +99,8 @@ def queue_list(db: str, *, as_json: bool) -> int:
     return 0
 
 
-def queue_stats(db: str, *, as_json: bool) -> int:
-    with open_store(db, create=False) as (_, queue):
+def queue_stats(store: Store, *, as_json: bool) -> int:
+    with store.open() as (queue, _):
         stats = queue.stats()
     if as_json:
         print(json.dumps(stats))
@@ -114,8 +110,8 @@ def queue_stats(db: str, *, as_json: bool) -> int:
     return 0
 
 
-def queue_requeue(db: str, advice_id: str) -> int:
-    with open_store(db, create=False) as (_, queue):
+def queue_requeue(store: Store, advice_id: str) -> int:
+    with store.open() as (queue, _):
         if not queue.requeue(advice_id, due=time.monotonic()):
             print(f"voucher queue requeue: no parked advice {advice_id}", file=sys.stderr)
             return 1
@@ -123,8 +119,8 @@ def queue_requeue(db: str, advice_id: str) -> int:
     return 0
 
 
-def journal_list(db: str, *, as_json: bool) -> int:
-    with open_store(db, create=False) as (journal, _):
+def journal_list(store: Store, *, as_json: bool) -> int:
+    with store.open() as (_, journal):
         entries = journal.entries()
     for entry in entries:
         tx = entry.transaction
@@ -144,8 +140,8 @@ def journal_list(db: str, *, as_json: bool) -> int:
     return 0
 
 
-def reconcile(db: str, *, as_json: bool) -> int:
-    with open_store(db, create=False) as (journal, queue):
+def reconcile(store: Store, *, as_json: bool) -> int:
+    with store.open() as (queue, journal):
         findings = report(journal.entries(), [p.queued.advice for p in queue.parked()])
     if as_json:
         for finding in findings:
@@ -161,7 +157,7 @@ def reconcile(db: str, *, as_json: bool) -> int:
     return 0
 
 
-def _driver(remote: Remote, journal: SqliteJournal, queue: SqliteAdviceQueue) -> Driver:
+def _driver(remote: Remote, journal: DurableJournal, queue: OperatorQueue) -> Driver:
     from adapters.http import BasicAuth, HttpTransport  # noqa: PLC0415  (an optional extra)
 
     transport = HttpTransport(remote.url, auth=BasicAuth(remote.username, remote.password))
@@ -174,18 +170,18 @@ def _driver(remote: Remote, journal: SqliteJournal, queue: SqliteAdviceQueue) ->
     )
 
 
-def _drain_queue(driver: Driver, queue: SqliteAdviceQueue, deadline: float) -> None:
+def _drain_queue(driver: Driver, queue: OperatorQueue, deadline: float) -> None:
     clock = driver.clock
     while len(queue) and clock.monotonic() < deadline:
         driver.forward()
-        next_due = queue.next_due(clock.monotonic())
+        next_due = queue.next_due()
         if next_due is not None and len(queue):
             clock.sleep(min(next_due, deadline) - clock.monotonic())
 
 
-def drain(db: str, remote: Remote) -> int:
+def drain(store: Store, remote: Remote) -> int:
     """Deliver every queued advice, repeating until the queue is empty or time is up."""
-    with open_store(db, create=False) as (journal, queue):
+    with store.open() as (queue, journal):
         driver = _driver(remote, journal, queue)
         _drain_queue(driver, queue, driver.clock.monotonic() + remote.drain_timeout)
         left = len(queue)
@@ -194,13 +190,13 @@ def drain(db: str, remote: Remote) -> int:
     return 0 if left == 0 else 1
 
 
-def recover(db: str, remote: Remote) -> int:
+def recover(store: Store, remote: Remote) -> int:
     """Resume every unfinished sale in the journal, then drain the queue.
 
     The host that would confirm or cancel a sale left waiting is gone, so such a sale is
     reversed at once, as if its decision limit had passed.
     """
-    with open_store(db, create=False) as (journal, queue):
+    with store.open() as (queue, journal):
         driver = _driver(remote, journal, queue)
         resumed = driver.recover()
         driver.expire_decisions(all_waiting=True)
@@ -221,4 +217,12 @@ def recover(db: str, remote: Remote) -> int:
             file=sys.stderr,
         )
         return 1
+    return 0
+
+
+def migrate_schema(dsn: str) -> int:
+    from adapters.postgres import migrate  # noqa: PLC0415  (an optional extra)
+
+    version = migrate(dsn)
+    print(f"schema is at version {version}")
     return 0

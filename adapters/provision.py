@@ -17,6 +17,7 @@ import time
 from collections import Counter
 from collections.abc import Callable
 from datetime import datetime
+from typing import Protocol
 
 import attrs
 
@@ -38,6 +39,7 @@ from voucher_core import (
 )
 from voucher_core.messages import ProvisionRequest
 from voucher_core.policy import Messaging
+from voucher_core.ports import AsyncAdviceQueue, AsyncTransactionJournal, QueuedAdvice
 from voucher_core.transaction import random_id
 from voucher_core.wire import to_json
 
@@ -58,6 +60,7 @@ class SaleOptions:
     timeout: float = 60.0
     drain_timeout: float = 30.0
     db: str | None = None
+    dsn: str | None = None
 
     @property
     def client_id(self) -> str:
@@ -109,7 +112,7 @@ def run_sale(
     clock = SystemClock()
     with (
         HttpTransport(options.url, auth=options.auth(), observer=timeline.on_exchange) as link,
-        stores(options.db) as (queue, journal),
+        stores(options.db, options.dsn) as (queue, journal),
     ):
         driver = Driver(
             link,
@@ -183,7 +186,7 @@ async def _load(
     progress: Callable[[int, int], None] | None,
 ) -> LoadSummary:
     clock = SystemClock()
-    queue, journal = _async_stores(options.db)
+    queue, journal = _async_stores(options.db, options.dsn)
     latencies: list[float] = []
     sales: list[Transaction] = []
     started = time.perf_counter()
@@ -215,12 +218,12 @@ async def _load(
         await asyncio.gather(*(worker() for _ in range(concurrency)))
         deadline = clock.monotonic() + options.drain_timeout
         try:
-            while len(queue.sync) and clock.monotonic() < deadline:
+            while await queue.pending() and clock.monotonic() < deadline:
                 await driver.forward()
-                next_due = queue.sync.next_due()
+                next_due = await queue.next_due()
                 if next_due is not None:
                     await clock.asleep(min(next_due, deadline) - clock.monotonic())
-            left = [to_json(q.advice) for q in queue.sync.pending()]
+            left = [to_json(q.advice) for q in await queue.pending()]
         finally:
             await _aclose(queue, journal)
     seconds = time.perf_counter() - started
@@ -235,21 +238,34 @@ async def _load(
     )
 
 
+class _AsyncLocalQueue(AsyncAdviceQueue, Protocol):
+    async def pending(self) -> list[QueuedAdvice]: ...
+
+    async def next_due(self) -> float | None: ...
+
+
 def _async_stores(
-    db: str | None,
-) -> tuple[AsyncInMemoryAdviceQueue | AsyncSqliteAdviceQueue, AsyncSqliteJournal | None]:
-    if db is None:
-        return AsyncInMemoryAdviceQueue(), None
-    return AsyncSqliteAdviceQueue(db), AsyncSqliteJournal(db)
+    db: str | None, dsn: str | None
+) -> tuple[_AsyncLocalQueue, AsyncTransactionJournal | None]:
+    if dsn is not None:
+        from adapters.postgres import (  # noqa: PLC0415  (an optional extra)
+            AsyncPostgresAdviceQueue,
+            AsyncPostgresJournal,
+            migrate,
+        )
+
+        migrate(dsn)
+        return AsyncPostgresAdviceQueue(dsn), AsyncPostgresJournal(dsn)
+    if db is not None:
+        return AsyncSqliteAdviceQueue(db), AsyncSqliteJournal(db)
+    return AsyncInMemoryAdviceQueue(), None
 
 
-async def _aclose(
-    queue: AsyncInMemoryAdviceQueue | AsyncSqliteAdviceQueue, journal: AsyncSqliteJournal | None
-) -> None:
-    if isinstance(queue, AsyncSqliteAdviceQueue):
-        await queue.aclose()
-    if journal is not None:
-        await journal.aclose()
+async def _aclose(queue: object, journal: object) -> None:
+    for store in (queue, journal):
+        close = getattr(store, "aclose", None)
+        if close is not None:
+            await close()
 
 
 def run_load(

@@ -145,14 +145,15 @@ def run_scenario(
     on_entry: Callable[[TimelineEntry], None] | None = None,
     http: bool = False,
     db: str | None = None,
+    dsn: str | None = None,
 ) -> ScenarioResult:
     """Play ``scenario`` through the driver; over a real loopback HTTP server if ``http``,
-    with the journal and advice queue in the SQLite file ``db`` if given."""
+    with the journal and advice queue in the SQLite file ``db`` or PostgreSQL ``dsn``."""
     timeline = Timeline(on_entry)
     note = timeline.note
     provider = Provider(scenario.provider, scenario.profile, frozenset({"AIRTIME10"}))
     switch = SwitchSimulator([provider], seed=seed, listener=timeline.on_switch)
-    with open_link(switch, http=http) as link, stores(db) as (queue, journal):
+    with open_link(switch, http=http) as link, stores(db, dsn) as (queue, journal):
         for operation, kind, times in scenario.faults:
             switch.faults.script(operation, Fault(kind, link.fault_delay), times=times)
         clock = SimulatedClock()

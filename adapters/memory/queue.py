@@ -134,3 +134,9 @@ class AsyncInMemoryAdviceQueue:
 
     async def park(self, advice_id: str, *, reason: str) -> None:
         self.sync.park(advice_id, reason=reason)
+
+    async def pending(self) -> list[QueuedAdvice]:
+        return self.sync.pending()
+
+    async def next_due(self) -> float | None:
+        return self.sync.next_due()

@@ -1,0 +1,229 @@
+"""Connections to one PostgreSQL schema: short transactions that commit before they report.
+
+The SQL of each call is a :data:`Plan`: a generator that yields ``(sql, params)`` and is sent
+back ``(rowcount, rows)``, so the sync :class:`Database` and the :class:`AsyncDatabase`
+run exactly the same statements. Each call is one transaction on a pooled connection
+(autocommit off), committed before the call returns; any failure raises
+:class:`~adapters.postgres.StorageError` and, short of a failure during the commit itself,
+has changed nothing.
+
+A pooled connection the server dropped (restart, ``pg_terminate_backend``, failover) shows
+up only when used. A transaction that failed that way before its ``COMMIT`` was sent did
+nothing, so it is run again on another connection (at most ``pool_size + 1`` tries in all).
+A failure during ``COMMIT`` is never retried: its outcome is unknown and it is reported.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+import weakref
+from collections.abc import Callable, Generator, Mapping, Sequence
+from typing import Any, TypeVar
+
+import psycopg
+import psycopg_pool
+
+from adapters.postgres.errors import StorageError, describe, redact
+from adapters.postgres.schema import OPEN, check_schema_name, connect_kwargs, migrate
+
+__all__ = ["AsyncDatabase", "Database", "Plan", "Result", "Statement"]
+
+T = TypeVar("T")
+Statement = tuple[str, Sequence[Any] | Mapping[str, Any]]
+Result = tuple[int, list[tuple[Any, ...]]]  # rowcount, rows (empty when none are returned)
+Plan = Generator[Statement, Result, T]
+
+
+class _Settings:
+    def __init__(self, dsn: str, schema: str, pool_size: int, timeout: float) -> None:
+        if pool_size < 1:
+            raise ValueError("pool_size must be at least 1")
+        self.quoted = check_schema_name(schema)
+        self.dsn = dsn
+        self.where = redact(dsn)
+        self.schema = schema
+        self.pool_size = pool_size
+        self.timeout = timeout
+        self.commits = 0  # write transactions committed
+        try:
+            self.kwargs: dict[str, Any] = {**connect_kwargs(dsn, timeout), "autocommit": False}
+        except psycopg.Error as exc:  # a DSN that cannot be parsed
+            raise self.error(OPEN, exc) from exc
+
+    def error(self, operation: str, cause: BaseException) -> StorageError:
+        reason = describe(cause, dsn=self.dsn, timeout=self.timeout)
+        error = StorageError(self.where, operation, reason)
+        error.__cause__ = cause
+        return error
+
+
+def _retryable(conn: psycopg.Connection[Any] | psycopg.AsyncConnection[Any] | None) -> bool:
+    return conn is not None and conn.closed
+
+
+class Database(_Settings):
+    """A pool of connections to one schema, migrated on opening; safe to share by threads."""
+
+    def __init__(self, dsn: str, *, schema: str, pool_size: int, timeout: float) -> None:
+        super().__init__(dsn, schema, pool_size, timeout)
+        migrate(dsn, schema=schema, timeout=timeout)
+        self._pool = psycopg_pool.ConnectionPool(
+            dsn,
+            min_size=1,
+            max_size=pool_size,
+            kwargs=self.kwargs,
+            timeout=timeout,
+            open=True,
+            name=f"voucher-core {schema}",
+            num_workers=1,
+        )
+        self._lock = threading.Lock()
+
+    def run(self, operation: str, plan: Callable[[], Plan[T]], *, write: bool = True) -> T:
+        """Run a fresh ``plan()`` in one transaction and commit; raise if it did not commit."""
+        for attempt in range(self.pool_size + 1):
+            conn: psycopg.Connection[Any] | None = None
+            committing = False
+            try:
+                with self._pool.connection() as conn:
+                    result = _drive(conn, plan(), self.quoted)
+                    committing = True
+                    conn.commit()
+            except (psycopg.Error, psycopg_pool.PoolTimeout, psycopg_pool.PoolClosed) as exc:
+                if committing or not _retryable(conn) or attempt == self.pool_size:
+                    raise self.error(operation, exc) from exc
+                continue
+            if write:
+                with self._lock:
+                    self.commits += 1
+            return result
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    def close(self) -> None:
+        self._pool.close()
+
+    @property
+    def closed(self) -> bool:
+        return self._pool.closed
+
+
+class AsyncDatabase(_Settings):
+    """The same on an :class:`~psycopg_pool.AsyncConnectionPool`, opened on first use.
+
+    The pool belongs to the event loop that opened it. Used from a later loop once that one
+    has ended (successive ``asyncio.run`` calls), it leaves the old pool's connections
+    closed and opens a new pool; it refuses to serve two live loops at once.
+    """
+
+    def __init__(self, dsn: str, *, schema: str, pool_size: int, timeout: float) -> None:
+        super().__init__(dsn, schema, pool_size, timeout)
+        self._pool: psycopg_pool.AsyncConnectionPool | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._opening: tuple[asyncio.AbstractEventLoop, asyncio.Lock] | None = None
+        self._connections: weakref.WeakSet[psycopg.AsyncConnection[Any]] = weakref.WeakSet()
+        self._closed = False
+
+    async def _track(self, conn: psycopg.AsyncConnection[Any]) -> None:
+        self._connections.add(conn)
+
+    async def _get_pool(self) -> psycopg_pool.AsyncConnectionPool:
+        loop = asyncio.get_running_loop()
+        if self._pool is not None and self._loop is loop:
+            return self._pool
+        if self._opening is None or self._opening[0] is not loop:
+            self._opening = (loop, asyncio.Lock())
+        async with self._opening[1]:
+            if self._closed:
+                raise psycopg_pool.PoolClosed("closed")
+            if self._pool is not None and self._loop is loop:
+                return self._pool
+            self._abandon()
+            await asyncio.to_thread(migrate, self.dsn, schema=self.schema, timeout=self.timeout)
+            pool = psycopg_pool.AsyncConnectionPool(
+                self.dsn,
+                min_size=1,
+                max_size=self.pool_size,
+                kwargs=self.kwargs,
+                timeout=self.timeout,
+                open=False,
+                configure=self._track,
+                name=f"voucher-core {self.schema}",
+                num_workers=1,
+            )
+            await pool.open()
+            self._pool, self._loop = pool, loop
+            return pool
+
+    def _abandon(self) -> None:
+        """Drop a pool whose loop has ended: its tasks died with it; close its sockets."""
+        if self._pool is None:
+            return
+        old = self._loop
+        if old is not None and not old.is_closed() and old.is_running():
+            raise RuntimeError(
+                "this async PostgreSQL store is in use by another running event loop; "
+                "create one per loop"
+            )
+        for conn in list(self._connections):
+            if not conn.closed:
+                conn.pgconn.finish()
+        self._pool = self._loop = None
+
+    async def run(self, operation: str, plan: Callable[[], Plan[T]], *, write: bool = True) -> T:
+        """Run a fresh ``plan()`` in one transaction and commit; raise if it did not commit."""
+        try:
+            pool = await self._get_pool()
+        except psycopg_pool.PoolClosed as exc:
+            raise self.error(operation, exc) from exc
+        for attempt in range(self.pool_size + 1):
+            conn: psycopg.AsyncConnection[Any] | None = None
+            committing = False
+            try:
+                async with pool.connection() as conn:
+                    result = await _adrive(conn, plan(), self.quoted)
+                    committing = True
+                    await conn.commit()
+            except (psycopg.Error, psycopg_pool.PoolTimeout, psycopg_pool.PoolClosed) as exc:
+                if committing or not _retryable(conn) or attempt == self.pool_size:
+                    raise self.error(operation, exc) from exc
+                continue
+            if write:
+                self.commits += 1
+            return result
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    async def aclose(self) -> None:
+        self._closed = True
+        pool, loop = self._pool, self._loop
+        if pool is None:
+            return
+        if loop is asyncio.get_running_loop():
+            self._pool = self._loop = None
+            await pool.close()
+        else:
+            self._abandon()
+
+
+def _drive(conn: psycopg.Connection[Any], plan: Plan[T], schema: str) -> T:
+    try:
+        sql, params = next(plan)
+        while True:
+            cursor = conn.execute(sql.replace("{s}", schema), params)
+            rows = cursor.fetchall() if cursor.description is not None else []
+            sql, params = plan.send((cursor.rowcount, rows))
+    except StopIteration as stop:
+        result: T = stop.value
+        return result
+
+
+async def _adrive(conn: psycopg.AsyncConnection[Any], plan: Plan[T], schema: str) -> T:
+    try:
+        sql, params = next(plan)
+        while True:
+            cursor = await conn.execute(sql.replace("{s}", schema), params)
+            rows = await cursor.fetchall() if cursor.description is not None else []
+            sql, params = plan.send((cursor.rowcount, rows))
+    except StopIteration as stop:
+        result: T = stop.value
+        return result

@@ -1,0 +1,98 @@
+"""StorageError, the DSN as it may be shown, and PostgreSQL's failures told in plain words."""
+
+from __future__ import annotations
+
+import re
+from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
+
+import psycopg
+import psycopg_pool
+from psycopg.conninfo import conninfo_to_dict
+
+from voucher_core.errors import VoucherError
+
+__all__ = ["StorageError", "describe", "redact"]
+
+
+class StorageError(VoucherError):
+    """Durable storage failed: nothing the call was asked to store can be counted on.
+
+    The message names the operation, the server (its DSN without the password) and the
+    cause, for instance ``cannot store advice 1f..: postgresql://till@db:5432/shop: the
+    server's disk is full``. ``__cause__`` keeps the underlying exception when there is one.
+    """
+
+    def __init__(self, dsn: str, operation: str, reason: str) -> None:
+        self.dsn = dsn
+        self.operation = operation
+        self.reason = reason
+        super().__init__(f"cannot {operation}: {dsn}: {reason}")
+
+    def __reduce__(self) -> tuple[object, ...]:
+        return (type(self), (self.dsn, self.operation, self.reason))
+
+
+_KV_PASSWORD = re.compile(r"(?<![\w.])password\s*=\s*(?:'(?:[^'\\]|\\.)*'|[^\s']\S*)\s*")
+
+
+def redact(dsn: str) -> str:
+    """The DSN with any password taken out, fit for messages and logs."""
+    if re.match(r"postgres(ql)?://", dsn):
+        parts = urlsplit(dsn)
+        netloc = parts.netloc
+        if "@" in netloc:
+            user, _, hosts = netloc.rpartition("@")
+            netloc = f"{user.partition(':')[0]}@{hosts}"
+        query = [(k, v) for k, v in parse_qsl(parts.query) if k != "password"]
+        return urlunsplit(parts._replace(netloc=netloc, query=urlencode(query)))
+    return _KV_PASSWORD.sub("", dsn).strip() or "(the default server)"
+
+
+# SQLSTATE (or its class, the first two characters) -> what it means for the operator.
+_REASONS = {
+    "53100": "the server's disk is full",
+    "53200": "the server is out of memory",
+    "53300": "the server has no free connection slots (max_connections reached)",
+    "28P01": "authentication failed (check the user name and password)",
+    "28": "the server refused the login",
+    "3D000": "the database does not exist",
+    "42501": "permission denied",
+    "25006": "the server only accepts reads (a standby, or default_transaction_read_only)",
+    "57P01": "the server ended the connection (an administrator, or a shutdown)",
+    "57P02": "the server crashed and ended the connection",
+    "57P03": "the server is starting up or shutting down",
+    "08": "the connection to the server failed",
+    "40001": "the transaction was cancelled to avoid a conflict (serialization failure)",
+    "40P01": "the transaction was cancelled to break a deadlock",
+    "57014": "the statement was cancelled (statement_timeout, or an operator)",
+    "58": "the server had an input/output error",
+    "XX": "the server reported an internal error (damaged data?)",
+}
+
+
+def describe(error: BaseException, *, dsn: str = "", timeout: float = 0.0) -> str:
+    """What went wrong, in words an operator can act on (never including a password)."""
+    if isinstance(error, psycopg_pool.PoolClosed):
+        return "the storage was closed"
+    if isinstance(error, psycopg_pool.PoolTimeout):
+        return (
+            f"no connection to the server within {timeout:g} s (is it running and reachable, "
+            "and does it have free connection slots?)"
+        )
+    detail = " ".join(str(error).split()) or type(error).__name__
+    state = getattr(error, "sqlstate", None) or ""
+    meaning = _REASONS.get(state) or _REASONS.get(state[:2])
+    text = f"{meaning}: {detail}" if meaning and meaning not in detail else detail
+    return _scrub(text, dsn)
+
+
+def _scrub(text: str, dsn: str) -> str:
+    if not dsn:
+        return text
+    try:
+        password = conninfo_to_dict(dsn).get("password")
+    except psycopg.Error:
+        return text
+    if password:
+        text = text.replace(str(password), "***")
+    return text

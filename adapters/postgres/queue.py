@@ -1,0 +1,162 @@
+"""The advice queue in PostgreSQL, shared by any number of forwarders.
+
+Each advice is one row holding its exact wire JSON (``bytea``), so every repeat sends the
+same bytes. ``take_due`` picks due rows ``FOR UPDATE SKIP LOCKED`` (earliest due first),
+leases them to this queue's ``owner`` until ``now + lease`` and raises each row's
+``lease_token``; a forwarder that died lets its lease run out and the rows are taken again.
+
+Fencing: the queue object remembers the token of every advice it took. ``acknowledge``,
+``repeat_later`` and ``park`` change the row only while it is still leased to this owner
+under that token; if another forwarder took it over meanwhile (this one stalled past its
+lease), the call changes nothing, adds one to ``fenced`` and logs a warning. A call for an
+advice this object did not take acts only on a row no other owner holds.
+
+Times are the caller's monotonic seconds, as with SQLite, including the ``horizon`` rule for
+clocks gone backwards. Forwarders sharing one queue should run on one host: monotonic
+clocks of different machines cannot be compared.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+from adapters.postgres.advice import AdvicePlans, Fence, default_owner, finite, row
+from adapters.postgres.database import Database
+from voucher_core.messages import BasicReversal, TenderAdvice
+from voucher_core.ports import ParkedAdvice, QueuedAdvice
+
+__all__ = ["PostgresAdviceQueue"]
+
+
+class PostgresAdviceQueue:
+    """:class:`~voucher_core.ports.AdviceQueue` in a PostgreSQL schema; thread-safe.
+
+    Every mutating call has committed when it returns, or raises
+    :class:`~adapters.postgres.StorageError`. ``lease``, ``owner`` and ``horizon`` mean what
+    they mean for :class:`~adapters.sqlite.SqliteAdviceQueue`; ``schema`` is created or
+    migrated on opening (:func:`~adapters.postgres.migrate`); ``pool_size`` bounds the
+    connections; ``timeout`` bounds the wait for a connection, in seconds. ``fence`` lets
+    several queue objects act as one owner (the async twin and its ``.sync``).
+    """
+
+    def __init__(
+        self,
+        dsn: str,
+        *,
+        lease: float = 150.0,
+        owner: str | None = None,
+        horizon: float = 3600.0,
+        schema: str = "voucher",
+        pool_size: int = 4,
+        timeout: float = 10.0,
+        fence: Fence | None = None,
+    ) -> None:
+        self.fence = fence or Fence(owner or default_owner())
+        self.plans = AdvicePlans(
+            fence=self.fence, lease=lease, horizon=horizon, grace=max(60.0, 2 * timeout)
+        )
+        self.database = Database(dsn, schema=schema, pool_size=pool_size, timeout=timeout)
+
+    @property
+    def owner(self) -> str:
+        return self.fence.owner
+
+    @property
+    def fenced(self) -> int:
+        """Calls refused because another forwarder had taken the advice over."""
+        return self.fence.fenced
+
+    @property
+    def dsn(self) -> str:
+        """The DSN without its password."""
+        return self.database.where
+
+    @property
+    def schema(self) -> str:
+        return self.database.schema
+
+    @property
+    def commits(self) -> int:
+        return self.database.commits
+
+    # -- the port -------------------------------------------------------------------------------
+
+    def enqueue(self, advice: TenderAdvice | BasicReversal, *, due: float) -> None:
+        rows = [row(advice, due)]
+        self.database.run(f"store advice {advice.id}", lambda: AdvicePlans.enqueue(rows))
+
+    def enqueue_many(self, advices: Iterable[TenderAdvice | BasicReversal], *, due: float) -> None:
+        """Store many advices in one transaction (idempotent on each id, as ``enqueue``)."""
+        rows = [row(advice, due) for advice in advices]
+        self.database.run(f"store {len(rows)} advices", lambda: AdvicePlans.enqueue(rows))
+
+    def take_due(
+        self, now: float, *, limit: int = 100, advice_id: str | None = None
+    ) -> list[QueuedAdvice]:
+        now = finite("now", now)
+        if limit <= 0:
+            return []
+        what = f"advice {advice_id}" if advice_id is not None else "due advices"
+        plan = self.plans.take_due
+        taken = self.database.run(f"take {what}", lambda: plan(now, limit, advice_id))
+        return self.fence.hold(taken)
+
+    def acknowledge(self, advice_id: str) -> None:
+        holder = self.database.run(
+            f"acknowledge advice {advice_id}", lambda: self.plans.acknowledge(advice_id)
+        )
+        self.fence.settled(advice_id, "acknowledge", holder)
+
+    def repeat_later(self, advice_id: str, *, due: float) -> None:
+        finite("due", due)
+        holder = self.database.run(
+            f"repeat advice {advice_id}", lambda: self.plans.repeat_later(advice_id, due)
+        )
+        self.fence.settled(advice_id, "repeat", holder)
+
+    def park(self, advice_id: str, *, reason: str) -> None:
+        holder = self.database.run(
+            f"park advice {advice_id}", lambda: self.plans.park(advice_id, reason)
+        )
+        self.fence.settled(advice_id, "park", holder)
+
+    # -- for operators --------------------------------------------------------------------------
+
+    def pending(self) -> list[QueuedAdvice]:
+        """Every advice not parked, leased or not, in the order they were first queued."""
+        return self.database.run("list queued advices", AdvicePlans.pending, write=False)
+
+    def parked(self) -> list[ParkedAdvice]:
+        return self.database.run("list parked advices", AdvicePlans.parked, write=False)
+
+    def requeue(self, advice_id: str, *, due: float) -> bool:
+        """Put a parked advice back in line. Returns whether there was one to put back."""
+        finite("due", due)
+        return self.database.run(
+            f"requeue advice {advice_id}", lambda: AdvicePlans.requeue(advice_id, due)
+        )
+
+    def next_due(self, now: float | None = None) -> float | None:
+        """When ``take_due`` will next hand something out: the earliest due time, or lease end
+        for a leased advice. Pass ``now`` to have times a backward clock left behind count as
+        ``now``."""
+        plan = self.plans.next_due
+        return self.database.run("read the next due time", lambda: plan(now), write=False)
+
+    def stats(self) -> dict[str, int | float | None]:
+        """Counts: ``queued`` (not leased), ``leased`` (taken; the lease may have run out),
+        ``parked``; and ``oldest_due``, the earliest due time of any advice not parked."""
+        return self.database.run("count advices", AdvicePlans.stats, write=False)
+
+    def __len__(self) -> int:
+        stats = self.stats()
+        return int(stats["queued"] or 0) + int(stats["leased"] or 0)
+
+    def close(self) -> None:
+        self.database.close()
+
+    def __enter__(self) -> PostgresAdviceQueue:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
