@@ -19,8 +19,8 @@ test: $(STAMP) lint typecheck
 	$(BIN)/python -m pytest
 
 lint: $(STAMP)
-	$(BIN)/ruff check voucher_core adapters tests benchmarks docs
-	$(BIN)/ruff format --check voucher_core adapters tests benchmarks docs
+	$(BIN)/ruff check voucher_core adapters tests benchmarks docs examples
+	$(BIN)/ruff format --check voucher_core adapters tests benchmarks docs examples
 
 typecheck: $(STAMP)
 	$(BIN)/mypy voucher_core adapters

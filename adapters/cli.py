@@ -11,6 +11,7 @@ from typing import Any
 from adapters.chaos import run_chaos
 from adapters.cli_store import STORE_COMMANDS, add_db_option, add_store_commands, run_store_command
 from adapters.scenarios import SCENARIOS, TimelineEntry, run_scenario
+from adapters.sequence import to_sequence_diagram
 from adapters.stores import MissingDatabase
 from voucher_core.diagram import FORMATS, render
 from voucher_core.errors import VoucherError
@@ -88,6 +89,12 @@ def build_parser() -> argparse.ArgumentParser:
     )
     simulate.add_argument("--seed", type=_int, default=0, help="random seed (default 0)")
     simulate.add_argument("--json", action="store_true", help="machine-readable output")
+    simulate.add_argument(
+        "--format",
+        choices=["text", "mermaid"],
+        default="text",
+        help="text timeline (default) or a Mermaid sequence diagram per scenario",
+    )
     add_db_option(simulate, required_default=False)
     simulate.add_argument(
         "--http",
@@ -183,6 +190,14 @@ def _simulate(args: argparse.Namespace) -> int:
                 scenario, seed=args.seed, http=args.http, db=args.db, dsn=args.dsn
             )
             print(json.dumps(result.as_json()))
+            continue
+        if args.format == "mermaid":
+            result = run_scenario(
+                scenario, seed=args.seed, http=args.http, db=args.db, dsn=args.dsn
+            )
+            if index:
+                print()
+            print(to_sequence_diagram(f"{name}: {scenario.title}", result.timeline), end="")
             continue
         if index:
             print()
@@ -320,6 +335,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.command == "simulate":
             if args.count is not None and not args.chaos:
                 parser.error("--count applies only to --chaos")
+            if args.format == "mermaid" and (args.chaos or args.json):
+                parser.error("--format mermaid applies to --scenario runs without --json")
             return _simulate(args)
         if args.command == "serve":
             return _serve(args)

@@ -169,7 +169,7 @@ def test_error_or_timeout_at_originating_system_retries_fail_then_reversal(
     assert not t.switch.voucher_active(tx.id)
 
 
-def test_error_upstream_transaction_failed_hard_decline_needs_no_further_messaging(
+def test_error_upstream_transaction_failed_hard_decline_sends_nothing_more(
     till: TillFactory,
 ) -> None:
     t = till(DUAL, (Operation.PROVISION, FaultKind.DECLINE, 1))
