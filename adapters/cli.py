@@ -4,8 +4,11 @@ from __future__ import annotations
 
 import argparse
 import json
+import shutil
+import subprocess
 import sys
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Any
 
 from adapters.chaos import run_chaos
@@ -155,8 +158,42 @@ def build_parser() -> argparse.ArgumentParser:
         help="print the state diagram generated from the transition table",
         description="Print the transaction state diagram, generated from the transition table.",
     )
-    diagram.add_argument("--format", choices=sorted(FORMATS), default="mermaid")
+    diagram.add_argument("--format", choices=[*sorted(FORMATS), "svg"], default="mermaid")
+    diagram.add_argument("--output", metavar="FILE", help="write to FILE instead of printing")
     return parser
+
+
+def _diagram(args: argparse.Namespace) -> int:
+    if args.format == "svg":
+        if args.output is None:
+            print("voucher diagram: --format svg needs --output FILE", file=sys.stderr)
+            return 2
+        dot = shutil.which("dot")
+        if dot is None:
+            print(
+                "voucher diagram: rendering SVG needs Graphviz's `dot` program, which is not "
+                "installed (Debian/Ubuntu: apt-get install graphviz; macOS: brew install "
+                "graphviz). Without it, `voucher diagram --format dot` prints the source.",
+                file=sys.stderr,
+            )
+            return 1
+        done = subprocess.run(
+            [dot, "-Tsvg", "-o", args.output],
+            input=render("dot"),
+            text=True,
+            capture_output=True,
+            check=False,
+        )
+        if done.returncode != 0:
+            print(f"voucher diagram: dot failed: {done.stderr.strip()}", file=sys.stderr)
+            return 1
+        return 0
+    text = render(args.format)
+    if args.output is None:
+        print(text, end="")
+    else:
+        Path(args.output).write_text(text)
+    return 0
 
 
 def _print_entry(entry: TimelineEntry) -> None:
@@ -348,7 +385,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             if args.password is not None and args.username is None:
                 parser.error("--password needs --username")
             return _provision(args)
-        print(render(args.format), end="")
+        return _diagram(args)
     except MissingExtra as missing:
         print(f"voucher: {missing}", file=sys.stderr)
         return 2

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -53,3 +54,26 @@ def test_the_command_prints_the_same_diagram() -> None:
         check=True,
     )
     assert out.stdout == to_dot()
+
+
+def test_svg_is_rendered_with_graphviz_or_explains_how_to_get_it(tmp_path: Path) -> None:
+    target = tmp_path / "states.svg"
+    command = [sys.executable, "-m", "adapters.cli", "diagram", "--format", "svg"]
+    without_dot = subprocess.run(
+        [*command, "--output", str(target)],
+        capture_output=True,
+        text=True,
+        env={"PATH": str(tmp_path)},  # nowhere to find dot
+        check=False,
+    )
+    assert without_dot.returncode == 1 and not target.exists()
+    assert "apt-get install graphviz" in without_dot.stderr
+    assert "Traceback" not in without_dot.stderr
+    if shutil.which("dot") is None:
+        pytest.skip("Graphviz's dot is not installed here")
+    with_dot = subprocess.run([*command, "--output", str(target)], capture_output=True, check=False)
+    assert with_dot.returncode == 0, with_dot.stderr
+    svg = target.read_text()
+    assert svg.lstrip().startswith("<?xml") and "<svg" in svg
+    for state in State:
+        assert state.value in svg
