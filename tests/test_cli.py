@@ -251,7 +251,7 @@ USAGE_ERRORS = [
     [],
     ["simulate"],
     ["simulate", "--scenario", "all", "--chaos"],
-    ["diagram", "--format", "svg"],
+    ["diagram", "--format", "png"],
     ["simulate", "--scenario", "all", "--count", "5"],
     ["frobnicate"],
 ]
@@ -270,7 +270,7 @@ def test_usage_errors_exit_2_with_usage_and_no_traceback(
 
 @pytest.mark.parametrize(
     "argv",
-    [["simulate", "--chaos", "--count", "abc"], ["diagram", "--format", "svg"], []],
+    [["simulate", "--chaos", "--count", "abc"], ["diagram", "--format", "png"], []],
     ids=" ".join,
 )
 def test_usage_errors_in_a_real_process(argv: list[str]) -> None:

@@ -13,23 +13,29 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from pg import PG_DSN, fresh_schema
 from sqlite_samples import ALL_STATES, WHEN, Samples, same
 
 from adapters.demo import cash
 from adapters.memory import AsyncInMemoryJournal, InMemoryJournal
+from adapters.postgres import AsyncPostgresJournal, PostgresJournal
 from adapters.sqlite import AsyncSqliteJournal, SqliteJournal
 from voucher_core import Acknowledged, State, to_json
 from voucher_core.ports import AsyncTransactionJournal, TransactionJournal
 from voucher_core.snapshot import snapshot
 from voucher_core.table import TERMINAL
 
-Journal = InMemoryJournal | SqliteJournal
+Journal = InMemoryJournal | SqliteJournal | PostgresJournal
 
 
-@pytest.fixture(params=["memory", "sqlite"])
+@pytest.fixture(params=["memory", "sqlite", "postgres"])
 def journal(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Journal]:
     if request.param == "memory":
         yield InMemoryJournal()
+        return
+    if request.param == "postgres":
+        with fresh_schema() as schema, PostgresJournal(PG_DSN, schema=schema) as postgres_journal:
+            yield postgres_journal
         return
     sqlite_journal = SqliteJournal(tmp_path / "voucher.db")
     yield sqlite_journal
@@ -124,12 +130,18 @@ def test_the_journal_keeps_a_snapshot_not_the_live_object(
     assert entry.transaction.state is State.PROVISIONED
 
 
-@pytest.fixture(params=["memory", "sqlite"])
+@pytest.fixture(params=["memory", "sqlite", "postgres"])
 def ajournal(
     request: pytest.FixtureRequest, tmp_path: Path
-) -> Iterator[AsyncInMemoryJournal | AsyncSqliteJournal]:
+) -> Iterator[AsyncInMemoryJournal | AsyncSqliteJournal | AsyncPostgresJournal]:
     if request.param == "memory":
         yield AsyncInMemoryJournal()
+        return
+    if request.param == "postgres":
+        with fresh_schema() as schema:
+            postgres_twin = AsyncPostgresJournal(PG_DSN, schema=schema)
+            yield postgres_twin
+            asyncio.run(postgres_twin.aclose())
         return
     twin = AsyncSqliteJournal(tmp_path / "voucher.db")
     yield twin

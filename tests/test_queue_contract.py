@@ -23,9 +23,11 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from pg import PG_DSN, fresh_schema
 from sqlite_samples import Samples
 
 from adapters.memory import AsyncInMemoryAdviceQueue, InMemoryAdviceQueue, ParkedAdvice
+from adapters.postgres import AsyncPostgresAdviceQueue, PostgresAdviceQueue
 from adapters.sqlite import AsyncSqliteAdviceQueue, SqliteAdviceQueue
 from adapters.sqlite import database as sqlite_database
 from voucher_core import AdviceKind, QueuedAdvice, to_json
@@ -33,13 +35,20 @@ from voucher_core.ports import AdviceQueue, AsyncAdviceQueue
 
 LEASE = 10_000.0
 
-Queue = InMemoryAdviceQueue | SqliteAdviceQueue
+Queue = InMemoryAdviceQueue | SqliteAdviceQueue | PostgresAdviceQueue
 
 
-@pytest.fixture(params=["memory", "sqlite"])
+@pytest.fixture(params=["memory", "sqlite", "postgres"])
 def queue(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Queue]:
     if request.param == "memory":
         yield InMemoryAdviceQueue(lease=LEASE)
+        return
+    if request.param == "postgres":
+        with (
+            fresh_schema() as schema,
+            PostgresAdviceQueue(PG_DSN, schema=schema, lease=LEASE) as postgres_queue,
+        ):
+            yield postgres_queue
         return
     sqlite_queue = SqliteAdviceQueue(tmp_path / "voucher.db", lease=LEASE)
     yield sqlite_queue
@@ -285,12 +294,18 @@ def test_nothing_is_dropped_by_count_or_age(queue: Queue, samples: Samples) -> N
     assert {q.attempts for q in queue.pending()} == {20}
 
 
-@pytest.fixture(params=["memory", "sqlite"])
+@pytest.fixture(params=["memory", "sqlite", "postgres"])
 def aqueue(
     request: pytest.FixtureRequest, tmp_path: Path
-) -> Iterator[AsyncInMemoryAdviceQueue | AsyncSqliteAdviceQueue]:
+) -> Iterator[AsyncInMemoryAdviceQueue | AsyncSqliteAdviceQueue | AsyncPostgresAdviceQueue]:
     if request.param == "memory":
         yield AsyncInMemoryAdviceQueue(InMemoryAdviceQueue(lease=LEASE))
+        return
+    if request.param == "postgres":
+        with fresh_schema() as schema:
+            postgres_twin = AsyncPostgresAdviceQueue(PG_DSN, schema=schema, lease=LEASE)
+            yield postgres_twin
+            asyncio.run(postgres_twin.aclose())
         return
     twin = AsyncSqliteAdviceQueue(tmp_path / "voucher.db", lease=LEASE)
     yield twin

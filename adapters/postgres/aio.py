@@ -14,6 +14,7 @@ from collections.abc import Iterable
 
 from adapters.postgres.advice import AdvicePlans, Fence, default_owner, finite, row
 from adapters.postgres.database import AsyncDatabase
+from adapters.postgres.errors import StorageError
 from adapters.postgres.journal import JournalPlans, PostgresJournal
 from adapters.postgres.queue import PostgresAdviceQueue
 from voucher_core.messages import BasicReversal, TenderAdvice
@@ -49,6 +50,8 @@ class AsyncPostgresAdviceQueue:
     def sync(self) -> PostgresAdviceQueue:
         if self._sync is None:
             db = self.database
+            if db.closed:
+                raise StorageError(db.where, "open the database", "the storage was closed")
             self._sync = PostgresAdviceQueue(
                 db.dsn,
                 lease=self._lease,
@@ -150,6 +153,8 @@ class AsyncPostgresJournal:
     def sync(self) -> PostgresJournal:
         if self._sync is None:
             db = self.database
+            if db.closed:
+                raise StorageError(db.where, "open the database", "the storage was closed")
             self._sync = PostgresJournal(db.dsn, schema=db.schema, pool_size=1, timeout=db.timeout)
         return self._sync
 

@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import asyncio
 import threading
-import weakref
 from collections.abc import Callable, Generator, Mapping, Sequence
 from typing import Any, TypeVar
 
@@ -111,21 +110,23 @@ class Database(_Settings):
 class AsyncDatabase(_Settings):
     """The same on an :class:`~psycopg_pool.AsyncConnectionPool`, opened on first use.
 
-    The pool belongs to the event loop that opened it. Used from a later loop once that one
-    has ended (successive ``asyncio.run`` calls), it leaves the old pool's connections
-    closed and opens a new pool; it refuses to serve two live loops at once.
+    The pool lives in the event loop that opened it, watched by a small task: when that loop
+    ends (``asyncio.run`` cancels what is left running) the watcher closes the pool, so the
+    loop can finish, and a call from a later loop opens a new pool. One object cannot serve
+    two loops running at the same time.
     """
 
     def __init__(self, dsn: str, *, schema: str, pool_size: int, timeout: float) -> None:
         super().__init__(dsn, schema, pool_size, timeout)
         self._pool: psycopg_pool.AsyncConnectionPool | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
+        self._watcher: asyncio.Task[None] | None = None
         self._opening: tuple[asyncio.AbstractEventLoop, asyncio.Lock] | None = None
-        self._connections: weakref.WeakSet[psycopg.AsyncConnection[Any]] = weakref.WeakSet()
         self._closed = False
 
-    async def _track(self, conn: psycopg.AsyncConnection[Any]) -> None:
-        self._connections.add(conn)
+    @property
+    def closed(self) -> bool:
+        return self._closed
 
     async def _get_pool(self) -> psycopg_pool.AsyncConnectionPool:
         loop = asyncio.get_running_loop()
@@ -138,7 +139,13 @@ class AsyncDatabase(_Settings):
                 raise psycopg_pool.PoolClosed("closed")
             if self._pool is not None and self._loop is loop:
                 return self._pool
-            self._abandon()
+            if self._loop is not None and self._loop.is_running():
+                raise RuntimeError(
+                    "this PostgreSQL store is in use by another running event loop: "
+                    "create one per loop"
+                )
+            # A pool left by a loop that was closed without ending its tasks is dropped.
+            self._pool = self._loop = self._watcher = None
             await asyncio.to_thread(migrate, self.dsn, schema=self.schema, timeout=self.timeout)
             pool = psycopg_pool.AsyncConnectionPool(
                 self.dsn,
@@ -147,28 +154,21 @@ class AsyncDatabase(_Settings):
                 kwargs=self.kwargs,
                 timeout=self.timeout,
                 open=False,
-                configure=self._track,
                 name=f"voucher-core {self.schema}",
                 num_workers=1,
             )
             await pool.open()
             self._pool, self._loop = pool, loop
+            self._watcher = loop.create_task(self._watch(pool), name=f"{pool.name} watcher")
             return pool
 
-    def _abandon(self) -> None:
-        """Drop a pool whose loop has ended: its tasks died with it; close its sockets."""
-        if self._pool is None:
-            return
-        old = self._loop
-        if old is not None and not old.is_closed() and old.is_running():
-            raise RuntimeError(
-                "this async PostgreSQL store is in use by another running event loop; "
-                "create one per loop"
-            )
-        for conn in list(self._connections):
-            if not conn.closed:
-                conn.pgconn.finish()
-        self._pool = self._loop = None
+    async def _watch(self, pool: psycopg_pool.AsyncConnectionPool) -> None:
+        try:
+            await asyncio.get_running_loop().create_future()  # until cancelled
+        finally:
+            if self._pool is pool:
+                self._pool = self._loop = self._watcher = None
+            await pool.close()
 
     async def run(self, operation: str, plan: Callable[[], Plan[T]], *, write: bool = True) -> T:
         """Run a fresh ``plan()`` in one transaction and commit; raise if it did not commit."""
@@ -194,15 +194,16 @@ class AsyncDatabase(_Settings):
         raise AssertionError("unreachable")  # pragma: no cover
 
     async def aclose(self) -> None:
+        """Close the pool (from its own loop; from another, it is closed there, later)."""
         self._closed = True
-        pool, loop = self._pool, self._loop
-        if pool is None:
-            return
-        if loop is asyncio.get_running_loop():
-            self._pool = self._loop = None
-            await pool.close()
+        watcher, loop = self._watcher, self._loop
+        if watcher is None or loop is None or loop.is_closed():
+            self._pool = self._loop = self._watcher = None
+        elif loop is asyncio.get_running_loop():
+            watcher.cancel()
+            await asyncio.wait([watcher])
         else:
-            self._abandon()
+            loop.call_soon_threadsafe(watcher.cancel)
 
 
 def _drive(conn: psycopg.Connection[Any], plan: Plan[T], schema: str) -> T:
