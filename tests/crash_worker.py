@@ -20,9 +20,10 @@ no cleanup) at the Nth time it reaches POINT:
 
 * ``provision-reply``: a provision or retry reply arrived; the journal has not heard of it.
 * ``enqueued``: the queue stored an advice (and it was reported); it has not been sent.
-* ``forward-reply``: within ``forward()``, an advice reply arrived; neither the journal nor
-  the queue has heard of it.
-* ``forward-take``: within ``forward()``, the queue leased an advice out; it was not sent.
+* ``forward-reply`` (sync modes): within ``forward()``, an advice reply arrived; neither the
+  journal nor the queue has heard of it.
+* ``forward-take`` (sync modes): within ``forward()``, the queue leased an advice out; it was
+  not sent.
 * ``journaled``: the journal committed a record; the driver has not gone on.
 
 Progress goes to stdout, one line each, flushed before the worker goes on, so the test knows
@@ -98,7 +99,9 @@ PRODUCTS = sorted(PROFILES)
 MAX_RETRIES = 3
 TIMEOUT = 0.5  # seconds per request: a delayed answer is given up on quickly
 DECISION_LIMIT = 2.0  # seconds a host may take before the sale is reversed for it
-LEASE = 1.5  # seconds a taken advice stays with its taker: longer than one send
+# Seconds a taken advice stays with its taker: longer than one send, and short, because an
+# advice leased by a killed worker waits this long before a new worker may send it.
+LEASE = 1.5
 DRAIN_LIMIT = 45.0  # seconds ``recover`` may take before it reports itself stuck
 AMOUNT = 1000
 POINTS = ("provision-reply", "enqueued", "forward-reply", "forward-take", "journaled")
@@ -355,16 +358,19 @@ def run_sync(options: argparse.Namespace, trip: Tripwire) -> int:
             driver.expire_decisions()
             forward()
         say("done")
-        return 0
-    deadline = time.monotonic() + DRAIN_LIMIT
-    while driver.in_flight() or len(queue):
-        if time.monotonic() > deadline:
-            say("stuck", len(driver.in_flight()), len(queue))
-            return 3
-        driver.expire_decisions()
-        forward()
-        time.sleep(0.02)
-    say("drained")
+    else:
+        deadline = time.monotonic() + DRAIN_LIMIT
+        while driver.in_flight() or len(queue):
+            if time.monotonic() > deadline:
+                say("stuck", len(driver.in_flight()), len(queue))
+                return 3
+            driver.expire_decisions()
+            forward()
+            time.sleep(0.02)
+        say("drained")
+    transport.close()
+    queue.close()
+    journal.close()
     return 0
 
 
@@ -385,16 +391,21 @@ async def run_async(options: argparse.Namespace, trip: Tripwire) -> int:
     )
     say("ready", len(await driver.recover()))
     if options.mode == "async-sell":
-        return await sell_async(options, driver, clock)
-    deadline = time.monotonic() + DRAIN_LIMIT
-    while driver.in_flight() or await queued(queue):
-        if time.monotonic() > deadline:
-            say("stuck", len(driver.in_flight()), await queued(queue))
-            return 3
-        await driver.expire_decisions()
-        await driver.forward()
-        await asyncio.sleep(0.02)
-    say("drained")
+        await sell_async(options, driver, clock)
+        say("done")
+    else:
+        deadline = time.monotonic() + DRAIN_LIMIT
+        while driver.in_flight() or await queued(queue):
+            if time.monotonic() > deadline:
+                say("stuck", len(driver.in_flight()), await queued(queue))
+                return 3
+            await driver.expire_decisions()
+            await driver.forward()
+            await asyncio.sleep(0.02)
+        say("drained")
+    await transport.aclose()
+    await queue.aclose()
+    await journal.aclose()
     return 0
 
 
@@ -403,7 +414,7 @@ async def queued(queue: AsyncSqliteAdviceQueue) -> int:
     return int(stats["queued"] or 0) + int(stats["leased"] or 0)
 
 
-async def sell_async(options: argparse.Namespace, driver: AsyncDriver, clock: SystemClock) -> int:
+async def sell_async(options: argparse.Namespace, driver: AsyncDriver, clock: SystemClock) -> None:
     stop = asyncio.Event()
 
     async def forwarder() -> None:
@@ -430,8 +441,6 @@ async def sell_async(options: argparse.Namespace, driver: AsyncDriver, clock: Sy
         await asyncio.gather(*(one(Sale(options.seed, number)) for number in batch))
     stop.set()
     await background
-    say("done")
-    return 0
 
 
 # -- entry point --------------------------------------------------------------------------

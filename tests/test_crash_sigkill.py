@@ -51,6 +51,7 @@ PROVIDERS = (
 )
 KILLED = -signal.SIGKILL
 WAIT = 60.0  # seconds any one worker may take before the test gives up on it
+MIN_SALES = 8  # sales each selling worker is given at least
 
 
 # -- what the server received ---------------------------------------------------------------
@@ -63,6 +64,7 @@ class Received:
     method: str
     path: str
     body: bytearray = field(default_factory=bytearray)
+    complete: bool = False  # the whole body arrived (a worker may die halfway through)
     status: int | None = None  # None: the connection was dropped without an answer
 
     @property
@@ -132,6 +134,7 @@ class Recorder:
             if message["type"] == "http.request":
                 record.body += message.get("body", b"")
                 if not message.get("more_body", False):
+                    record.complete = True
                     self._arrived(record)
             return message
 
@@ -158,7 +161,7 @@ class Recorder:
 class Worker:
     """One ``crash_worker.py`` process; its stdout lines are read as they come."""
 
-    def __init__(self, argv: list[str], log: Path, on_line: Any) -> None:
+    def __init__(self, argv: list[str], log: Path, on_line: Callable[[list[str]], None]) -> None:
         self.log = log
         self.lines: list[str] = []
         self._changed = threading.Condition()
@@ -248,7 +251,7 @@ class Shop:
         self.tally = Tally()
         self.random = random.Random(seed)
         self.url = ""
-        self._workers = 0
+        self.workers: list[Worker] = []
 
     @property
     def left(self) -> int:
@@ -258,12 +261,15 @@ class Shop:
         if self.asyncio:
             mode = f"async-{mode}"
         argv = [str(self.db), self.url, mode, "--seed", str(self.seed), "--concurrency", "6"]
-        argv += ["--start", str(self.tally.next_sale), "--count", str(count or self.left)]
+        # Never fewer than a few sales, so that a kill point is reached before the work ends.
+        count = max(self.left, MIN_SALES) if count is None else count
+        argv += ["--start", str(self.tally.next_sale), "--count", str(count)]
         if die is not None:
             argv += ["--die", die]
-        self._workers += 1
-        log = self.tmp_path / f"worker-{self._workers}-{mode}.log"
-        return Worker(argv, log, self.tally.heard)
+        log = self.tmp_path / f"worker-{len(self.workers) + 1}-{mode}.log"
+        worker = Worker(argv, log, self.tally.heard)
+        self.workers.append(worker)
+        return worker
 
     def admin(self, path: str, body: dict[str, Any] | None = None) -> Any:
         url = f"{self.url}/testServerAdmin/{path}"
@@ -278,14 +284,14 @@ class Shop:
         worker.wait_for("sold", after_sales)
         held = self.recorder.hold_next_provision()
         assert held.wait(WAIT), worker.story()
-        time.sleep(0.05)  # the worker waits up to its 0.5 s timeout for the answer
+        time.sleep(0.02)  # well inside the 0.5 s the worker waits for an answer
         worker.kill()
         self._expect_killed(worker, "holding a provision")
 
     def kills_itself(self, mode: str, point: str) -> None:
         worker = self.start(mode, die=point)
         self._expect_killed(worker, point)
-        assert f"dying {point.split(':')[0]}" in worker.lines, worker.story()
+        assert f"dying {point.partition(':')[0]}" in worker.lines, worker.story()
 
     def killed_at_random(self, mode: str, within: float) -> None:
         worker = self.start(mode)
@@ -323,6 +329,8 @@ class Shop:
 
     def close(self) -> None:
         """Stop the server: from then on the switch is read with nothing else touching it."""
+        for worker in self.workers:  # only left running by a failed step
+            worker.kill()
         self.server.__exit__(None, None, None)
 
 
@@ -345,82 +353,101 @@ def open_shop(tmp_path: Path) -> Iterator[Callable[..., Shop]]:
 # -- the invariants ---------------------------------------------------------------------------
 
 
-def check_every_invariant(shop: Shop) -> dict[str, int]:
-    with SqliteJournal(shop.db) as journal:
-        sales: dict[str, Transaction] = {e.transaction.id: e.transaction for e in journal.entries()}
-    with SqliteAdviceQueue(shop.db) as queue:
-        stats = queue.stats()
-    received = [r for r in shop.recorder.received if r.operation is not Operation.LOOKUP]
-    about: dict[str, list[Received]] = defaultdict(list)
-    for request in received:
-        about[request.request_id].append(request)
-    ledger: dict[str, list[str]] = defaultdict(list)
-    for entry in shop.switch.ledger():
-        ledger[entry.provision_id].append(entry.state)
+@dataclass
+class Evidence:
+    """The three records, read once the server has stopped and no worker runs."""
 
-    # Journaled sales are sales a worker started; nothing reached the switch unjournaled.
-    assert set(sales) <= set(shop.tally.started)
-    assert set(about) <= set(sales), "a request reached the switch before its sale was journaled"
+    sales: dict[str, Transaction]  # the journal file
+    received: list[Received]  # what the server received, in order
+    about: dict[str, list[Received]]  # the same, by the provision each is about
+    ledger: dict[str, list[str]]  # the providers' books, by provision
 
-    # 1. Every sale ended.
-    stuck = {tid: tx.state for tid, tx in sales.items() if not tx.terminal}
+    @classmethod
+    def of(cls, shop: Shop) -> Evidence:
+        with SqliteJournal(shop.db) as journal:
+            sales = {entry.transaction.id: entry.transaction for entry in journal.entries()}
+        # A request whose sender died before its body was through never reached the switch.
+        received = [
+            r for r in shop.recorder.received if r.complete and r.operation is not Operation.LOOKUP
+        ]
+        about: dict[str, list[Received]] = defaultdict(list)
+        for request in received:
+            about[request.request_id].append(request)
+        ledger: dict[str, list[str]] = defaultdict(list)
+        for entry in shop.switch.ledger():
+            ledger[entry.provision_id].append(entry.state)
+        return cls(sales, received, about, ledger)
+
+
+def every_sale_ended_and_the_money_agrees(shop: Shop, evidence: Evidence) -> None:
+    """Invariants 1 and 2."""
+    stuck = {tid: tx.state for tid, tx in evidence.sales.items() if not tx.terminal}
     assert not stuck, f"sales left unfinished: {stuck}"
-
-    # 2. Money: the provider holds an active voucher exactly for the sales that ended DONE.
-    flagged = [tx for tx in sales.values() if tx.reconciliation is not None]
-    for tid, tx in sales.items():
+    for tid, tx in evidence.sales.items():
         if tx.reconciliation is not None:
-            continue
+            continue  # listed for a person to settle
         if tx.state is State.DECLINED and tx.profile.advices_supported:
-            assert set(ledger[tid]) <= {"reversed"}, (tid, ledger[tid])
+            assert set(evidence.ledger[tid]) <= {"reversed"}, (tid, evidence.ledger[tid])
         active = shop.switch.voucher_active(tid)
         assert active == (tx.state is State.DONE), f"{tid} ended {tx.state}, active={active}"
 
-    for tid, requests in about.items():
-        tx = sales[tid]
+
+def the_messages_of_each_sale_are_right(evidence: Evidence) -> None:
+    """Invariants 3, 4 and 6, and nothing sent for a sale before the journal held it."""
+    assert set(evidence.about) <= set(evidence.sales), "a sale reached the switch unjournaled"
+    advices = (Operation.CONFIRM, Operation.REVERSE)
+    for tid, requests in evidence.about.items():
+        tx = evidence.sales[tid]
         operations = [r.operation for r in requests]
-        # 3. Never both confirmed and reversed; in fact one advice, whatever the repeats.
-        assert not {Operation.CONFIRM, Operation.REVERSE} <= set(operations), (tid, operations)
-        advices = [r for r in requests if r.operation in (Operation.CONFIRM, Operation.REVERSE)]
-        assert len({r.message_id for r in advices}) <= 1, (tid, operations)
-        # 4. At most one provision; retries carry its id and body, at most MAX_RETRIES.
+        # 3: never both confirmed and reversed; indeed one advice, however often repeated.
+        assert not set(advices) <= set(operations), (tid, operations)
+        sent = {r.message_id for r in requests if r.operation in advices}
+        assert sent <= ({tx.advice.id} if tx.advice is not None else set()), (tid, sent)
+        # 4: one provision at most; retries carry its id and body, MAX_RETRIES at most.
         provisions = [r for r in requests if r.operation is Operation.PROVISION]
         retries = [r for r in requests if r.operation is Operation.RETRY]
         assert len(provisions) <= 1, tid
         assert len(retries) <= MAX_RETRIES, (tid, operations)
-        bodies = {bytes(r.body) for r in provisions + retries}
-        assert len(bodies) <= 1, f"{tid}: a retry changed the body"
+        assert len({bytes(r.body) for r in provisions + retries}) <= 1, f"{tid}: body changed"
         assert all(r.message_id == tid for r in retries), tid
         if not tx.profile.retries_supported:
             assert not retries, f"{tid}: retried at a provider that takes no retries"
-        # 6. A hard decline on the first attempt is the last word.
+        # 6: a hard decline on the first attempt is the last word.
         if tx.declined is not None and tx.retries == 0:
             assert operations == [Operation.PROVISION], (tid, operations)
             assert tx.state is State.DECLINED
 
-    # 5. Every advice reported queued reached the switch, byte for byte; repeats identical.
-    bodies_of: dict[str, set[bytes]] = defaultdict(set)
+
+def every_queued_advice_was_delivered_byte_for_byte(shop: Shop, evidence: Evidence) -> None:
+    """Invariant 5: every advice a worker reported queued reached the switch with the bytes
+    it was stored with, and got a final answer; every repeat was the same bytes."""
+    bodies: dict[str, set[bytes]] = defaultdict(set)
     delivered: dict[str, set[str]] = defaultdict(set)
-    for request in received:
+    for request in evidence.received:
         if request.operation in (Operation.CONFIRM, Operation.REVERSE):
-            bodies_of[request.message_id].add(bytes(request.body))
+            bodies[request.message_id].add(bytes(request.body))
             if request.final:
                 delivered[request.message_id].add(hashlib.sha256(request.body).hexdigest())
-    for advice_id, variants in bodies_of.items():
+    for advice_id, variants in bodies.items():
         assert len(variants) == 1, f"advice {advice_id} was repeated with another body"
     for advice_id, digests in shop.tally.queued.items():
         assert digests <= delivered[advice_id], f"advice {advice_id} was never delivered"
 
-    # The queue is empty: nothing left, nothing parked.
+
+def the_queue_is_empty(shop: Shop) -> None:
+    with SqliteAdviceQueue(shop.db) as queue:
+        stats = queue.stats()
     assert stats["queued"] == stats["leased"] == stats["parked"] == 0, stats
-    return {
-        "sales": len(sales),
-        "done": sum(tx.state is State.DONE for tx in sales.values()),
-        "declined": sum(tx.state is State.DECLINED for tx in sales.values()),
-        "flagged": len(flagged),
-        "advices": len(shop.tally.queued),
-        "requests": len(received),
-    }
+
+
+def check_every_invariant(shop: Shop) -> Evidence:
+    evidence = Evidence.of(shop)
+    assert set(evidence.sales) <= set(shop.tally.started)
+    every_sale_ended_and_the_money_agrees(shop, evidence)
+    the_messages_of_each_sale_are_right(evidence)
+    every_queued_advice_was_delivered_byte_for_byte(shop, evidence)
+    the_queue_is_empty(shop)
+    return evidence
 
 
 # -- the flows ----------------------------------------------------------------------------------
@@ -445,6 +472,10 @@ def advices_fail_first(shop: Shop) -> None:
 
 
 def test_a_till_killed_at_each_named_point_loses_nothing(open_shop: Callable[..., Shop]) -> None:
+    """Killed while the switch holds its provision, between a provision's reply and the
+    journal, between storing an advice and sending it, in forward() between an advice's reply
+    and the journal and between leasing an advice and sending it, and at random; one
+    recovering worker is killed too."""
     shop = open_shop(seed=101, sales=60)
     random_faults(shop, rate=0.2, provider_down_rate=0.2)
 
@@ -467,24 +498,28 @@ def test_a_till_killed_at_each_named_point_loses_nothing(open_shop: Callable[...
     shop.heals_and_settles()
     shop.close()
 
-    counts = check_every_invariant(shop)
-    assert counts["sales"] >= 50
+    assert len(check_every_invariant(shop).sales) >= 50
     assert len([k for k in shop.tally.kills if "finished" not in k]) >= 6, shop.tally.kills
 
 
 def test_a_till_killed_at_random_points_loses_nothing(open_shop: Callable[..., Shop]) -> None:
+    """Five kills drawn from a seed, on a network with more faults: at a random moment or at
+    a random arrival at a named point; recovering workers are killed at random too."""
     shop = open_shop(seed=202, sales=45)
     random_faults(shop, rate=0.35, provider_down_rate=0.3)
     choose = random.Random(202)
     points = ["provision-reply", "enqueued", "forward-reply", "forward-take", "journaled"]
     for _ in range(5):
         if choose.random() < 0.4:
-            shop.killed_at_random("sell", within=1.0)
+            shop.killed_at_random("sell", within=0.8)
         else:
             point = choose.choice(points)
+            at = choose.randint(1, 4)
             if point.startswith("forward"):
                 advices_fail_first(shop)
-            shop.kills_itself("sell", f"{point}:{choose.randint(1, 4)}")
+            if point != "journaled":  # reached fewer times a sale than a journal commit
+                at = min(at, 2)
+            shop.kills_itself("sell", f"{point}:{at}")
         if choose.random() < 0.4:
             shop.killed_at_random("recover", within=0.4)
         shop.recovers()
@@ -492,28 +527,29 @@ def test_a_till_killed_at_random_points_loses_nothing(open_shop: Callable[..., S
     shop.heals_and_settles()
     shop.close()
 
-    counts = check_every_invariant(shop)
-    assert counts["sales"] >= 35
+    assert len(check_every_invariant(shop).sales) >= 35
 
 
 def test_an_asyncio_till_with_sales_in_flight_killed_loses_nothing(
     open_shop: Callable[..., Shop],
 ) -> None:
+    """The asyncio driver, six sales in flight at a time with a forwarder alongside: killed at
+    random, after a provision reply, after an advice is stored, after a journal commit; a
+    recovering asyncio worker is killed too."""
     shop = open_shop(seed=303, sales=42, asyncio=True)
     random_faults(shop, rate=0.2, provider_down_rate=0.2)
 
-    shop.killed_at_random("sell", within=0.8)
+    shop.killed_at_random("sell", within=0.6)
     shop.recovers()
-    shop.kills_itself("sell", "provision-reply:8")
+    shop.kills_itself("sell", "provision-reply:5")
     shop.killed_at_random("recover", within=0.3)
     shop.recovers()
-    shop.kills_itself("sell", "enqueued:5")
+    shop.kills_itself("sell", "enqueued:3")
     shop.recovers()
-    shop.kills_itself("sell", "journaled:15")
+    shop.kills_itself("sell", "journaled:12")
     shop.recovers()
     shop.sells_the_rest()
     shop.heals_and_settles()
     shop.close()
 
-    counts = check_every_invariant(shop)
-    assert counts["sales"] >= 30
+    assert len(check_every_invariant(shop).sales) >= 30
