@@ -2,8 +2,8 @@
 
 :class:`ForwarderThread` runs ``driver.forward()`` every ``interval`` seconds on a thread of
 its own; :func:`forward_forever` is the asyncio twin, to run as a task. Both keep going through
-errors (a storage hiccup, a switch that is down: the advice simply stays queued) and remember
-the last one for the host to inspect or log.
+errors (a storage hiccup, a switch that is down: the advice simply stays queued) and log them;
+the thread also keeps the last one (``last_error``) for the host to inspect.
 
 The thread only delivers advices. Host decisions (``confirm``, ``cancel``) and their expiry
 (``expire_decisions``) belong to the host's own thread, so that a decision and its expiry can
