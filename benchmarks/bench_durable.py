@@ -28,6 +28,7 @@ import statistics
 import tempfile
 import time
 from pathlib import Path
+from typing import Literal
 
 from adapters.clock import SystemClock
 from adapters.demo import DEMO_CLIENT_ID, SeededIds, cash, demo_request
@@ -88,11 +89,13 @@ def sequential(path: Path, count: int, seed: int) -> tuple[float, int]:
     return seconds, commits
 
 
-async def concurrent(path: Path, count: int, in_flight: int, seed: int) -> tuple[float, int]:
+async def concurrent(
+    path: Path, count: int, in_flight: int, seed: int, commit_on: Literal["thread", "loop"]
+) -> tuple[float, int]:
     """Seconds for ``count`` sales through the asyncio driver, ``in_flight`` at a time, and
     how many commits they took."""
-    journal = await asyncio.to_thread(AsyncSqliteJournal, path)
-    queue = await asyncio.to_thread(AsyncSqliteAdviceQueue, path)
+    journal = await asyncio.to_thread(AsyncSqliteJournal, path, commit_on=commit_on)
+    queue = await asyncio.to_thread(AsyncSqliteAdviceQueue, path, commit_on=commit_on)
     driver = AsyncDriver(
         AsyncInMemoryTransport(SwitchSimulator(seed=seed), username=DEMO_CLIENT_ID),
         queue,
@@ -149,6 +152,8 @@ class Figures:
         self.seq_commits: list[float] = []
         self.con_tps: list[float] = []
         self.con_commits: list[float] = []
+        self.thr_tps: list[float] = []
+        self.thr_commits: list[float] = []
         self.base_cps: list[float] = []
 
     def sequential(self, path: Path, seed: int) -> None:
@@ -157,9 +162,16 @@ class Figures:
         self.seq_commits.append(commits / self.count)
 
     def concurrent(self, path: Path, seed: int) -> None:
-        seconds, commits = asyncio.run(concurrent(path, self.count, self.in_flight, seed))
+        """Group commit on the event loop (``commit_on="loop"``)."""
+        seconds, commits = asyncio.run(concurrent(path, self.count, self.in_flight, seed, "loop"))
         self.con_tps.append(self.count / seconds)
         self.con_commits.append(commits / self.count)
+
+    def concurrent_thread(self, path: Path, seed: int) -> None:
+        """Group commit on a worker thread (the default, ``commit_on="thread"``)."""
+        seconds, commits = asyncio.run(concurrent(path, self.count, self.in_flight, seed, "thread"))
+        self.thr_tps.append(self.count / seconds)
+        self.thr_commits.append(commits / self.count)
 
     def baseline(self, path: Path, seed: int) -> None:
         self.base_cps.append(baseline(path, self.count))
@@ -177,8 +189,14 @@ def main() -> None:
         files = iter(Path(folder, f"run-{n}.db") for n in range(1_000))
         # Warm up: imports, the converter's generated code, the first files on this disk.
         sequential(next(files), 50, seed=1)
-        asyncio.run(concurrent(next(files), 50, args.in_flight, seed=2))
-        runs = [figures.sequential, figures.concurrent, figures.baseline]
+        asyncio.run(concurrent(next(files), 50, args.in_flight, 2, "loop"))
+        asyncio.run(concurrent(next(files), 50, args.in_flight, 3, "thread"))
+        runs = [
+            figures.sequential,
+            figures.concurrent,
+            figures.concurrent_thread,
+            figures.baseline,
+        ]
         for round_number in range(args.rounds):
             # Alternate the order, so that drifting machine noise hits every run alike.
             order = runs if round_number % 2 == 0 else runs[::-1]
@@ -188,22 +206,28 @@ def main() -> None:
     median = statistics.median
     seq, con, base = median(figures.seq_tps), median(figures.con_tps), median(figures.base_cps)
     seq_commits, con_commits = median(figures.seq_commits), median(figures.con_commits)
+    thr, thr_commits = median(figures.thr_tps), median(figures.thr_commits)
     print(
         f"{args.count} durable dual-messaging sales per run (sell, confirm, confirmation "
         f"acknowledged), {args.rounds} rounds, median; SQLite WAL, synchronous=FULL"
     )
-    print(f"  {'run':<42} {'per second':>16} {'commits/sale':>13}")
+    print(f"  {'run':<46} {'per second':>16} {'commits/sale':>13}")
     rows = [
         ("sequential, sync Driver", f"{seq:,.0f} sales", f"{seq_commits:.2f}"),
         (
-            f"concurrent, AsyncDriver, {args.in_flight} in flight",
+            f"AsyncDriver, {args.in_flight} in flight, commit on loop",
             f"{con:,.0f} sales",
             f"{con_commits:.2f}",
+        ),
+        (
+            f"AsyncDriver, {args.in_flight} in flight, commit on thread",
+            f"{thr:,.0f} sales",
+            f"{thr_commits:.2f}",
         ),
         ("baseline, raw sqlite3, one commit a row", f"{base:,.0f} commits", "-"),
     ]
     for name, rate, commits in rows:
-        print(f"  {name:<42} {rate:>16} {commits:>13}")
+        print(f"  {name:<46} {rate:>16} {commits:>13}")
     print(
         f"BENCH durable seq_tps={seq:.0f} concurrent_tps={con:.0f} "
         f"baseline_commits_per_s={base:.0f}"

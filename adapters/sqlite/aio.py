@@ -6,6 +6,10 @@ write's await returns only after the commit that holds it. ``.sync`` stays usabl
 operators and scripts, but its calls block the calling thread (never call it from the event
 loop in a hot path); the operator calls also exist here as coroutines.
 
+``commit_on="loop"`` runs the SQLite work on the event loop's thread instead, still
+grouping every call of one loop round into one commit: no thread hand-offs, at the price of
+blocking the loop for each commit (well under a millisecond on a local disk).
+
 Constructing a twin opens the file (and checks it) in the calling thread; from inside a
 running loop, build it with ``await asyncio.to_thread(AsyncSqliteJournal, path)``.
 """
@@ -13,8 +17,10 @@ running loop, build it with ``await asyncio.to_thread(AsyncSqliteJournal, path)`
 from __future__ import annotations
 
 import os
+from typing import Literal
 
-from adapters.sqlite.group import GroupCommitter
+from adapters.sqlite.database import Database
+from adapters.sqlite.group import GroupCommitter, LoopCommitter
 from adapters.sqlite.journal import SqliteJournal
 from adapters.sqlite.queue import SqliteAdviceQueue
 from voucher_core.messages import BasicReversal, TenderAdvice
@@ -22,6 +28,15 @@ from voucher_core.ports import JournalEntry, ParkedAdvice, QueuedAdvice
 from voucher_core.transaction import Transaction
 
 __all__ = ["AsyncSqliteAdviceQueue", "AsyncSqliteJournal"]
+
+
+def _committer(database: Database, commit_on: str) -> GroupCommitter | LoopCommitter:
+    """Where the twin's SQLite work runs: a worker thread (default), or the event loop."""
+    if commit_on == "thread":
+        return GroupCommitter(database)
+    if commit_on == "loop":
+        return LoopCommitter(database)
+    raise ValueError(f"commit_on must be 'thread' or 'loop', not {commit_on!r}")
 
 
 class AsyncSqliteAdviceQueue:
@@ -36,6 +51,7 @@ class AsyncSqliteAdviceQueue:
         synchronous: str = "FULL",
         busy_timeout: float = 5.0,
         horizon: float = 3600.0,
+        commit_on: Literal["thread", "loop"] = "thread",
     ) -> None:
         self.sync = SqliteAdviceQueue(
             path,
@@ -46,7 +62,7 @@ class AsyncSqliteAdviceQueue:
             horizon=horizon,
         )
         self._steps = self.sync.steps
-        self._worker = GroupCommitter(self.sync.database)
+        self._worker = _committer(self.sync.database, commit_on)
 
     @property
     def commits(self) -> int:
@@ -103,10 +119,11 @@ class AsyncSqliteJournal:
         *,
         synchronous: str = "FULL",
         busy_timeout: float = 5.0,
+        commit_on: Literal["thread", "loop"] = "thread",
     ) -> None:
         self.sync = SqliteJournal(path, synchronous=synchronous, busy_timeout=busy_timeout)
         self._steps = self.sync.steps
-        self._worker = GroupCommitter(self.sync.database)
+        self._worker = _committer(self.sync.database, commit_on)
 
     @property
     def commits(self) -> int:

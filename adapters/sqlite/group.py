@@ -104,3 +104,71 @@ class GroupCommitter:
 
     async def aclose(self) -> None:
         await asyncio.to_thread(self.close)
+
+
+class LoopCommitter:
+    """Group commit on the event loop's own thread: no hand-off to a worker at all.
+
+    Every call made while the loop runs one round joins the same transaction, committed by a
+    callback scheduled for the end of that round; each await returns once that commit is
+    done. The loop is blocked for the length of the commit (statements and one fsync), which
+    on a local disk is well under a millisecond and saves two thread switches per call. On a
+    slow or network disk prefer :class:`GroupCommitter`.
+    """
+
+    def __init__(self, database: Database, *, max_batch: int = 512) -> None:
+        if max_batch < 1:
+            raise ValueError("max_batch must be at least 1")
+        self._database = database
+        self._max_batch = max_batch
+        self._pending: list[tuple[Step[Any], asyncio.Future[Any]]] = []
+        self._scheduled = False
+        self._closing = False
+        self.batches = 0
+
+    async def run(self, step: Step[T]) -> T:
+        """Run ``step`` in this round's transaction; return once it committed."""
+        if self._closing:
+            raise StorageError(self._database.path, step.operation, "the storage was closed")
+        loop = asyncio.get_running_loop()
+        future: asyncio.Future[T] = loop.create_future()
+        self._pending.append((step, future))
+        if not self._scheduled:
+            self._scheduled = True
+            loop.call_soon(self._flush)
+        return await future
+
+    def _flush(self) -> None:
+        self._scheduled = False
+        batch = self._pending[: self._max_batch]
+        del self._pending[: self._max_batch]
+        if self._pending:
+            self._scheduled = True
+            asyncio.get_running_loop().call_soon(self._flush)
+        live = [(step, future) for step, future in batch if not future.cancelled()]
+        if not live:
+            return
+        try:
+            outcomes = self._database.transact([step for step, _ in live])
+        except BaseException as exc:  # never leave an awaiting caller hanging
+            for _, future in live:
+                if not future.done():
+                    future.set_exception(exc)
+            return
+        self.batches += 1
+        for (_, future), outcome in zip(live, outcomes, strict=True):
+            if future.done():
+                continue
+            if isinstance(outcome, Failure):
+                future.set_exception(outcome.error)
+            else:
+                future.set_result(outcome)
+
+    def close(self) -> None:
+        """Refuse new calls; those already waiting are committed by their round."""
+        self._closing = True
+
+    async def aclose(self) -> None:
+        self.close()
+        while self._pending or self._scheduled:
+            await asyncio.sleep(0)
