@@ -23,8 +23,13 @@ everything in memory is thrown away and a new driver recovers from the journal a
 
 from __future__ import annotations
 
+import shutil
+import tempfile
+import uuid
 from collections import defaultdict
 from collections.abc import Callable
+from pathlib import Path
+from typing import Any
 
 from hypothesis import HealthCheck, settings
 from hypothesis import strategies as st
@@ -41,6 +46,7 @@ from adapters.demo import DEMO_CLIENT_ID, SeededIds, cash, demo_request
 from adapters.exchange import Exchange
 from adapters.memory import InMemoryAdviceQueue, InMemoryJournal, InMemoryTransport
 from adapters.simulator import FaultKind, Operation, Provider, SwitchSimulator
+from adapters.sqlite import SqliteAdviceQueue, SqliteJournal
 from tests.crashing import Crash, CrashingJournal, CrashingQueue, CrashingTransport, Fuse
 from voucher_core import (
     Acknowledged,
@@ -97,13 +103,19 @@ class ManySales(RuleBasedStateMachine):
             InMemoryTransport(self.switch, username=DEMO_CLIENT_ID, observer=self.exchanges.append),
             self.fuse,
         )
-        self.queue_store = InMemoryAdviceQueue(lease=150.0)
+        self.queue_store, self.journal_store = self._open_stores()
         self.queue = CrashingQueue(self.queue_store, self.fuse)
-        self.journal_store = InMemoryJournal()
         self.journal = CrashingJournal(self.journal_store, self.fuse)
         self.started: list[str] = []
         self.restarts = 0
         self.driver = self._new_driver()
+
+    def _open_stores(self) -> tuple[Any, Any]:
+        """The durable stores a crash leaves behind (in memory here; on disk in subclasses)."""
+        return InMemoryAdviceQueue(lease=150.0), InMemoryJournal()
+
+    def _close_stores(self) -> None:
+        return None
 
     def _new_driver(self) -> Driver:
         def profile_of(request: ProvisionRequest) -> ProviderProfile:
@@ -330,8 +342,50 @@ class ManySales(RuleBasedStateMachine):
             )
 
     def teardown(self) -> None:
-        self._heal_and_drain()
-        self._check_ends_right()
+        try:
+            self._heal_and_drain()
+            self._check_ends_right()
+        finally:
+            self._close_stores()
+
+
+class ManySalesOnSqlite(ManySales):
+    """The same, with the journal and queue in a SQLite file (fsync off: no process dies)."""
+
+    def _open_stores(self) -> tuple[Any, Any]:
+        self._folder = tempfile.mkdtemp(prefix="voucher-invariants-")
+        path = Path(self._folder) / "voucher.db"
+        return (
+            SqliteAdviceQueue(path, lease=150.0, synchronous="OFF"),
+            SqliteJournal(path, synchronous="OFF"),
+        )
+
+    def _close_stores(self) -> None:
+        self.queue_store.close()
+        self.journal_store.close()
+        shutil.rmtree(self._folder, ignore_errors=True)
+
+
+class ManySalesOnPostgres(ManySales):
+    """The same, with the journal and queue in a fresh PostgreSQL schema."""
+
+    def _open_stores(self) -> tuple[Any, Any]:
+        from adapters.postgres import PostgresAdviceQueue, PostgresJournal  # noqa: PLC0415
+        from tests.pg import require_postgres  # noqa: PLC0415
+
+        dsn = require_postgres()
+        self._schema = f"voucher_test_{uuid.uuid4().hex}"
+        return (
+            PostgresAdviceQueue(dsn, schema=self._schema, lease=150.0, pool_size=1),
+            PostgresJournal(dsn, schema=self._schema, pool_size=1),
+        )
+
+    def _close_stores(self) -> None:
+        from tests.pg import drop_schema  # noqa: PLC0415
+
+        self.queue_store.close()
+        self.journal_store.close()
+        drop_schema(self._schema)
 
 
 ManySales.TestCase.settings = settings(
@@ -341,3 +395,19 @@ ManySales.TestCase.settings = settings(
     suppress_health_check=[HealthCheck.too_slow],
 )
 test_many_sales_under_faults_end_right = ManySales.TestCase
+
+ManySalesOnSqlite.TestCase.settings = settings(
+    max_examples=30,
+    stateful_step_count=30,
+    deadline=None,
+    suppress_health_check=[HealthCheck.too_slow],
+)
+test_many_sales_on_sqlite_end_right = ManySalesOnSqlite.TestCase
+
+ManySalesOnPostgres.TestCase.settings = settings(
+    max_examples=15,
+    stateful_step_count=30,
+    deadline=None,
+    suppress_health_check=[HealthCheck.too_slow],
+)
+test_many_sales_on_postgres_end_right = ManySalesOnPostgres.TestCase
