@@ -29,6 +29,7 @@ bench: $(STAMP)
 	$(BIN)/python benchmarks/bench_core.py
 	$(BIN)/python benchmarks/bench_http.py
 	$(BIN)/python benchmarks/bench_durable.py
+	$(BIN)/python benchmarks/bench_postgres.py
 
 diagram: $(STAMP)
 	$(BIN)/python docs/regenerate.py
