@@ -8,6 +8,7 @@ out). A journal entry must restore to the same snapshot it was recorded from.
 from __future__ import annotations
 
 import asyncio
+import json
 import threading
 from collections.abc import Iterator
 from pathlib import Path
@@ -22,7 +23,7 @@ from adapters.postgres import AsyncPostgresJournal, PostgresJournal
 from adapters.sqlite import AsyncSqliteJournal, SqliteJournal
 from voucher_core import Acknowledged, State, to_json
 from voucher_core.ports import AsyncTransactionJournal, TransactionJournal
-from voucher_core.snapshot import snapshot
+from voucher_core.snapshot import snapshot, snapshot_json
 from voucher_core.table import TERMINAL
 
 Journal = InMemoryJournal | SqliteJournal | PostgresJournal
@@ -45,6 +46,28 @@ def journal(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Journal]
 @pytest.fixture
 def samples() -> Samples:
     return Samples()
+
+
+# -- the stored form ----------------------------------------------------------------------------
+
+
+def test_the_stored_text_reads_back_as_the_snapshot_in_every_state(samples: Samples) -> None:
+    for tx in samples.every_state():
+        assert json.loads(snapshot_json(tx)) == snapshot(tx)
+        assert snapshot_json(tx) == snapshot_json(tx)  # the second time from the memo
+
+
+def test_the_stored_text_follows_the_transaction_as_it_moves(samples: Samples) -> None:
+    """Messages are serialised once and reused; a new message (the advice) is picked up."""
+    tx = samples.provisioned()
+    before = snapshot_json(tx)
+    tx.confirm(cash(1000), now=WHEN, new_id=samples.ids)
+    after = snapshot_json(tx)
+    assert json.loads(before)["state"] == "PROVISIONED" and "advice" not in json.loads(before)
+    assert json.loads(after) == snapshot(tx)
+    assert tx.advice is not None
+    assert json.loads(after)["advice"]["message"]["id"] == tx.advice.id
+    assert json.loads(after)["request"] == json.loads(before)["request"]
 
 
 # -- the contract -------------------------------------------------------------------------------

@@ -8,7 +8,6 @@ The contracts themselves run in test_queue_contract.py and test_journal_contract
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
 import threading
 import time
@@ -34,7 +33,7 @@ from adapters.postgres import (
 )
 from adapters.postgres.schema import LOCK_CLASS
 from voucher_core import State, to_json
-from voucher_core.snapshot import snapshot
+from voucher_core.snapshot import snapshot_json
 
 
 @pytest.fixture
@@ -50,10 +49,6 @@ def samples() -> Samples:
 
 def ids(taken: list[object]) -> list[str]:
     return [queued.id for queued in taken]  # type: ignore[attr-defined]
-
-
-def compact(data: object) -> str:
-    return json.dumps(data, separators=(",", ":"))
 
 
 def with_settings(**settings: str) -> str:
@@ -134,8 +129,8 @@ def test_the_stored_rows_are_the_exact_bytes_and_readable_columns(
             schema=schema,
         )
     assert rows == [
-        (conflicted.id, "DONE", True, True, compact(snapshot(conflicted)), None),
-        (waiting.id, "PROVISIONED", False, False, compact(snapshot(waiting)), 1_700_000_000.25),
+        (conflicted.id, "DONE", True, True, snapshot_json(conflicted), None),
+        (waiting.id, "PROVISIONED", False, False, snapshot_json(waiting), 1_700_000_000.25),
     ]
 
 

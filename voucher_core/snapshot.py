@@ -9,6 +9,7 @@ is readable by anyone who knows the SUV interface.
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 from voucher_core.messages import (
@@ -25,7 +26,7 @@ from voucher_core.table import State
 from voucher_core.transaction import Transaction
 from voucher_core.wire import from_wire, to_wire
 
-__all__ = ["SNAPSHOT_VERSION", "SnapshotError", "restore", "snapshot"]
+__all__ = ["SNAPSHOT_VERSION", "SnapshotError", "restore", "snapshot", "snapshot_json"]
 
 SNAPSHOT_VERSION = 1
 
@@ -34,13 +35,12 @@ class SnapshotError(ValueError):
     """A stored snapshot cannot be read back: it names the transaction and what is wrong."""
 
 
-def snapshot(tx: Transaction) -> dict[str, Any]:
-    """The transaction as JSON-able data."""
+def snapshot(tx: Transaction, *, messages: bool = True) -> dict[str, Any]:
+    """The transaction as JSON-able data (without its messages if ``messages`` is false)."""
     data: dict[str, Any] = {
         "version": SNAPSHOT_VERSION,
         "id": tx.id,
         "state": tx.state.value,
-        "request": to_wire(tx.request),
         "profile": {
             "messaging": tx.profile.messaging.value,
             "retriesSupported": tx.profile.retries_supported,
@@ -53,13 +53,15 @@ def snapshot(tx: Transaction) -> dict[str, Any]:
         },
         "retries": tx.retries,
     }
-    if tx.tenders is not None:
-        data["tenders"] = [to_wire(tender) for tender in tx.tenders]
-    if tx.response is not None:
-        data["response"] = to_wire(tx.response)
-    if tx.advice is not None:
-        kind = "confirmation" if isinstance(tx.advice, TenderAdvice) else "reversal"
-        data["advice"] = {"kind": kind, "message": to_wire(tx.advice)}
+    if messages:
+        data["request"] = to_wire(tx.request)
+        if tx.tenders is not None:
+            data["tenders"] = [to_wire(tender) for tender in tx.tenders]
+        if tx.response is not None:
+            data["response"] = to_wire(tx.response)
+        if tx.advice is not None:
+            kind = "confirmation" if isinstance(tx.advice, TenderAdvice) else "reversal"
+            data["advice"] = {"kind": kind, "message": to_wire(tx.advice)}
     if tx.unanswered is not None:
         data["unanswered"] = tx.unanswered.value
     if tx.declined is not None:
@@ -72,6 +74,45 @@ def snapshot(tx: Transaction) -> dict[str, Any]:
     if tx.host_timed_out:
         data["hostTimedOut"] = True
     return data
+
+
+def _text(value: Any) -> str:
+    return json.dumps(value, separators=(",", ":"), allow_nan=False)
+
+
+def _memo(tx: Transaction, part: str, message: Any) -> str:
+    """The JSON text of ``message``, made once per message object and kept on ``tx``."""
+    memo = tx._wire_memo
+    kept = memo.get(part)
+    if kept is not None and kept[0] is message:
+        return kept[1]
+    if isinstance(message, tuple):
+        text = _text([to_wire(item) for item in message])
+    else:
+        text = _text(to_wire(message))
+    memo[part] = (message, text)
+    return text
+
+
+def snapshot_json(tx: Transaction) -> str:
+    """The snapshot as compact JSON text: what the durable journals store.
+
+    It reads back to the same data as :func:`snapshot` (keys may come in another order). The
+    messages in it are serialised once per transaction and reused by later snapshots, which
+    is what makes recording every state change cheap.
+    """
+    data = snapshot(tx, messages=False)
+    parts = [_text(data)[:-1], ',"request":', _memo(tx, "request", tx.request)]
+    if tx.tenders is not None:
+        parts += [',"tenders":', _memo(tx, "tenders", tx.tenders)]
+    if tx.response is not None:
+        parts += [',"response":', _memo(tx, "response", tx.response)]
+    if tx.advice is not None:
+        kind = "confirmation" if isinstance(tx.advice, TenderAdvice) else "reversal"
+        parts += [',"advice":{"kind":"', kind, '","message":', _memo(tx, "advice", tx.advice)]
+        parts.append("}")
+    parts.append("}")
+    return "".join(parts)
 
 
 def restore(data: dict[str, Any]) -> Transaction:

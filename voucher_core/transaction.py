@@ -99,6 +99,9 @@ class Transaction:
     _fired: Rule | None = attrs.field(default=None, repr=False)
     # Moves since last taken, kept only when someone asked (see record_moves).
     _moves: list[tuple[State, State]] | None = attrs.field(default=None, repr=False)
+    # The JSON text of messages already snapshotted, by part, each beside the message it
+    # was made from (messages are immutable, so identity says it is still right).
+    _wire_memo: dict[str, tuple[object, str]] = attrs.field(factory=dict, repr=False)
 
     @classmethod
     def begin(

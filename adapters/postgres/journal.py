@@ -1,6 +1,6 @@
 """The transaction journal in PostgreSQL: one row per transaction holding its latest snapshot.
 
-The snapshot is :func:`voucher_core.snapshot.snapshot` as compact JSON text, byte for byte
+The snapshot is :func:`voucher_core.snapshot.snapshot_json`, compact JSON text byte for byte
 what the SQLite journal stores (``text`` rather than ``jsonb``: it keeps the exact bytes and
 takes any string a reply may carry; cast it to ``jsonb`` to query it). Beside it, for
 operators: the state, whether it is terminal, whether it is flagged for reconciliation, the
@@ -16,8 +16,8 @@ from typing import Any
 
 from adapters.postgres.database import Database, Plan
 from voucher_core.ports import JournalEntry
-from voucher_core.snapshot import restore, snapshot
-from voucher_core.table import TERMINAL, State
+from voucher_core.snapshot import restore, snapshot_json
+from voucher_core.table import TERMINAL
 from voucher_core.transaction import Transaction
 
 __all__ = ["JournalPlans", "PostgresJournal"]
@@ -36,16 +36,16 @@ class JournalPlans:
     @staticmethod
     def row(tx: Transaction, decision_deadline: float | None) -> JournalRow:
         """The row to store, taken now: the transaction may move on right after."""
-        data = snapshot(tx)
+        text = snapshot_json(tx)
         if decision_deadline is not None and not math.isfinite(decision_deadline):
             raise ValueError(f"decision_deadline must be finite, not {decision_deadline!r}")
-        state = State(data["state"])
+        state = tx.state
         return (
             tx.id,
             state.value,
             state in TERMINAL,
             tx.reconciliation is not None,
-            json.dumps(data, separators=(",", ":"), allow_nan=False),
+            text,
             decision_deadline,
         )
 

@@ -1,6 +1,6 @@
 """The transaction journal in SQLite: one row per transaction holding its latest snapshot.
 
-A snapshot is :func:`voucher_core.snapshot.snapshot` as compact JSON, so it reads back
+A snapshot is :func:`voucher_core.snapshot.snapshot_json` (compact JSON), so it reads back
 exactly as the in-memory journal's does. Re-recording a transaction replaces its row in one
 committed statement; if the write fails the previous snapshot is still there. ``entries``
 and ``unfinished`` list transactions in the order they were first recorded.
@@ -16,8 +16,8 @@ from collections.abc import Iterable
 
 from adapters.sqlite.database import Database, Step, wall_time
 from voucher_core.ports import JournalEntry
-from voucher_core.snapshot import restore, snapshot
-from voucher_core.table import TERMINAL, State
+from voucher_core.snapshot import restore, snapshot_json
+from voucher_core.table import TERMINAL
 from voucher_core.transaction import Transaction
 
 __all__ = ["JournalSteps", "SqliteJournal"]
@@ -35,15 +35,15 @@ class JournalSteps:
     @staticmethod
     def record(tx: Transaction, decision_deadline: float | None) -> Step[None]:
         # Taken now, in the caller's thread: the transaction may move on right after.
-        data = snapshot(tx)
+        text = snapshot_json(tx)
         if decision_deadline is not None and not math.isfinite(decision_deadline):
             raise ValueError(f"decision_deadline must be finite, not {decision_deadline!r}")
-        state = State(data["state"])
+        state = tx.state
         row = (
             tx.id,
             state.value,
             int(state in TERMINAL),
-            json.dumps(data, separators=(",", ":"), allow_nan=False),
+            text,
             decision_deadline,
             wall_time(),
         )
