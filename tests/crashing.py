@@ -91,9 +91,14 @@ class CrashingQueue:
         self.inner, self.fuse = inner, fuse
         self.reported_queued: dict[str, bytes] = {}
 
-    def enqueue(self, advice: TenderAdvice | BasicReversal, *, due: float) -> None:
-        self.fuse.call(lambda: self.inner.enqueue(advice, due=due))
+    def enqueue(
+        self, advice: TenderAdvice | BasicReversal, *, due: float, take: bool = False
+    ) -> QueuedAdvice | None:
+        taken: QueuedAdvice | None = self.fuse.call(
+            lambda: self.inner.enqueue(advice, due=due, take=take)
+        )
         self.reported_queued.setdefault(advice.id, to_json(advice))
+        return taken
 
     def take_due(
         self, now: float, *, limit: int = 100, advice_id: str | None = None

@@ -14,7 +14,7 @@ from adapters.simulator import Fault, FaultKind, Operation, Provider, SwitchSimu
 from voucher_core import DecisionPolicy, Driver, DriverSettings, RetryPolicy, State
 from voucher_core.messages import BasicReversal, ReversalReason, TenderAdvice
 from voucher_core.policy import Messaging, ProviderProfile
-from voucher_core.ports import JournalEntry
+from voucher_core.ports import JournalEntry, QueuedAdvice
 from voucher_core.reconciliation import Issue, report
 from voucher_core.transaction import Transaction
 
@@ -45,10 +45,12 @@ class FlakyQueue(InMemoryAdviceQueue):
         super().__init__()
         self.failing = False
 
-    def enqueue(self, advice: TenderAdvice | BasicReversal, *, due: float) -> None:
+    def enqueue(
+        self, advice: TenderAdvice | BasicReversal, *, due: float, take: bool = False
+    ) -> QueuedAdvice | None:
         if self.failing:
             raise DiskFull("database or disk is full")
-        super().enqueue(advice, due=due)
+        return super().enqueue(advice, due=due, take=take)
 
 
 class Till:

@@ -12,7 +12,7 @@ import logging
 import threading
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 
 import psycopg
 import pytest
@@ -115,7 +115,7 @@ def test_the_stored_rows_are_the_exact_bytes_and_readable_columns(
     advice = samples.reversal()
     conflicted = samples.done_with_conflict()
     waiting = samples.provisioned()
-    with PostgresAdviceQueue(PG_DSN, schema=schema) as queue:
+    with PostgresAdviceQueue(PG_DSN, schema=schema, time_base="caller") as queue:
         queue.enqueue(advice, due=2.5)
         # committed when enqueue returns: another connection sees it at once
         rows = sql("SELECT kind, request_id, body, due, state FROM {s}.advice", schema=schema)
@@ -142,9 +142,9 @@ def test_a_forwarder_whose_lease_was_taken_over_changes_nothing(
 ) -> None:
     acked, parked, repeated, expired = (samples.confirmation() for _ in range(4))
     with (
-        PostgresAdviceQueue(PG_DSN, schema=schema, lease=2.0, owner="A") as a,
-        PostgresAdviceQueue(PG_DSN, schema=schema, lease=2.0, owner="B") as b,
-        PostgresAdviceQueue(PG_DSN, schema=schema, lease=2.0, owner="C") as c,
+        PostgresAdviceQueue(PG_DSN, schema=schema, lease=2.0, owner="A", time_base="caller") as a,
+        PostgresAdviceQueue(PG_DSN, schema=schema, lease=2.0, owner="B", time_base="caller") as b,
+        PostgresAdviceQueue(PG_DSN, schema=schema, lease=2.0, owner="C", time_base="caller") as c,
     ):
         a.enqueue_many([acked, parked, repeated, expired], due=0.0)
         assert len(a.take_due(0.0)) == 4
@@ -237,6 +237,77 @@ def test_a_clock_gone_backwards_and_an_unreadable_row_leave_nothing_stuck(
         query = "SELECT state, park_reason FROM {s}.advice WHERE id = %s"
         [parked] = sql(query, broken.id, schema=schema)
         assert parked[0] == "parked" and str(parked[1]).startswith("stored advice is unreadable")
+
+
+# -- time: the server's clock --------------------------------------------------------------------
+
+
+def host_clock(offset: float) -> Callable[[], float]:
+    """The monotonic clock of a host booted ``offset`` seconds before this one."""
+    return lambda: time.monotonic() + offset
+
+
+def test_forwarders_on_hosts_with_unrelated_clocks_agree_on_due_times_and_leases(
+    schema: str, samples: Samples
+) -> None:
+    """Three hosts whose monotonic clocks are days apart: the advice is not taken before it
+    is due, not taken from a live lease, and taken over once that lease runs out."""
+    advice = samples.confirmation()
+    clocks = {"A": host_clock(0.0), "B": host_clock(900_000.0), "C": host_clock(-40_000.0)}
+    queues = {
+        name: PostgresAdviceQueue(PG_DSN, schema=schema, lease=1.0, owner=name, monotonic=clock)
+        for name, clock in clocks.items()
+    }
+    a, b, c = queues["A"], queues["B"], queues["C"]
+    try:
+        a.enqueue(advice, due=clocks["A"]() + 0.6)
+        assert b.take_due(clocks["B"]()) == [] and c.take_due(clocks["C"]()) == []
+        assert abs(b.next_due() - (clocks["B"]() + 0.6)) < 0.2  # in B's own seconds
+        time.sleep(0.7)
+        assert ids(b.take_due(clocks["B"]())) == [advice.id]
+        assert c.take_due(clocks["C"]()) == [] and a.take_due(clocks["A"]()) == []
+        time.sleep(1.1)  # B died holding it
+        assert ids(c.take_due(clocks["C"]())) == [advice.id]
+        b.acknowledge(advice.id)  # fenced: C holds it now
+        assert b.fenced == 1 and len(c) == 1
+        c.acknowledge(advice.id)
+        assert len(c) == 0
+    finally:
+        for queue in queues.values():
+            queue.close()
+
+
+def test_with_the_caller_time_base_unrelated_clocks_would_steal_a_live_lease(
+    schema: str, samples: Samples
+) -> None:
+    """Why the server's clock is the default: the same two hosts, each speaking its own
+    monotonic seconds, disagree about a lease that has more than a minute to run."""
+    advice = samples.reversal()
+    behind, ahead = host_clock(0.0), host_clock(900_000.0)
+    with (
+        PostgresAdviceQueue(PG_DSN, schema=schema, owner="A", time_base="caller") as a,
+        PostgresAdviceQueue(PG_DSN, schema=schema, owner="B", time_base="caller") as b,
+    ):
+        assert a.enqueue(advice, due=ahead(), take=True) is not None
+        assert ids(b.take_due(behind())) == [advice.id]  # taken twice: the hazard
+
+
+def test_the_server_time_base_stores_the_servers_clock(schema: str, samples: Samples) -> None:
+    advice = samples.reversal()
+    with PostgresAdviceQueue(PG_DSN, schema=schema, monotonic=host_clock(-123_456.0)) as queue:
+        assert queue.time_base == "server"
+        queue.enqueue(advice, due=host_clock(-123_456.0)() + 30.0)
+        [(stored, server_now)] = sql(
+            "SELECT due, extract(epoch FROM clock_timestamp())::float8 FROM {s}.advice",
+            schema=schema,
+        )
+        assert isinstance(stored, float) and isinstance(server_now, float)
+        assert abs(stored - (server_now + 30.0)) < 1.0
+        stats = queue.stats()
+        assert stats["queued"] == 1
+        assert abs(float(stats["oldest_due"] or 0) - (host_clock(-123_456.0)() + 30.0)) < 1.0
+    with pytest.raises(ValueError, match="time base"):
+        PostgresAdviceQueue(PG_DSN, schema=schema, time_base="local")  # type: ignore[arg-type]
 
 
 # -- failures -----------------------------------------------------------------------------------

@@ -118,6 +118,40 @@ def test_enqueue_of_a_parked_advice_leaves_it_parked(queue: Queue, samples: Samp
     ]
 
 
+def test_enqueue_with_take_stores_the_advice_already_leased_to_the_caller(
+    queue: Queue, samples: Samples
+) -> None:
+    advice = samples.confirmation()
+    taken = queue.enqueue(advice, due=3.0, take=True)
+    assert taken == QueuedAdvice(advice, 1)
+    assert queue.pending() == [taken]  # stored, and counted as one attempt
+    assert queue.take_due(3.0 + LEASE / 2) == []  # nobody else gets it while leased
+    queue.acknowledge(advice.id)
+    assert len(queue) == 0 and queue.parked() == []
+
+
+def test_enqueue_with_take_of_an_advice_already_held_returns_nothing(
+    queue: Queue, samples: Samples
+) -> None:
+    advice, parked = samples.reversal(), samples.confirmation()
+    queue.enqueue(advice, due=0.0)
+    [held] = queue.take_due(0.0)
+    assert queue.enqueue(advice, due=1.0, take=True) is None
+    assert queue.pending() == [held]  # neither stored twice nor taken twice
+    queue.enqueue(parked, due=0.0)
+    queue.take_due(0.0, advice_id=parked.id)
+    queue.park(parked.id, reason="HTTP 400")
+    assert queue.enqueue(parked, due=2.0, take=True) is None
+    assert [p.queued.id for p in queue.parked()] == [parked.id]
+
+
+def test_enqueue_with_take_of_a_free_queued_advice_takes_it(queue: Queue, samples: Samples) -> None:
+    advice = samples.reversal()
+    assert queue.enqueue(advice, due=5.0) is None
+    assert queue.enqueue(advice, due=7.0, take=True) == QueuedAdvice(advice, 1)
+    assert queue.take_due(8.0) == []
+
+
 def test_take_due_hands_out_only_due_advices_earliest_first(queue: Queue, samples: Samples) -> None:
     late, early, middle, future = (samples.confirmation() for _ in range(4))
     queue.enqueue(late, due=3.0)
@@ -319,6 +353,9 @@ def test_the_async_twins_honour_the_same_contract(
     advice = samples.confirmation()
 
     async def flow() -> None:
+        other = samples.reversal()
+        assert await port.enqueue(other, due=0.0, take=True) == QueuedAdvice(other, 1)
+        await port.acknowledge(other.id)
         await port.enqueue(advice, due=1.0)
         await port.enqueue(advice, due=1.0)
         assert await port.take_due(0.5) == []

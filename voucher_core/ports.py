@@ -122,7 +122,14 @@ class AsyncTransport(Protocol):
 
 
 class AdviceQueue(Protocol):
-    def enqueue(self, advice: TenderAdvice | BasicReversal, *, due: float) -> None: ...
+    def enqueue(
+        self, advice: TenderAdvice | BasicReversal, *, due: float, take: bool = False
+    ) -> QueuedAdvice | None:
+        """Store ``advice`` to be sent from ``due`` on (a no-op if its id is already queued
+        or parked). With ``take``, also lease it to the caller in the same step, as
+        ``take_due(due, limit=1, advice_id=advice.id)`` would, and return it (``None`` if it
+        is not free to take, e.g. another forwarder holds it); else return ``None``."""
+        ...
 
     def take_due(
         self, now: float, *, limit: int = 100, advice_id: str | None = None
@@ -136,7 +143,11 @@ class AdviceQueue(Protocol):
 
 
 class AsyncAdviceQueue(Protocol):
-    async def enqueue(self, advice: TenderAdvice | BasicReversal, *, due: float) -> None: ...
+    async def enqueue(
+        self, advice: TenderAdvice | BasicReversal, *, due: float, take: bool = False
+    ) -> QueuedAdvice | None:
+        """As :meth:`AdviceQueue.enqueue`."""
+        ...
 
     async def take_due(
         self, now: float, *, limit: int = 100, advice_id: str | None = None

@@ -33,11 +33,16 @@ class InMemoryAdviceQueue:
         self._parked: dict[str, ParkedAdvice] = {}
         self.enqueued_total = 0
 
-    def enqueue(self, advice: TenderAdvice | BasicReversal, *, due: float) -> None:
-        if advice.id in self._entries or advice.id in self._parked:
-            return
-        self._entries[advice.id] = _Entry(QueuedAdvice(advice), due)
-        self.enqueued_total += 1
+    def enqueue(
+        self, advice: TenderAdvice | BasicReversal, *, due: float, take: bool = False
+    ) -> QueuedAdvice | None:
+        if advice.id not in self._entries and advice.id not in self._parked:
+            self._entries[advice.id] = _Entry(QueuedAdvice(advice), due)
+            self.enqueued_total += 1
+        if not take:
+            return None
+        taken = self.take_due(due, limit=1, advice_id=advice.id)
+        return taken[0] if taken else None
 
     def take_due(
         self, now: float, *, limit: int = 100, advice_id: str | None = None
@@ -118,8 +123,10 @@ class AsyncInMemoryAdviceQueue:
     def __init__(self, sync: InMemoryAdviceQueue | None = None) -> None:
         self.sync = sync if sync is not None else InMemoryAdviceQueue()
 
-    async def enqueue(self, advice: TenderAdvice | BasicReversal, *, due: float) -> None:
-        self.sync.enqueue(advice, due=due)
+    async def enqueue(
+        self, advice: TenderAdvice | BasicReversal, *, due: float, take: bool = False
+    ) -> QueuedAdvice | None:
+        return self.sync.enqueue(advice, due=due, take=take)
 
     async def take_due(
         self, now: float, *, limit: int = 100, advice_id: str | None = None

@@ -11,7 +11,9 @@ import os
 import secrets
 import socket
 import threading
-from typing import Any
+import time
+from collections.abc import Callable
+from typing import Any, Literal
 
 from adapters.postgres.database import Plan
 from voucher_core.messages import BasicReversal, TenderAdvice
@@ -19,7 +21,7 @@ from voucher_core.ports import ParkedAdvice, QueuedAdvice
 from voucher_core.replies import AdviceKind
 from voucher_core.wire import WireFormatError, from_json, to_json
 
-__all__ = ["AdvicePlans", "Fence", "default_owner", "finite", "row"]
+__all__ = ["AdvicePlans", "Fence", "TimeBase", "default_owner", "finite", "row"]
 
 log = logging.getLogger("adapters.postgres")
 
@@ -99,21 +101,84 @@ class Fence:
         )
 
 
+class TimeBase:
+    """Which clock the stored due times and leases are on.
+
+    ``"server"``: the database server's clock (Unix seconds, ``clock_timestamp()``), so that
+    forwarders on different hosts agree on when an advice is due and when a lease runs out.
+    The caller still speaks in its own monotonic seconds (``monotonic``, the clock the driver
+    is given); each queue object learns how far its clock is from the server's with one
+    ``SELECT`` at its first call and again every ``refresh`` seconds, and shifts every time
+    it stores or reads by that much. A step of the server's clock is seen at the next
+    refresh and handled like any clock jump (the ``horizon`` and ``grace`` rules).
+
+    ``"caller"``: the caller's monotonic seconds as given, unshifted; only for forwarders
+    that all run on one host (monotonic clocks of different machines cannot be compared) or
+    for tests that drive time by hand. Do not mix the two on one schema.
+    """
+
+    def __init__(
+        self,
+        kind: Literal["server", "caller"] = "server",
+        *,
+        monotonic: Callable[[], float] = time.monotonic,
+        refresh: float = 10.0,
+    ) -> None:
+        if kind not in ("server", "caller"):
+            raise ValueError(f"time base must be 'server' or 'caller', not {kind!r}")
+        if not (math.isfinite(refresh) and refresh > 0):
+            raise ValueError("refresh must be a positive number of seconds")
+        self.kind = kind
+        self.monotonic = monotonic
+        self.refresh = refresh
+        self.shift = 0.0  # server seconds minus caller seconds
+        self.measured_at: float | None = None
+
+    def sync(self) -> Plan[None]:
+        """Measure the shift again if it is due, as the first statement of a plan."""
+        if self.kind == "caller":
+            return
+        before = self.monotonic()
+        if self.measured_at is not None and before - self.measured_at < self.refresh:
+            return
+        _, rows = yield "SELECT extract(epoch FROM clock_timestamp())::float8", ()
+        after = self.monotonic()
+        self.shift = float(rows[0][0]) - (before + after) / 2
+        self.measured_at = after
+
+    def to_server(self, seconds: float) -> float:
+        return seconds + self.shift
+
+    def to_caller(self, seconds: float | None) -> float | None:
+        return None if seconds is None else seconds - self.shift
+
+
 class AdvicePlans:
     """The queue's SQL as plans, shared by the sync and the async queue."""
 
-    def __init__(self, *, fence: Fence, lease: float, horizon: float, grace: float) -> None:
+    def __init__(
+        self,
+        *,
+        fence: Fence,
+        lease: float,
+        horizon: float,
+        grace: float,
+        time_base: TimeBase | None = None,
+    ) -> None:
         if not (math.isfinite(lease) and lease > 0 and math.isfinite(horizon) and horizon > 0):
             raise ValueError("lease and horizon must be positive numbers of seconds")
         self.fence = fence
         self.lease = lease
         self.horizon = horizon
         self.grace = grace
+        self.time = time_base if time_base is not None else TimeBase()
 
-    @staticmethod
-    def enqueue(rows: list[AdviceRow]) -> Plan[None]:
+    def enqueue(self, rows: list[AdviceRow]) -> Plan[None]:
         if not rows:
             return
+        yield from self.time.sync()
+        shift = self.time.to_server
+        rows = [(id_, kind, request, body, shift(due)) for id_, kind, request, body, due in rows]
         sql = (
             "INSERT INTO {s}.advice (id, kind, request_id, body, due) "
             "SELECT * FROM unnest(%s::text[], %s::text[], %s::text[], %s::bytea[], "
@@ -121,7 +186,14 @@ class AdvicePlans:
         )
         yield sql, [list(column) for column in zip(*rows, strict=True)]
 
+    def store_and_take(self, rows: list[AdviceRow], now: float, advice_id: str) -> Plan[Taken]:
+        """Store the advice, then lease it to this owner if it is free: one transaction."""
+        yield from self.enqueue(rows)
+        return (yield from self.take_due(now, 1, advice_id))
+
     def take_due(self, now: float, limit: int, advice_id: str | None) -> Plan[Taken]:
+        yield from self.time.sync()
+        now = self.time.to_server(now)
         params: dict[str, Any] = {
             "now": now,
             "horizon": self.horizon,
@@ -175,15 +247,19 @@ class AdvicePlans:
         return self.settle(advice_id, "DELETE FROM {s}.advice")
 
     def repeat_later(self, advice_id: str, due: float) -> Plan[Holder]:
+        finite("due", due)
+        yield from self.time.sync()
         change = f"UPDATE {{s}}.advice SET due = %(due)s, {_FREE}"
-        return self.settle(advice_id, change, due=finite("due", due))
+        return (yield from self.settle(advice_id, change, due=self.time.to_server(due)))
 
     def park(self, advice_id: str, reason: str) -> Plan[Holder]:
         change = f"UPDATE {{s}}.advice SET state = 'parked', park_reason = %(reason)s, {_FREE}"
         return self.settle(advice_id, change, reason=reason)
 
-    @staticmethod
-    def requeue(advice_id: str, due: float) -> Plan[bool]:
+    def requeue(self, advice_id: str, due: float) -> Plan[bool]:
+        finite("due", due)
+        yield from self.time.sync()
+        due = self.time.to_server(due)
         count, _ = yield (
             f"UPDATE {{s}}.advice SET state = 'queued', park_reason = NULL, due = %s, {_FREE} "
             "WHERE id = %s AND state = 'parked'",
@@ -214,14 +290,16 @@ class AdvicePlans:
         ]
 
     def next_due(self, now: float | None) -> Plan[float | None]:
+        yield from self.time.sync()
         ready = _READY_AT if now is not None else "GREATEST(due, lease_until)"
-        params = {"now": now, "horizon": self.horizon, "grace": self.grace}
+        server_now = None if now is None else self.time.to_server(now)
+        params = {"now": server_now, "horizon": self.horizon, "grace": self.grace}
         _, rows = yield f"SELECT min({ready}) FROM {{s}}.advice WHERE state = 'queued'", params
         value = rows[0][0]
-        return None if value is None else float(value)
+        return self.time.to_caller(None if value is None else float(value))
 
-    @staticmethod
-    def stats() -> Plan[dict[str, int | float | None]]:
+    def stats(self) -> Plan[dict[str, int | float | None]]:
+        yield from self.time.sync()
         _, rows = yield (
             "SELECT "
             "count(*) FILTER (WHERE state = 'queued' AND lease_until IS NULL), "
@@ -232,4 +310,5 @@ class AdvicePlans:
             (),
         )
         queued, leased, parked, oldest = rows[0]
+        oldest = self.time.to_caller(None if oldest is None else float(oldest))
         return {"queued": queued, "leased": leased, "parked": parked, "oldest_due": oldest}

@@ -10,9 +10,11 @@ owner and lease tokens, so it may settle what the twin took. ``aclose()`` closes
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+import time
+from collections.abc import Callable, Iterable
+from typing import Literal
 
-from adapters.postgres.advice import AdvicePlans, Fence, default_owner, finite, row
+from adapters.postgres.advice import AdvicePlans, Fence, TimeBase, default_owner, finite, row
 from adapters.postgres.database import AsyncDatabase
 from adapters.postgres.errors import StorageError
 from adapters.postgres.journal import JournalPlans, PostgresJournal
@@ -25,7 +27,8 @@ __all__ = ["AsyncPostgresAdviceQueue", "AsyncPostgresJournal"]
 
 
 class AsyncPostgresAdviceQueue:
-    """:class:`~voucher_core.ports.AsyncAdviceQueue` in a PostgreSQL schema."""
+    """:class:`~voucher_core.ports.AsyncAdviceQueue` in a PostgreSQL schema; the arguments
+    are those of :class:`~adapters.postgres.PostgresAdviceQueue`."""
 
     def __init__(
         self,
@@ -37,10 +40,16 @@ class AsyncPostgresAdviceQueue:
         schema: str = "voucher",
         pool_size: int = 4,
         timeout: float = 10.0,
+        time_base: Literal["server", "caller"] = "server",
+        monotonic: Callable[[], float] = time.monotonic,
     ) -> None:
         self.fence = Fence(owner or default_owner())
         self.plans = AdvicePlans(
-            fence=self.fence, lease=lease, horizon=horizon, grace=max(60.0, 2 * timeout)
+            fence=self.fence,
+            lease=lease,
+            horizon=horizon,
+            grace=max(60.0, 2 * timeout),
+            time_base=TimeBase(time_base, monotonic=monotonic),
         )
         self.database = AsyncDatabase(dsn, schema=schema, pool_size=pool_size, timeout=timeout)
         self._lease, self._horizon = lease, horizon
@@ -60,8 +69,13 @@ class AsyncPostgresAdviceQueue:
                 pool_size=1,
                 timeout=db.timeout,
                 fence=self.fence,
+                shared_time=self.plans.time,
             )
         return self._sync
+
+    @property
+    def time_base(self) -> str:
+        return self.plans.time.kind
 
     @property
     def owner(self) -> str:
@@ -75,15 +89,25 @@ class AsyncPostgresAdviceQueue:
     def commits(self) -> int:
         return self.database.commits
 
-    async def enqueue(self, advice: TenderAdvice | BasicReversal, *, due: float) -> None:
+    async def enqueue(
+        self, advice: TenderAdvice | BasicReversal, *, due: float, take: bool = False
+    ) -> QueuedAdvice | None:
         rows = [row(advice, due)]
-        await self.database.run(f"store advice {advice.id}", lambda: AdvicePlans.enqueue(rows))
+        if not take:
+            await self.database.run(f"store advice {advice.id}", lambda: self.plans.enqueue(rows))
+            return None
+        plan = self.plans.store_and_take
+        taken = await self.database.run(
+            f"store and take advice {advice.id}", lambda: plan(rows, due, advice.id)
+        )
+        held = self.fence.hold(taken)
+        return held[0] if held else None
 
     async def enqueue_many(
         self, advices: Iterable[TenderAdvice | BasicReversal], *, due: float
     ) -> None:
         rows = [row(advice, due) for advice in advices]
-        await self.database.run(f"store {len(rows)} advices", lambda: AdvicePlans.enqueue(rows))
+        await self.database.run(f"store {len(rows)} advices", lambda: self.plans.enqueue(rows))
 
     async def take_due(
         self, now: float, *, limit: int = 100, advice_id: str | None = None
@@ -124,7 +148,7 @@ class AsyncPostgresAdviceQueue:
     async def requeue(self, advice_id: str, *, due: float) -> bool:
         finite("due", due)
         return await self.database.run(
-            f"requeue advice {advice_id}", lambda: AdvicePlans.requeue(advice_id, due)
+            f"requeue advice {advice_id}", lambda: self.plans.requeue(advice_id, due)
         )
 
     async def next_due(self, now: float | None = None) -> float | None:
@@ -132,7 +156,7 @@ class AsyncPostgresAdviceQueue:
         return await self.database.run("read the next due time", lambda: plan(now), write=False)
 
     async def stats(self) -> dict[str, int | float | None]:
-        return await self.database.run("count advices", AdvicePlans.stats, write=False)
+        return await self.database.run("count advices", self.plans.stats, write=False)
 
     async def aclose(self) -> None:
         await self.database.aclose()

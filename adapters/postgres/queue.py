@@ -11,16 +11,19 @@ under that token; if another forwarder took it over meanwhile (this one stalled 
 lease), the call changes nothing, adds one to ``fenced`` and logs a warning. A call for an
 advice this object did not take acts only on a row no other owner holds.
 
-Times are the caller's monotonic seconds, as with SQLite, including the ``horizon`` rule for
-clocks gone backwards. Forwarders sharing one queue should run on one host: monotonic
-clocks of different machines cannot be compared.
+Times: callers speak in their monotonic seconds, as with SQLite; by default the queue stores
+due times and leases on the database server's clock (``time_base="server"``, see
+:class:`~adapters.postgres.advice.TimeBase`), so forwarders on any number of hosts agree on
+them. The ``horizon`` and ``grace`` rules for clocks gone backwards apply to that clock.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+import time
+from collections.abc import Callable, Iterable
+from typing import Literal
 
-from adapters.postgres.advice import AdvicePlans, Fence, default_owner, finite, row
+from adapters.postgres.advice import AdvicePlans, Fence, TimeBase, default_owner, finite, row
 from adapters.postgres.database import Database
 from voucher_core.messages import BasicReversal, TenderAdvice
 from voucher_core.ports import ParkedAdvice, QueuedAdvice
@@ -35,8 +38,13 @@ class PostgresAdviceQueue:
     :class:`~adapters.postgres.StorageError`. ``lease``, ``owner`` and ``horizon`` mean what
     they mean for :class:`~adapters.sqlite.SqliteAdviceQueue`; ``schema`` is created or
     migrated on opening (:func:`~adapters.postgres.migrate`); ``pool_size`` bounds the
-    connections; ``timeout`` bounds the wait for a connection, in seconds. ``fence`` lets
-    several queue objects act as one owner (the async twin and its ``.sync``).
+    connections; ``timeout`` bounds the wait for a connection, in seconds.
+
+    ``time_base``: ``"server"`` (default) keeps due times and leases on the server's clock,
+    translated from ``monotonic`` (the same clock the driver reads; ``time.monotonic`` for
+    :class:`~adapters.clock.SystemClock`); ``"caller"`` stores the caller's seconds as
+    given, for forwarders on one host only. ``fence`` and ``shared_time`` let several queue
+    objects act as one owner (the async twin and its ``.sync``).
     """
 
     def __init__(
@@ -49,17 +57,28 @@ class PostgresAdviceQueue:
         schema: str = "voucher",
         pool_size: int = 4,
         timeout: float = 10.0,
+        time_base: Literal["server", "caller"] = "server",
+        monotonic: Callable[[], float] = time.monotonic,
         fence: Fence | None = None,
+        shared_time: TimeBase | None = None,
     ) -> None:
         self.fence = fence or Fence(owner or default_owner())
         self.plans = AdvicePlans(
-            fence=self.fence, lease=lease, horizon=horizon, grace=max(60.0, 2 * timeout)
+            fence=self.fence,
+            lease=lease,
+            horizon=horizon,
+            grace=max(60.0, 2 * timeout),
+            time_base=shared_time or TimeBase(time_base, monotonic=monotonic),
         )
         self.database = Database(dsn, schema=schema, pool_size=pool_size, timeout=timeout)
 
     @property
     def owner(self) -> str:
         return self.fence.owner
+
+    @property
+    def time_base(self) -> str:
+        return self.plans.time.kind
 
     @property
     def fenced(self) -> int:
@@ -81,14 +100,24 @@ class PostgresAdviceQueue:
 
     # -- the port -------------------------------------------------------------------------------
 
-    def enqueue(self, advice: TenderAdvice | BasicReversal, *, due: float) -> None:
+    def enqueue(
+        self, advice: TenderAdvice | BasicReversal, *, due: float, take: bool = False
+    ) -> QueuedAdvice | None:
         rows = [row(advice, due)]
-        self.database.run(f"store advice {advice.id}", lambda: AdvicePlans.enqueue(rows))
+        if not take:
+            self.database.run(f"store advice {advice.id}", lambda: self.plans.enqueue(rows))
+            return None
+        plan = self.plans.store_and_take
+        taken = self.database.run(
+            f"store and take advice {advice.id}", lambda: plan(rows, due, advice.id)
+        )
+        held = self.fence.hold(taken)
+        return held[0] if held else None
 
     def enqueue_many(self, advices: Iterable[TenderAdvice | BasicReversal], *, due: float) -> None:
         """Store many advices in one transaction (idempotent on each id, as ``enqueue``)."""
         rows = [row(advice, due) for advice in advices]
-        self.database.run(f"store {len(rows)} advices", lambda: AdvicePlans.enqueue(rows))
+        self.database.run(f"store {len(rows)} advices", lambda: self.plans.enqueue(rows))
 
     def take_due(
         self, now: float, *, limit: int = 100, advice_id: str | None = None
@@ -133,7 +162,7 @@ class PostgresAdviceQueue:
         """Put a parked advice back in line. Returns whether there was one to put back."""
         finite("due", due)
         return self.database.run(
-            f"requeue advice {advice_id}", lambda: AdvicePlans.requeue(advice_id, due)
+            f"requeue advice {advice_id}", lambda: self.plans.requeue(advice_id, due)
         )
 
     def next_due(self, now: float | None = None) -> float | None:
@@ -146,7 +175,7 @@ class PostgresAdviceQueue:
     def stats(self) -> dict[str, int | float | None]:
         """Counts: ``queued`` (not leased), ``leased`` (taken; the lease may have run out),
         ``parked``; and ``oldest_due``, the earliest due time of any advice not parked."""
-        return self.database.run("count advices", AdvicePlans.stats, write=False)
+        return self.database.run("count advices", self.plans.stats, write=False)
 
     def __len__(self) -> int:
         stats = self.stats()

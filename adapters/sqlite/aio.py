@@ -72,8 +72,10 @@ class AsyncSqliteAdviceQueue:
     def writes(self) -> int:
         return self.sync.database.writes
 
-    async def enqueue(self, advice: TenderAdvice | BasicReversal, *, due: float) -> None:
-        await self._worker.run(self._steps.enqueue(advice, due))
+    async def enqueue(
+        self, advice: TenderAdvice | BasicReversal, *, due: float, take: bool = False
+    ) -> QueuedAdvice | None:
+        return await self._worker.run(self._steps.enqueue(advice, due, take))
 
     async def take_due(
         self, now: float, *, limit: int = 100, advice_id: str | None = None

@@ -74,19 +74,27 @@ class AdviceSteps:
         self.horizon = horizon
         self.grace = grace
 
-    def enqueue(self, advice: TenderAdvice | BasicReversal, due: float) -> Step[None]:
+    def enqueue(
+        self, advice: TenderAdvice | BasicReversal, due: float, take: bool = False
+    ) -> Step[QueuedAdvice | None]:
         body = to_json(advice)
         kind = AdviceKind.CONFIRMATION if isinstance(advice, TenderAdvice) else AdviceKind.REVERSAL
         row = (advice.id, kind.value, advice.request_id, body, _finite("due", due), wall_time())
+        lease = self.take_due(due, 1, advice.id).run if take else None
 
-        def run(conn: sqlite3.Connection) -> None:
+        def run(conn: sqlite3.Connection) -> QueuedAdvice | None:
             conn.execute(
                 "INSERT INTO advice (id, kind, request_id, body, due, enqueued_at) "
                 "VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (id) DO NOTHING",
                 row,
             )
+            if lease is None:
+                return None
+            taken = lease(conn)  # in the same transaction: stored and leased, or neither
+            return taken[0] if taken else None
 
-        return Step(f"store advice {advice.id}", run)
+        what = "store and take" if take else "store"
+        return Step(f"{what} advice {advice.id}", run)
 
     def take_due(self, now: float, limit: int, advice_id: str | None) -> Step[list[QueuedAdvice]]:
         params: dict[str, Any] = {
@@ -262,8 +270,10 @@ class SqliteAdviceQueue:
 
     # -- the port -------------------------------------------------------------------------------
 
-    def enqueue(self, advice: TenderAdvice | BasicReversal, *, due: float) -> None:
-        self.database.run(self.steps.enqueue(advice, due))
+    def enqueue(
+        self, advice: TenderAdvice | BasicReversal, *, due: float, take: bool = False
+    ) -> QueuedAdvice | None:
+        return self.database.run(self.steps.enqueue(advice, due, take))
 
     def take_due(
         self, now: float, *, limit: int = 100, advice_id: str | None = None
