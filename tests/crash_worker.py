@@ -1,11 +1,14 @@
 """Run as a script by tests/test_crash_sigkill.py: a point of sale that the test kills for real.
 
-    python tests/crash_worker.py DB URL MODE [--seed S] [--start I] [--count N]
+    python tests/crash_worker.py (--db FILE | --dsn DSN --schema NAME) URL MODE
+                                 [--seed S] [--start I] [--count N]
                                  [--die POINT:N] [--concurrency C]
 
-The worker journals to and queues advices in the SQLite file DB, and sells vouchers over HTTP
-to the simulator at URL (the test's own process serves it). Every mode first resumes what the
-journal holds (``recover()``); then
+The worker journals to and queues advices in one store, either of the two durable ones:
+the SQLite file FILE (``--db``), or the PostgreSQL schema NAME of the database at DSN
+(``--dsn`` and ``--schema``; the schema is migrated on opening if it is not yet). It sells
+vouchers over HTTP to the simulator at URL (the test's own process serves it). Every mode
+first resumes what the journal holds (``recover()``); then
 
 * ``sell`` / ``async-sell`` sells sales number ``I`` to ``I + N - 1``, each drawn from
   ``(S, number)``: the product, whether the tenders come up front, and what the host does
@@ -19,7 +22,8 @@ journal holds (``recover()``); then
 no cleanup) at the Nth time it reaches POINT:
 
 * ``provision-reply``: a provision or retry reply arrived; the journal has not heard of it.
-* ``enqueued``: the queue stored an advice (and it was reported); it has not been sent.
+* ``enqueued``: the queue stored an advice (and it was reported; with ``take``, leased it
+  too); it has not been sent.
 * ``forward-reply`` (sync modes): within ``forward()``, an advice reply arrived; neither the
   journal nor the queue has heard of it.
 * ``forward-take`` (sync modes): within ``forward()``, the queue leased an advice out; it was
@@ -53,6 +57,12 @@ from collections.abc import Sequence
 from adapters.clock import SystemClock
 from adapters.demo import DEMO_CLIENT_ID, cash, demo_request
 from adapters.http import AsyncHttpTransport, BasicAuth, HttpTransport
+from adapters.postgres import (
+    AsyncPostgresAdviceQueue,
+    AsyncPostgresJournal,
+    PostgresAdviceQueue,
+    PostgresJournal,
+)
 from adapters.sqlite import (
     AsyncSqliteAdviceQueue,
     AsyncSqliteJournal,
@@ -105,6 +115,12 @@ LEASE = 1.5
 DRAIN_LIMIT = 45.0  # seconds ``recover`` may take before it reports itself stuck
 AMOUNT = 1000
 POINTS = ("provision-reply", "enqueued", "forward-reply", "forward-take", "journaled")
+
+
+SyncQueue = SqliteAdviceQueue | PostgresAdviceQueue
+SyncJournal = SqliteJournal | PostgresJournal
+AsyncQueue = AsyncSqliteAdviceQueue | AsyncPostgresAdviceQueue
+AsyncJournal = AsyncSqliteJournal | AsyncPostgresJournal
 
 
 def say(*words: object) -> None:
@@ -171,10 +187,13 @@ class TrippingQueue:
     def __init__(self, inner: AdviceQueue, trip: Tripwire) -> None:
         self.inner, self.trip = inner, trip
 
-    def enqueue(self, advice: TenderAdvice | BasicReversal, *, due: float) -> None:
-        self.inner.enqueue(advice, due=due)
+    def enqueue(
+        self, advice: TenderAdvice | BasicReversal, *, due: float, take: bool = False
+    ) -> QueuedAdvice | None:
+        taken = self.inner.enqueue(advice, due=due, take=take)
         report_queued(advice)
         self.trip.reached("enqueued")
+        return taken
 
     def take_due(
         self, now: float, *, limit: int = 100, advice_id: str | None = None
@@ -242,10 +261,13 @@ class AsyncTrippingQueue:
     def __init__(self, inner: AsyncAdviceQueue, trip: Tripwire) -> None:
         self.inner, self.trip = inner, trip
 
-    async def enqueue(self, advice: TenderAdvice | BasicReversal, *, due: float) -> None:
-        await self.inner.enqueue(advice, due=due)
+    async def enqueue(
+        self, advice: TenderAdvice | BasicReversal, *, due: float, take: bool = False
+    ) -> QueuedAdvice | None:
+        taken = await self.inner.enqueue(advice, due=due, take=take)
         report_queued(advice)
         self.trip.reached("enqueued")
+        return taken
 
     async def take_due(
         self, now: float, *, limit: int = 100, advice_id: str | None = None
@@ -320,13 +342,39 @@ def auth() -> BasicAuth:
     return BasicAuth(DEMO_CLIENT_ID, "x")
 
 
+# -- the store ----------------------------------------------------------------------------
+
+
+def open_store(options: argparse.Namespace) -> tuple[SyncQueue, SyncJournal]:
+    """The queue and the journal, in the SQLite file or the PostgreSQL schema."""
+    if options.dsn is not None:
+        dsn, schema = options.dsn, options.schema
+        return (
+            PostgresAdviceQueue(dsn, schema=schema, lease=LEASE, pool_size=1),
+            PostgresJournal(dsn, schema=schema, pool_size=1),
+        )
+    return SqliteAdviceQueue(options.db, lease=LEASE), SqliteJournal(options.db)
+
+
+async def open_async_store(options: argparse.Namespace) -> tuple[AsyncQueue, AsyncJournal]:
+    """The async twins; the PostgreSQL ones connect (and migrate) on their first call."""
+    if options.dsn is not None:
+        dsn, schema = options.dsn, options.schema
+        return (
+            AsyncPostgresAdviceQueue(dsn, schema=schema, lease=LEASE),
+            AsyncPostgresJournal(dsn, schema=schema),
+        )
+    queue = await asyncio.to_thread(AsyncSqliteAdviceQueue, options.db, lease=LEASE)
+    journal = await asyncio.to_thread(AsyncSqliteJournal, options.db)
+    return queue, journal
+
+
 # -- the sync worker ----------------------------------------------------------------------
 
 
 def run_sync(options: argparse.Namespace, trip: Tripwire) -> int:
     clock = SystemClock()
-    queue = SqliteAdviceQueue(options.db, lease=LEASE)
-    journal = SqliteJournal(options.db)
+    queue, journal = open_store(options)
     transport = HttpTransport(options.url, auth=auth())
     driver = Driver(
         TrippingTransport(transport, trip),
@@ -379,8 +427,7 @@ def run_sync(options: argparse.Namespace, trip: Tripwire) -> int:
 
 async def run_async(options: argparse.Namespace, trip: Tripwire) -> int:
     clock = SystemClock()
-    queue = await asyncio.to_thread(AsyncSqliteAdviceQueue, options.db, lease=LEASE)
-    journal = await asyncio.to_thread(AsyncSqliteJournal, options.db)
+    queue, journal = await open_async_store(options)
     transport = AsyncHttpTransport(options.url, auth=auth())
     driver = AsyncDriver(
         AsyncTrippingTransport(transport, trip),
@@ -409,7 +456,7 @@ async def run_async(options: argparse.Namespace, trip: Tripwire) -> int:
     return 0
 
 
-async def queued(queue: AsyncSqliteAdviceQueue) -> int:
+async def queued(queue: AsyncQueue) -> int:
     stats = await queue.stats()
     return int(stats["queued"] or 0) + int(stats["leased"] or 0)
 
@@ -448,7 +495,10 @@ async def sell_async(options: argparse.Namespace, driver: AsyncDriver, clock: Sy
 
 def parse(argv: Sequence[str]) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
-    parser.add_argument("db")
+    store = parser.add_mutually_exclusive_group(required=True)
+    store.add_argument("--db", help="the SQLite file")
+    store.add_argument("--dsn", help="the PostgreSQL database (with --schema)")
+    parser.add_argument("--schema", help="the PostgreSQL schema (with --dsn)")
     parser.add_argument("url")
     parser.add_argument("mode", choices=("sell", "recover", "async-sell", "async-recover"))
     parser.add_argument("--seed", type=int, default=0)
@@ -456,7 +506,10 @@ def parse(argv: Sequence[str]) -> argparse.Namespace:
     parser.add_argument("--count", type=int, default=10)
     parser.add_argument("--die", default=None)
     parser.add_argument("--concurrency", type=int, default=5)
-    return parser.parse_args(argv)
+    options = parser.parse_args(argv)
+    if (options.dsn is None) != (options.schema is None):
+        parser.error("--dsn and --schema go together (and not with --db)")
+    return options
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -2,15 +2,18 @@
 
 The switch simulator runs over HTTP in this process; a worker process
 (``tests/crash_worker.py``) sells vouchers to it through the sync or asyncio driver, with the
-journal and the advice queue in one SQLite file. The test kills the worker with SIGKILL at
-chosen points: while the switch holds its provision (a delay fault keeps the worker waiting
-for the answer), between a reply and the journal write that records it, between storing an
-advice and sending it, in the middle of forwarding the queue, and at random moments. After
-each kill a fresh worker recovers from the file and drains the queue (and is sometimes killed
-itself). Once the network heals and everything is delivered, every invariant of the
-specification is checked against three independent records: the journal file, every request
-the server received (bytes and answer, recorded by a middleware in front of the
-application), and the providers' books in the switch.
+journal and the advice queue in one store. Every test runs on both durable stores: one
+SQLite file (``[sqlite]``), and a fresh PostgreSQL schema, migrated before the first worker
+starts and dropped afterwards (``[postgres]``; see ``tests/pg.py``: skipped when no server
+answers, failed instead under CI). The test kills the worker with SIGKILL at chosen points:
+while the switch holds its provision (a delay fault keeps the worker waiting for the answer),
+between a reply and the journal write that records it, between storing an advice and sending
+it, in the middle of forwarding the queue, and at random moments. After each kill a fresh
+worker recovers from the store and drains the queue (and is sometimes killed itself). Once
+the network heals and everything is delivered, every invariant of the specification is
+checked against three independent records: the journal in the store, every request the
+server received (bytes and answer, recorded by a middleware in front of the application),
+and the providers' books in the switch.
 """
 
 from __future__ import annotations
@@ -32,8 +35,10 @@ from typing import Any
 
 import httpx
 import pytest
+from pg import fresh_schema, require_postgres
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from adapters.postgres import PostgresAdviceQueue, PostgresJournal, migrate
 from adapters.server import RunningServer, create_app
 from adapters.simulator import Fault, FaultKind, Operation, Provider, SwitchSimulator
 from adapters.sqlite import SqliteAdviceQueue, SqliteJournal
@@ -155,6 +160,57 @@ class Recorder:
         held.set()
 
 
+# -- where the workers keep their journal and queue ------------------------------------------
+
+
+@dataclass(frozen=True)
+class SqliteStore:
+    """One SQLite file holding both."""
+
+    path: Path
+
+    def argv(self) -> list[str]:
+        return ["--db", str(self.path)]
+
+    def journal(self) -> SqliteJournal:
+        return SqliteJournal(self.path)
+
+    def queue(self) -> SqliteAdviceQueue:
+        return SqliteAdviceQueue(self.path)
+
+
+@dataclass(frozen=True)
+class PostgresStore:
+    """One PostgreSQL schema holding both."""
+
+    dsn: str
+    schema: str
+
+    def argv(self) -> list[str]:
+        return ["--dsn", self.dsn, "--schema", self.schema]
+
+    def journal(self) -> PostgresJournal:
+        return PostgresJournal(self.dsn, schema=self.schema, pool_size=1)
+
+    def queue(self) -> PostgresAdviceQueue:
+        return PostgresAdviceQueue(self.dsn, schema=self.schema, pool_size=1)
+
+
+Store = SqliteStore | PostgresStore
+
+
+@pytest.fixture(params=["sqlite", "postgres"])
+def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Store]:
+    """Each test runs on both; the PostgreSQL schema is new, migrated, and dropped after."""
+    if request.param == "sqlite":
+        yield SqliteStore(tmp_path / "pos.db")
+        return
+    dsn = require_postgres()
+    with fresh_schema() as schema:
+        migrate(dsn, schema=schema)
+        yield PostgresStore(dsn, schema)
+
+
 # -- the worker processes -------------------------------------------------------------------
 
 
@@ -237,11 +293,13 @@ class Tally:
 
 
 class Shop:
-    """A simulator over HTTP, a SQLite file, and the workers that sell through them."""
+    """A simulator over HTTP, a store, and the workers that sell through them."""
 
-    def __init__(self, tmp_path: Path, seed: int, sales: int, *, asyncio: bool = False) -> None:
+    def __init__(
+        self, tmp_path: Path, store: Store, seed: int, sales: int, *, asyncio: bool = False
+    ) -> None:
         self.tmp_path = tmp_path
-        self.db = tmp_path / "pos.db"
+        self.store = store
         self.seed = seed
         self.sales = sales
         self.asyncio = asyncio
@@ -260,7 +318,8 @@ class Shop:
     def start(self, mode: str, *, die: str | None = None, count: int | None = None) -> Worker:
         if self.asyncio:
             mode = f"async-{mode}"
-        argv = [str(self.db), self.url, mode, "--seed", str(self.seed), "--concurrency", "6"]
+        argv = [*self.store.argv(), self.url, mode, "--seed", str(self.seed)]
+        argv += ["--concurrency", "6"]
         # Never fewer than a few sales, so that a kill point is reached before the work ends.
         count = max(self.left, MIN_SALES) if count is None else count
         argv += ["--start", str(self.tally.next_sale), "--count", str(count)]
@@ -335,11 +394,11 @@ class Shop:
 
 
 @pytest.fixture
-def open_shop(tmp_path: Path) -> Iterator[Callable[..., Shop]]:
+def open_shop(tmp_path: Path, store: Store) -> Iterator[Callable[..., Shop]]:
     shops: list[Shop] = []
 
     def opened(seed: int, sales: int, *, asyncio: bool = False) -> Shop:
-        shop = Shop(tmp_path, seed, sales, asyncio=asyncio)
+        shop = Shop(tmp_path, store, seed, sales, asyncio=asyncio)
         shop.server.__enter__()
         shop.url = shop.server.url
         shops.append(shop)
@@ -357,14 +416,14 @@ def open_shop(tmp_path: Path) -> Iterator[Callable[..., Shop]]:
 class Evidence:
     """The three records, read once the server has stopped and no worker runs."""
 
-    sales: dict[str, Transaction]  # the journal file
+    sales: dict[str, Transaction]  # the journal, in the store
     received: list[Received]  # what the server received, in order
     about: dict[str, list[Received]]  # the same, by the provision each is about
     ledger: dict[str, list[str]]  # the providers' books, by provision
 
     @classmethod
     def of(cls, shop: Shop) -> Evidence:
-        with SqliteJournal(shop.db) as journal:
+        with shop.store.journal() as journal:
             sales = {entry.transaction.id: entry.transaction for entry in journal.entries()}
         # A request whose sender died before its body was through never reached the switch.
         received = [
@@ -435,7 +494,7 @@ def every_queued_advice_was_delivered_byte_for_byte(shop: Shop, evidence: Eviden
 
 
 def the_queue_is_empty(shop: Shop) -> None:
-    with SqliteAdviceQueue(shop.db) as queue:
+    with shop.store.queue() as queue:
         stats = queue.stats()
     assert stats["queued"] == stats["leased"] == stats["parked"] == 0, stats
 
