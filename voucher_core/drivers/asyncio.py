@@ -200,7 +200,9 @@ class AsyncDriver:
     async def _queue(self, tx: Transaction, command: QueueAdvice) -> None:
         now = self.clock.monotonic()
         try:
-            await self.queue.enqueue(command.advice, due=now)
+            # Stored already leased to this driver: it goes out now, and no forwarder sends it
+            # at the same time.
+            taken = await self.queue.enqueue(command.advice, due=now, take=True)
         except Exception:
             if self.journal is None:
                 raise
@@ -209,8 +211,8 @@ class AsyncDriver:
             self.ledger.unqueued.add(tx.id)
             return
         self.ledger.queued(tx, command)
-        for queued in await self.queue.take_due(now, limit=1, advice_id=command.advice.id):
-            await self._deliver(queued)
+        if taken is not None:  # None: someone else holds it (a forwarder), and sends it
+            await self._deliver(taken)
 
     async def _queue_journaled(self) -> None:
         for tid in list(self.ledger.unqueued):
