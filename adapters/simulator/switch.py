@@ -28,7 +28,6 @@ Everything random (voucher codes, serial numbers, references) comes from one
 
 from __future__ import annotations
 
-import copy
 import json
 import random
 from collections.abc import Callable, Mapping, Sequence
@@ -261,7 +260,9 @@ class SwitchSimulator:
         provider: Provider,
         product_id: str | None,
     ) -> dict[str, Any]:
-        response = copy.deepcopy(data)
+        # ``data`` was parsed from this request's bytes and is not kept anywhere else, so a
+        # shallow copy is enough: the nested parts are never changed afterwards.
+        response = dict(data)
         response["voucher"] = self._mint.voucher(request.time, data.get("voucher"))
         response.setdefault("settlementEntity", provider.institution)
         response.setdefault("receiver", provider.institution)

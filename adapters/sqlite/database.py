@@ -67,7 +67,11 @@ assert len(MIGRATIONS) == SCHEMA_VERSION
 
 @dataclass(frozen=True)
 class Step(Generic[T]):
-    """One unit of work: ``run`` gets the connection inside an open transaction."""
+    """One unit of work: ``run`` gets the connection inside an open transaction.
+
+    ``run`` acts only through the connection and may be called twice: when a step of a
+    group fails, the whole group is rolled back and run again with a savepoint per step.
+    """
 
     operation: str  # for messages: "store advice 1f..", "record transaction 9a.."
     run: Callable[[sqlite3.Connection], T]
@@ -227,6 +231,10 @@ class Database:
             if conn is None:
                 return self._fail_all(steps, sqlite3.ProgrammingError("closed"))
             write = any(step.write for step in steps)
+            together = self._together(conn, steps, write)
+            if together is not None:
+                return together
+            # Some step failed: run them again one savepoint each, so only it fails.
             try:
                 conn.execute("BEGIN IMMEDIATE" if write else "BEGIN")
             except sqlite3.Error as exc:
@@ -251,6 +259,33 @@ class Database:
                 self.commits += 1
                 self.writes += stored
             return outcomes
+
+    def _together(
+        self, conn: sqlite3.Connection, steps: Sequence[Step[Any]], write: bool
+    ) -> list[Any] | None:
+        """The common case, without a savepoint per step: run every step and commit once.
+        None if any step raised; then nothing is stored and the caller goes step by step."""
+        try:
+            conn.execute("BEGIN IMMEDIATE" if write else "BEGIN")
+        except sqlite3.Error as exc:
+            return self._fail_all(steps, exc)
+        try:
+            outcomes = [step.run(conn) for step in steps]
+        except Exception:
+            self._rollback(conn)
+            return None
+        except BaseException:
+            self._rollback(conn)
+            raise
+        try:
+            conn.execute("COMMIT" if write else "ROLLBACK")
+        except sqlite3.Error as exc:
+            self._rollback(conn)
+            return self._fail_all(steps, exc)
+        if write:
+            self.commits += 1
+            self.writes += sum(1 for step in steps if step.write)
+        return outcomes
 
     def _step(self, conn: sqlite3.Connection, step: Step[Any]) -> Any:
         conn.execute("SAVEPOINT step")
