@@ -2,8 +2,9 @@
 
 Calls put their :class:`~adapters.sqlite.database.Step` on a queue and await a future. The
 worker takes everything that is waiting (up to ``max_batch``), runs it in one transaction
-with one commit (one fsync), and only then resolves the futures: calls that arrive while a
-commit is under way go into the next one. The event loop never waits on SQLite.
+with one commit (one fsync), and only then resolves the futures, all of one batch with a
+single wake-up of the event loop: calls that arrive while a commit is under way go into the
+next one. The event loop never waits on SQLite.
 
 A call cancelled before the worker reaches it is not run; one cancelled after may still
 commit (it was never reported done, which is the side a store-and-forward queue errs on).
@@ -12,7 +13,7 @@ commit (it was never reported done, which is the side a store-and-forward queue 
 from __future__ import annotations
 
 import asyncio
-import concurrent.futures
+import contextlib
 import queue
 import threading
 from dataclasses import dataclass
@@ -29,7 +30,19 @@ T = TypeVar("T")
 @dataclass(frozen=True)
 class _Job:
     step: Step[Any]
-    future: concurrent.futures.Future[Any]
+    future: asyncio.Future[Any]
+    loop: asyncio.AbstractEventLoop
+
+
+def _settle(outcomes: list[tuple[asyncio.Future[Any], Any]]) -> None:
+    """On the caller's loop: resolve one batch's futures (those still awaited)."""
+    for future, outcome in outcomes:
+        if future.done():
+            continue
+        if isinstance(outcome, Failure):
+            future.set_exception(outcome.error)
+        else:
+            future.set_result(outcome)
 
 
 class GroupCommitter:
@@ -47,17 +60,15 @@ class GroupCommitter:
         )
         self._thread.start()
 
-    def submit(self, step: Step[T]) -> concurrent.futures.Future[T]:
-        future: concurrent.futures.Future[T] = concurrent.futures.Future()
+    async def run(self, step: Step[T]) -> T:
+        """Run ``step`` on the worker; return once the transaction holding it committed."""
+        loop = asyncio.get_running_loop()
+        future: asyncio.Future[T] = loop.create_future()
         with self._gate:
             if self._closing:
                 raise StorageError(self._database.path, step.operation, "the storage was closed")
-            self._jobs.put(_Job(step, future))
-        return future
-
-    async def run(self, step: Step[T]) -> T:
-        """Run ``step`` on the worker; return once the transaction holding it committed."""
-        return await asyncio.wrap_future(self.submit(step))
+            self._jobs.put(_Job(step, future, loop))
+        return await future
 
     def _work(self) -> None:
         stopping = False
@@ -78,21 +89,25 @@ class GroupCommitter:
             self._flush(batch)
 
     def _flush(self, batch: list[_Job]) -> None:
-        live = [job for job in batch if job.future.set_running_or_notify_cancel()]
+        # A future cancelled by now is not run (reading its state from here is a race only
+        # in the direction the module docstring allows: a late cancel may still commit).
+        live = [job for job in batch if not job.future.cancelled()]
         if not live:
             return
+        outcomes: list[Any]
         try:
             outcomes = self._database.transact([job.step for job in live])
         except BaseException as exc:  # never leave an awaiting caller hanging
-            for job in live:
-                job.future.set_exception(exc)
-            return
-        self.batches += 1
+            outcomes = [Failure(exc)] * len(live)
+        else:
+            self.batches += 1
+        # One wake-up of each caller's loop per batch, not one per call.
+        by_loop: dict[asyncio.AbstractEventLoop, list[tuple[asyncio.Future[Any], Any]]] = {}
         for job, outcome in zip(live, outcomes, strict=True):
-            if isinstance(outcome, Failure):
-                job.future.set_exception(outcome.error)
-            else:
-                job.future.set_result(outcome)
+            by_loop.setdefault(job.loop, []).append((job.future, outcome))
+        for loop, settled in by_loop.items():
+            with contextlib.suppress(RuntimeError):  # that loop is closed: no one is waiting
+                loop.call_soon_threadsafe(_settle, settled)
 
     def close(self) -> None:
         """Finish every call already submitted, then stop the worker. Blocks until it has."""
