@@ -536,3 +536,15 @@ def test_the_reversal_reason_round_trips_through_json_as_the_member() -> None:
     assert parsed.third_party_identifiers == REVERSAL.third_party_identifiers
     assert isinstance(parsed.third_party_identifiers, tuple)
     assert from_json(TenderAdvice, to_json(CONFIRMATION)).tenders[0].tender_type is TenderType.CASH
+
+
+def test_an_envelope_serialised_again_gives_the_same_bytes_without_re_encoding() -> None:
+    """The journal, the queue and the transport all serialise a sale's advice: the bytes are
+    made once per message object, and another object with equal content gets its own."""
+    first = to_json(REVERSAL)
+    assert to_json(REVERSAL) is first
+    twin = from_json(BasicReversal, first)
+    assert twin == REVERSAL and twin is not REVERSAL
+    assert to_json(twin) == first
+    other = attrs.evolve(REVERSAL, reversal_reason=ReversalReason.CANCELLED)
+    assert to_json(other) != first and json.loads(to_json(other))["reversalReason"] == "CANCELLED"

@@ -24,7 +24,7 @@ from voucher_core.policy import Messaging, ProviderProfile, RetryPolicy
 from voucher_core.replies import Declined, UnknownReason
 from voucher_core.table import State
 from voucher_core.transaction import Transaction
-from voucher_core.wire import from_wire, to_wire
+from voucher_core.wire import from_wire, to_json, to_wire
 
 __all__ = ["SNAPSHOT_VERSION", "SnapshotError", "restore", "snapshot", "snapshot_json"]
 
@@ -89,7 +89,7 @@ def _memo(tx: Transaction, part: str, message: Any) -> str:
     if isinstance(message, tuple):
         text = _text([to_wire(item) for item in message])
     else:
-        text = _text(to_wire(message))
+        text = to_json(message).decode()
     memo[part] = (message, text)
     return text
 

@@ -411,10 +411,27 @@ def to_wire(message: Any) -> dict[str, Any]:
     return cast(dict[str, Any], converter.get_unstructure_hook(message.__class__)(message))
 
 
+# The JSON of the envelopes serialised last, by identity. A sale's request and advice are
+# serialised by the journal, the queue and the transport alike; they are frozen, so the
+# bytes made the first time stand. Holding the message keeps its id from being reused.
+_RECENT: dict[int, tuple[Any, bytes]] = {}
+_RECENT_LIMIT = 256
+_ENVELOPES = frozenset({messages.ProvisionRequest, messages.TenderAdvice, messages.BasicReversal})
+
+
 def to_json(message: Any) -> bytes:
     """The message as compact JSON, encoded as UTF-8."""
+    key = id(message)
+    kept = _RECENT.get(key)
+    if kept is not None and kept[0] is message:
+        return kept[1]
     # ASCII-only output is valid UTF-8 and survives a lone surrogate that came in escaped.
-    return json.dumps(to_wire(message), separators=(",", ":"), allow_nan=False).encode()
+    body = json.dumps(to_wire(message), separators=(",", ":"), allow_nan=False).encode()
+    if type(message) in _ENVELOPES:
+        if len(_RECENT) >= _RECENT_LIMIT:
+            _RECENT.pop(next(iter(_RECENT), key), None)
+        _RECENT[key] = (message, body)
+    return body
 
 
 def from_wire(cls: type[T], data: Any, *, strict: bool = False) -> T:
