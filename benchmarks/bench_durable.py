@@ -1,10 +1,12 @@
 """Durable benchmark: whole dual-messaging sales per second with the journal and the advice
 queue in SQLite (WAL, ``synchronous=FULL``: every commit is on disk before it returns).
 
-The switch is the in-memory simulator, so what is measured is the storage. Each sale is
-durable end to end: the journal records it before the provision leaves and after every
-change, the confirmation is stored in the queue before it is sent, and the sale ends DONE
-with its confirmation acknowledged and removed from the queue.
+The switch answers from a recording of the simulator's answers to the same sales, made
+before the clock starts (:class:`RecordedSwitch`): a till's switch is another machine, and
+its work is not the till's. One run has the simulator answer in this process instead, for
+comparison. Each sale is durable end to end: the journal records it before the provision
+leaves and after every change, the confirmation is stored in the queue before it is sent,
+and the sale ends DONE with its confirmation acknowledged and removed from the queue.
 
 - **sequential**: the sync ``Driver`` with ``SqliteJournal`` and ``SqliteAdviceQueue``, one
   sale after another (sell, then the host confirms).
@@ -22,18 +24,20 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import json
 import os
 import sqlite3
 import statistics
 import tempfile
 import time
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Literal
+from typing import Literal, cast
 
 from adapters.clock import SystemClock
 from adapters.demo import DEMO_CLIENT_ID, SeededIds, cash, demo_request
 from adapters.memory import AsyncInMemoryTransport, InMemoryTransport
-from adapters.simulator import SwitchSimulator
+from adapters.simulator import Operation, SimReply, SwitchSimulator
 from adapters.sqlite import (
     AsyncSqliteAdviceQueue,
     AsyncSqliteJournal,
@@ -43,6 +47,7 @@ from adapters.sqlite import (
 from voucher_core import AsyncDriver, Driver, DriverSettings, ProviderProfile, State
 from voucher_core.messages import ProvisionRequest
 from voucher_core.policy import Messaging
+from voucher_core.wire import to_wire
 
 ROOT = Path(__file__).resolve().parent.parent
 DUAL = ProviderProfile(messaging=Messaging.DUAL)
@@ -58,6 +63,47 @@ def settings(seed: int) -> DriverSettings:
     return DriverSettings(profile=DUAL, new_id=SeededIds(seed + 1))
 
 
+class RecordedSwitch:
+    """A switch far away: it answers at once from a recording, spending no time here.
+
+    The answers are the simulator's own, made for the same sales before the clock starts
+    (a 201 with the voucher for each provision; a confirmation is answered 202 with its
+    body, as the simulator answers one). The driver, the transport's encoding and its
+    reading and classifying of every reply still run in full; only the switch's own work
+    (validating, minting, keeping books) is left out of the measured process, as it is on a
+    till that talks to the real switch.
+    """
+
+    def __init__(self, sales: list[ProvisionRequest], seed: int) -> None:
+        simulator = SwitchSimulator(seed=seed)
+        # Encoded here without ``to_json``, whose cache would otherwise be warm for the run.
+        self._provisions = {
+            request.id: simulator.handle(
+                Operation.PROVISION,
+                json.dumps(to_wire(request), separators=(",", ":")).encode(),
+                username=DEMO_CLIENT_ID,
+            )
+            for request in sales
+        }
+        if any(answer.status != 201 for answer in self._provisions.values()):
+            raise RuntimeError("the simulator did not approve every recorded provision")
+
+    def handle(
+        self,
+        operation: Operation,
+        body: bytes = b"",
+        *,
+        username: str | None,
+        provision_id: str | None = None,
+        query: Mapping[str, str] | None = None,
+    ) -> SimReply:
+        if operation is Operation.PROVISION:
+            return self._provisions[json.loads(body)["id"]]
+        if operation is Operation.CONFIRM:
+            return SimReply(202, body)
+        raise RuntimeError(f"the recording has no {operation.value}")
+
+
 def check(journal: SqliteJournal, queue: SqliteAdviceQueue, count: int) -> None:
     """Every sale ended DONE on disk and the queue is empty: the run did what it claims."""
     entries = journal.entries()
@@ -66,17 +112,24 @@ def check(journal: SqliteJournal, queue: SqliteAdviceQueue, count: int) -> None:
         raise RuntimeError(f"{done} of {count} sales DONE, {len(queue)} advices left")
 
 
-def sequential(path: Path, count: int, seed: int) -> tuple[float, int]:
+def switch_for(sales: list[ProvisionRequest], seed: int, recorded: bool) -> SwitchSimulator:
+    """The simulator itself, or a :class:`RecordedSwitch` of its answers for ``sales``."""
+    if recorded:
+        return cast(SwitchSimulator, RecordedSwitch(sales, seed))
+    return SwitchSimulator(seed=seed)
+
+
+def sequential(path: Path, count: int, seed: int, *, recorded: bool) -> tuple[float, int]:
     """Seconds for ``count`` sales through the sync driver, and how many commits they took."""
     journal, queue = SqliteJournal(path), SqliteAdviceQueue(path)
+    sales = requests(count, seed)
     driver = Driver(
-        InMemoryTransport(SwitchSimulator(seed=seed), username=DEMO_CLIENT_ID),
+        InMemoryTransport(switch_for(sales, seed, recorded), username=DEMO_CLIENT_ID),
         queue,
         clock=SystemClock(),
         journal=journal,
         settings=settings(seed),
     )
-    sales = requests(count, seed)
     commits_before = journal.commits + queue.commits
     began = time.perf_counter()
     for request in sales:
@@ -90,14 +143,21 @@ def sequential(path: Path, count: int, seed: int) -> tuple[float, int]:
 
 
 async def concurrent(
-    path: Path, count: int, in_flight: int, seed: int, commit_on: Literal["thread", "loop"]
+    path: Path,
+    count: int,
+    in_flight: int,
+    seed: int,
+    commit_on: Literal["thread", "loop"],
+    *,
+    recorded: bool,
 ) -> tuple[float, int]:
     """Seconds for ``count`` sales through the asyncio driver, ``in_flight`` at a time, and
-    how many commits they took."""
+    how many commits they took; against the simulator, or a :class:`RecordedSwitch`."""
     journal = await asyncio.to_thread(AsyncSqliteJournal, path, commit_on=commit_on)
     queue = await asyncio.to_thread(AsyncSqliteAdviceQueue, path, commit_on=commit_on)
+    sales = requests(count, seed)
     driver = AsyncDriver(
-        AsyncInMemoryTransport(SwitchSimulator(seed=seed), username=DEMO_CLIENT_ID),
+        AsyncInMemoryTransport(switch_for(sales, seed, recorded), username=DEMO_CLIENT_ID),
         queue,
         clock=SystemClock(),
         journal=journal,
@@ -109,7 +169,6 @@ async def concurrent(
         async with gate:
             await driver.confirm(await driver.sell(request), TENDERS)
 
-    sales = requests(count, seed)
     commits_before = journal.commits + queue.commits
     began = time.perf_counter()
     await asyncio.gather(*(one(request) for request in sales))
@@ -143,38 +202,46 @@ def baseline(path: Path, count: int) -> float:
 
 
 class Figures:
-    """Per-run figures, kept for the medians."""
+    """Per-run figures (sales or commits per second, commits per sale), kept for medians."""
 
     def __init__(self, count: int, in_flight: int) -> None:
         self.count = count
         self.in_flight = in_flight
-        self.seq_tps: list[float] = []
-        self.seq_commits: list[float] = []
-        self.con_tps: list[float] = []
-        self.con_commits: list[float] = []
-        self.thr_tps: list[float] = []
-        self.thr_commits: list[float] = []
-        self.base_cps: list[float] = []
+        self.rate: dict[str, list[float]] = {}
+        self.commits: dict[str, list[float]] = {}
+
+    def add(self, name: str, seconds: float, commits: int | None = None) -> None:
+        self.rate.setdefault(name, []).append(self.count / seconds)
+        if commits is not None:
+            self.commits.setdefault(name, []).append(commits / self.count)
+
+    def median(self, name: str) -> float:
+        return statistics.median(self.rate[name])
+
+    def commits_per_sale(self, name: str) -> str:
+        return f"{statistics.median(self.commits[name]):.2f}" if name in self.commits else "-"
 
     def sequential(self, path: Path, seed: int) -> None:
-        seconds, commits = sequential(path, self.count, seed)
-        self.seq_tps.append(self.count / seconds)
-        self.seq_commits.append(commits / self.count)
+        self.add("seq", *sequential(path, self.count, seed, recorded=True))
 
     def concurrent(self, path: Path, seed: int) -> None:
         """Group commit on the event loop (``commit_on="loop"``)."""
-        seconds, commits = asyncio.run(concurrent(path, self.count, self.in_flight, seed, "loop"))
-        self.con_tps.append(self.count / seconds)
-        self.con_commits.append(commits / self.count)
+        run = concurrent(path, self.count, self.in_flight, seed, "loop", recorded=True)
+        self.add("loop", *asyncio.run(run))
+
+    def concurrent_simulator(self, path: Path, seed: int) -> None:
+        """The same, with the simulator answering in this process."""
+        run = concurrent(path, self.count, self.in_flight, seed, "loop", recorded=False)
+        self.add("loop-sim", *asyncio.run(run))
 
     def concurrent_thread(self, path: Path, seed: int) -> None:
         """Group commit on a worker thread (the default, ``commit_on="thread"``)."""
-        seconds, commits = asyncio.run(concurrent(path, self.count, self.in_flight, seed, "thread"))
-        self.thr_tps.append(self.count / seconds)
-        self.thr_commits.append(commits / self.count)
+        run = concurrent(path, self.count, self.in_flight, seed, "thread", recorded=True)
+        self.add("thread", *asyncio.run(run))
 
     def baseline(self, path: Path, seed: int) -> None:
-        self.base_cps.append(baseline(path, self.count))
+        # baseline() gives commits per second; store it so that median() gives it back.
+        self.add("baseline", self.count / baseline(path, self.count))
 
 
 def main() -> None:
@@ -188,12 +255,14 @@ def main() -> None:
     with tempfile.TemporaryDirectory(prefix=".bench-durable-", dir=ROOT) as folder:
         files = iter(Path(folder, f"run-{n}.db") for n in range(1_000))
         # Warm up: imports, the converter's generated code, the first files on this disk.
-        sequential(next(files), 50, seed=1)
-        asyncio.run(concurrent(next(files), 50, args.in_flight, 2, "loop"))
-        asyncio.run(concurrent(next(files), 50, args.in_flight, 3, "thread"))
+        sequential(next(files), 50, seed=1, recorded=True)
+        for mode in ("loop", "thread"):
+            asyncio.run(concurrent(next(files), 50, args.in_flight, 2, mode, recorded=True))
+        asyncio.run(concurrent(next(files), 50, args.in_flight, 3, "loop", recorded=False))
         runs = [
             figures.sequential,
             figures.concurrent,
+            figures.concurrent_simulator,
             figures.concurrent_thread,
             figures.baseline,
         ]
@@ -203,34 +272,28 @@ def main() -> None:
             for position, run in enumerate(order):
                 run(next(files), 10 * round_number + position + 10)
 
-    median = statistics.median
-    seq, con, base = median(figures.seq_tps), median(figures.con_tps), median(figures.base_cps)
-    seq_commits, con_commits = median(figures.seq_commits), median(figures.con_commits)
-    thr, thr_commits = median(figures.thr_tps), median(figures.thr_commits)
+    n = args.in_flight
+    rows = [
+        ("seq", "sequential, sync Driver", "sales"),
+        ("loop", f"AsyncDriver, {n} in flight, commit on loop", "sales"),
+        ("loop-sim", "  the same, simulator in this process", "sales"),
+        ("thread", f"AsyncDriver, {n} in flight, commit on thread", "sales"),
+        ("baseline", "baseline, raw sqlite3, one commit a row", "commits"),
+    ]
     print(
         f"{args.count} durable dual-messaging sales per run (sell, confirm, confirmation "
-        f"acknowledged), {args.rounds} rounds, median; SQLite WAL, synchronous=FULL"
+        f"acknowledged), {args.rounds} rounds, median; SQLite WAL, synchronous=FULL; the "
+        "switch answers from a recording unless said"
     )
     print(f"  {'run':<46} {'per second':>16} {'commits/sale':>13}")
-    rows = [
-        ("sequential, sync Driver", f"{seq:,.0f} sales", f"{seq_commits:.2f}"),
-        (
-            f"AsyncDriver, {args.in_flight} in flight, commit on loop",
-            f"{con:,.0f} sales",
-            f"{con_commits:.2f}",
-        ),
-        (
-            f"AsyncDriver, {args.in_flight} in flight, commit on thread",
-            f"{thr:,.0f} sales",
-            f"{thr_commits:.2f}",
-        ),
-        ("baseline, raw sqlite3, one commit a row", f"{base:,.0f} commits", "-"),
-    ]
-    for name, rate, commits in rows:
-        print(f"  {name:<46} {rate:>16} {commits:>13}")
+    for name, label, unit in rows:
+        rate = f"{figures.median(name):,.0f} {unit}"
+        print(f"  {label:<46} {rate:>16} {figures.commits_per_sale(name):>13}")
     print(
-        f"BENCH durable seq_tps={seq:.0f} concurrent_tps={con:.0f} "
-        f"baseline_commits_per_s={base:.0f}"
+        f"BENCH durable seq_tps={figures.median('seq'):.0f} "
+        f"concurrent_tps={figures.median('loop'):.0f} "
+        f"baseline_commits_per_s={figures.median('baseline'):.0f} "
+        f"concurrent_tps_with_simulator={figures.median('loop-sim'):.0f}"
     )
 
 

@@ -186,12 +186,22 @@ class AdvicePlans:
         )
         yield sql, [list(column) for column in zip(*rows, strict=True)]
 
-    def store_and_take(self, rows: list[AdviceRow], now: float, advice_id: str) -> Plan[Taken]:
+    def store_and_take(
+        self, rows: list[AdviceRow], now: float, known: TenderAdvice | BasicReversal
+    ) -> Plan[Taken]:
         """Store the advice, then lease it to this owner if it is free: one transaction."""
         yield from self.enqueue(rows)
-        return (yield from self.take_due(now, 1, advice_id))
+        return (yield from self.take_due(now, 1, known.id, known=known))
 
-    def take_due(self, now: float, limit: int, advice_id: str | None) -> Plan[Taken]:
+    def take_due(
+        self,
+        now: float,
+        limit: int,
+        advice_id: str | None,
+        *,
+        known: TenderAdvice | BasicReversal | None = None,
+    ) -> Plan[Taken]:
+        """``known``: the advice in hand whose row may be taken; it is not decoded again."""
         yield from self.time.sync()
         now = self.time.to_server(now)
         params: dict[str, Any] = {
@@ -210,7 +220,8 @@ class AdvicePlans:
         taken: list[QueuedAdvice] = []
         for row_id, kind, body, attempts in rows:
             try:
-                taken.append(QueuedAdvice(_decode(kind, bytes(body)), attempts + 1))
+                mine = known if known is not None and row_id == known.id else None
+                taken.append(QueuedAdvice(mine or _decode(kind, bytes(body)), attempts + 1))
             except WireFormatError as error:  # one unreadable row must not block the rest
                 yield (
                     f"UPDATE {{s}}.advice SET state = 'parked', park_reason = %s, {_FREE} "

@@ -98,7 +98,7 @@ class AsyncPostgresAdviceQueue:
             return None
         plan = self.plans.store_and_take
         taken = await self.database.run(
-            f"store and take advice {advice.id}", lambda: plan(rows, due, advice.id)
+            f"store and take advice {advice.id}", lambda: plan(rows, due, advice)
         )
         held = self.fence.hold(taken)
         return held[0] if held else None

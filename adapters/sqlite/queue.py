@@ -80,7 +80,7 @@ class AdviceSteps:
         body = to_json(advice)
         kind = AdviceKind.CONFIRMATION if isinstance(advice, TenderAdvice) else AdviceKind.REVERSAL
         row = (advice.id, kind.value, advice.request_id, body, _finite("due", due), wall_time())
-        lease = self.take_due(due, 1, advice.id).run if take else None
+        lease = self.take_due(due, 1, advice.id, known=advice).run if take else None
 
         def run(conn: sqlite3.Connection) -> QueuedAdvice | None:
             conn.execute(
@@ -96,7 +96,15 @@ class AdviceSteps:
         what = "store and take" if take else "store"
         return Step(f"{what} advice {advice.id}", run)
 
-    def take_due(self, now: float, limit: int, advice_id: str | None) -> Step[list[QueuedAdvice]]:
+    def take_due(
+        self,
+        now: float,
+        limit: int,
+        advice_id: str | None,
+        *,
+        known: TenderAdvice | BasicReversal | None = None,
+    ) -> Step[list[QueuedAdvice]]:
+        """``known``: the advice in hand whose row may be taken; it is not decoded again."""
         params: dict[str, Any] = {
             "now": _finite("now", now),
             "grace": self.grace,
@@ -117,7 +125,8 @@ class AdviceSteps:
             taken: list[QueuedAdvice] = []
             for row_id, kind, body, attempts in rows:
                 try:
-                    advice = _decode(kind, body)
+                    advice = known if known is not None and row_id == known.id else None
+                    advice = advice or _decode(kind, body)
                 except WireFormatError as error:  # one unreadable row must not block the rest
                     conn.execute(
                         "UPDATE advice SET state = 'parked', park_reason = ? WHERE id = ?",
