@@ -35,12 +35,11 @@ class SnapshotError(ValueError):
     """A stored snapshot cannot be read back: it names the transaction and what is wrong."""
 
 
-def snapshot(tx: Transaction, *, messages: bool = True) -> dict[str, Any]:
-    """The transaction as JSON-able data (without its messages if ``messages`` is false)."""
-    data: dict[str, Any] = {
+def _head(tx: Transaction) -> dict[str, Any]:
+    """What never changes in a transaction's life."""
+    return {
         "version": SNAPSHOT_VERSION,
         "id": tx.id,
-        "state": tx.state.value,
         "profile": {
             "messaging": tx.profile.messaging.value,
             "retriesSupported": tx.profile.retries_supported,
@@ -51,17 +50,12 @@ def snapshot(tx: Transaction, *, messages: bool = True) -> dict[str, Any]:
             "timeout": tx.policy.timeout,
             "retryDelay": tx.policy.retry_delay,
         },
-        "retries": tx.retries,
     }
-    if messages:
-        data["request"] = to_wire(tx.request)
-        if tx.tenders is not None:
-            data["tenders"] = [to_wire(tender) for tender in tx.tenders]
-        if tx.response is not None:
-            data["response"] = to_wire(tx.response)
-        if tx.advice is not None:
-            kind = "confirmation" if isinstance(tx.advice, TenderAdvice) else "reversal"
-            data["advice"] = {"kind": kind, "message": to_wire(tx.advice)}
+
+
+def _flags(tx: Transaction) -> dict[str, Any]:
+    """What is set only on some paths (left out when unset)."""
+    data: dict[str, Any] = {}
     if tx.unanswered is not None:
         data["unanswered"] = tx.unanswered.value
     if tx.declined is not None:
@@ -73,6 +67,23 @@ def snapshot(tx: Transaction, *, messages: bool = True) -> dict[str, Any]:
         data["reconciliation"] = tx.reconciliation
     if tx.host_timed_out:
         data["hostTimedOut"] = True
+    return data
+
+
+def snapshot(tx: Transaction) -> dict[str, Any]:
+    """The transaction as JSON-able data."""
+    data = _head(tx)
+    data["state"] = tx.state.value
+    data["retries"] = tx.retries
+    data["request"] = to_wire(tx.request)
+    if tx.tenders is not None:
+        data["tenders"] = [to_wire(tender) for tender in tx.tenders]
+    if tx.response is not None:
+        data["response"] = to_wire(tx.response)
+    if tx.advice is not None:
+        kind = "confirmation" if isinstance(tx.advice, TenderAdvice) else "reversal"
+        data["advice"] = {"kind": kind, "message": to_wire(tx.advice)}
+    data.update(_flags(tx))
     return data
 
 
@@ -101,8 +112,18 @@ def snapshot_json(tx: Transaction) -> str:
     messages in it are serialised once per transaction and reused by later snapshots, which
     is what makes recording every state change cheap.
     """
-    data = snapshot(tx, messages=False)
-    parts = [_text(data)[:-1], ',"request":', _memo(tx, "request", tx.request)]
+    memo = tx._wire_memo
+    kept = memo.get("head")
+    if kept is not None and kept[0] == (tx.profile, tx.policy):
+        head = kept[1]
+    else:
+        head = _text(_head(tx))[:-1]
+        memo["head"] = ((tx.profile, tx.policy), head)
+    parts = [head, ',"state":"', tx.state.value, '","retries":', str(tx.retries)]
+    flags = _flags(tx)
+    if flags:
+        parts += [",", _text(flags)[1:-1]]
+    parts += [',"request":', _memo(tx, "request", tx.request)]
     if tx.tenders is not None:
         parts += [',"tenders":', _memo(tx, "tenders", tx.tenders)]
     if tx.response is not None:
