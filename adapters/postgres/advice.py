@@ -189,8 +189,19 @@ class AdvicePlans:
     def store_and_take(
         self, rows: list[AdviceRow], now: float, known: TenderAdvice | BasicReversal
     ) -> Plan[Taken]:
-        """Store the advice, then lease it to this owner if it is free: one transaction."""
-        yield from self.enqueue(rows)
+        """Store the advice already leased to this owner; if it was queued before, take it
+        if it is free. One transaction."""
+        yield from self.time.sync()
+        [(advice_id, kind, request_id, body, due)] = rows
+        due = self.time.to_server(due)
+        _, inserted = yield (
+            "INSERT INTO {s}.advice (id, kind, request_id, body, due, attempts, lease_owner, "
+            "leased_at, lease_until, lease_token) VALUES (%s, %s, %s, %s, %s, 1, %s, %s, %s, 1) "
+            "ON CONFLICT (id) DO NOTHING RETURNING lease_token",
+            (advice_id, kind, request_id, body, due, self.fence.owner, due, due + self.lease),
+        )
+        if inserted:
+            return [QueuedAdvice(known, 1)], {advice_id: inserted[0][0]}
         return (yield from self.take_due(now, 1, known.id, known=known))
 
     def take_due(

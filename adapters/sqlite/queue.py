@@ -81,16 +81,21 @@ class AdviceSteps:
         kind = AdviceKind.CONFIRMATION if isinstance(advice, TenderAdvice) else AdviceKind.REVERSAL
         row = (advice.id, kind.value, advice.request_id, body, _finite("due", due), wall_time())
         lease = self.take_due(due, 1, advice.id, known=advice).run if take else None
+        # A new row taken at once is stored already leased, as take_due would lease it.
+        leased = (1, self.owner, due, due + self.lease) if take else (0, None, None, None)
 
         def run(conn: sqlite3.Connection) -> QueuedAdvice | None:
-            conn.execute(
-                "INSERT INTO advice (id, kind, request_id, body, due, enqueued_at) "
-                "VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (id) DO NOTHING",
-                row,
-            )
+            stored = conn.execute(
+                "INSERT INTO advice (id, kind, request_id, body, due, enqueued_at, attempts, "
+                "lease_owner, leased_at, lease_until) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) "
+                "ON CONFLICT (id) DO NOTHING",
+                row + leased,
+            ).rowcount
             if lease is None:
                 return None
-            taken = lease(conn)  # in the same transaction: stored and leased, or neither
+            if stored == 1:
+                return QueuedAdvice(advice, 1)
+            taken = lease(conn)  # queued before: take it if free, in the same transaction
             return taken[0] if taken else None
 
         what = "store and take" if take else "store"
