@@ -1,8 +1,9 @@
 """PostgreSQL benchmark: durable dual-messaging sales per second with the journal and the
 advice queue in PostgreSQL, 1, 4 and 16 sales in flight, next to the SQLite figure.
 
-The switch is the in-memory simulator, so what is measured is the storage. Each sale is
-durable end to end, as in ``bench_durable.py``: the journal records it before the provision
+The switch answers from a recording of the simulator's answers, made before the clock starts
+(``RecordedSwitch`` from ``bench_durable.py``), so what is measured is the till's side. Each
+sale is durable end to end, as in ``bench_durable.py``: the journal records it before the provision
 leaves and after every change, the confirmation is stored in the queue before it is sent,
 and the sale ends DONE with its confirmation acknowledged and removed from the queue.
 
@@ -31,12 +32,12 @@ from collections.abc import Callable
 from pathlib import Path
 
 import psycopg
+from bench_durable import switch_for
 
 from adapters.clock import SystemClock
 from adapters.demo import DEMO_CLIENT_ID, SeededIds, cash, demo_request
 from adapters.memory import AsyncInMemoryTransport
 from adapters.postgres import AsyncPostgresAdviceQueue, AsyncPostgresJournal, migrate
-from adapters.simulator import SwitchSimulator
 from adapters.sqlite import AsyncSqliteAdviceQueue, AsyncSqliteJournal
 from voucher_core import AsyncDriver, DriverSettings, ProviderProfile, State
 from voucher_core.messages import ProvisionRequest
@@ -75,8 +76,9 @@ async def drive(
     journal: AsyncTransactionJournal, queue: AsyncAdviceQueue, count: int, in_flight: int, seed: int
 ) -> float:
     """Seconds for ``count`` sales through the asyncio driver, ``in_flight`` at a time."""
+    sales = requests(count, seed)
     driver = AsyncDriver(
-        AsyncInMemoryTransport(SwitchSimulator(seed=seed), username=DEMO_CLIENT_ID),
+        AsyncInMemoryTransport(switch_for(sales, seed, True), username=DEMO_CLIENT_ID),
         queue,
         clock=SystemClock(),
         journal=journal,
@@ -88,7 +90,6 @@ async def drive(
         async with gate:
             await driver.confirm(await driver.sell(request), TENDERS)
 
-    sales = requests(count, seed)
     began = time.perf_counter()
     await asyncio.gather(*(one(request) for request in sales))
     return time.perf_counter() - began
