@@ -94,6 +94,8 @@ def _text(value: Any) -> str:
 def _memo(tx: Transaction, part: str, message: Any) -> str:
     """The JSON text of ``message``, made once per message object and kept on ``tx``."""
     memo = tx._wire_memo
+    if memo is None:
+        memo = tx._wire_memo = {}
     kept = memo.get(part)
     if kept is not None and kept[0] is message:
         return kept[1]
@@ -113,6 +115,8 @@ def snapshot_json(tx: Transaction) -> str:
     is what makes recording every state change cheap.
     """
     memo = tx._wire_memo
+    if memo is None:
+        memo = tx._wire_memo = {}
     kept = memo.get("head")
     if kept is not None and kept[0] == (tx.profile, tx.policy):
         head = kept[1]

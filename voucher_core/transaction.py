@@ -101,7 +101,7 @@ class Transaction:
     _moves: list[tuple[State, State]] | None = attrs.field(default=None, repr=False)
     # The JSON text of messages already snapshotted, by part, each beside the message it
     # was made from (messages are immutable, so identity says it is still right).
-    _wire_memo: dict[str, tuple[object, str]] = attrs.field(factory=dict, repr=False)
+    _wire_memo: dict[str, tuple[object, str]] | None = attrs.field(default=None, repr=False)
 
     @classmethod
     def begin(
