@@ -31,7 +31,7 @@ from adapters.postgres import (
     migrate,
     redact,
 )
-from adapters.postgres.schema import LOCK_CLASS
+from adapters.postgres.schema import LOCK_CLASS, connect_kwargs
 from voucher_core import State, to_json
 from voucher_core.snapshot import snapshot_json
 
@@ -311,6 +311,34 @@ def test_the_server_time_base_stores_the_servers_clock(schema: str, samples: Sam
 
 
 # -- failures -----------------------------------------------------------------------------------
+
+
+def test_a_row_locked_elsewhere_fails_the_write_after_the_timeout_not_never(
+    schema: str, samples: Samples
+) -> None:
+    tx = samples.provisioned()
+    with PostgresJournal(PG_DSN, schema=schema, timeout=1.0) as journal:
+        journal.record(tx)
+        with psycopg.connect(PG_DSN) as other:  # a session that holds the row and hangs
+            other.execute(f'SELECT 1 FROM "{schema}".journal WHERE id = %s FOR UPDATE', (tx.id,))
+            started = time.monotonic()
+            with pytest.raises(StorageError, match=r"lock timeout|canceling statement"):
+                journal.record(tx)
+            assert time.monotonic() - started < 5.0
+            other.rollback()
+        journal.record(tx)  # and the journal carries on once the lock is gone
+        entry = journal.get(tx.id)
+        assert entry is not None and same(entry.transaction, tx)
+
+
+def test_the_dsns_own_settings_win_over_the_added_ones() -> None:
+    kwargs = connect_kwargs(
+        "postgresql://u@h/db?connect_timeout=30&options=-c%20statement_timeout%3D0", 10.0
+    )
+    assert "connect_timeout" not in kwargs and kwargs["application_name"] == "voucher-core"
+    options = str(kwargs["options"])
+    assert options.startswith("-c lock_timeout=10000 -c statement_timeout=60000")
+    assert options.endswith("-c statement_timeout=0")  # later wins on the server
 
 
 @pytest.mark.parametrize(

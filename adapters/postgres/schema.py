@@ -73,12 +73,35 @@ def check_schema_name(schema: str) -> str:
 
 
 def connect_kwargs(dsn: str, timeout: float) -> dict[str, str | int]:
-    """Connection settings added to the DSN: a connect timeout, autocommit off, a name."""
+    """Connection settings added to the DSN, so that no call waits without end.
+
+    A connect timeout of ``timeout``; on the server, ``lock_timeout`` of ``timeout`` (a row
+    another session holds), ``statement_timeout`` of six times it, and the same for a
+    session left idle inside a transaction; on the socket, TCP keepalives and a user timeout,
+    so a server that vanished without closing the connection is noticed. Settings the DSN
+    already gives (its own ``options`` included) are kept.
+    """
     if not (math.isfinite(timeout) and timeout > 0):
         raise ValueError("timeout must be a positive number of seconds")
-    kwargs: dict[str, str | int] = {"connect_timeout": max(2, math.ceil(timeout))}
-    if "application_name" not in conninfo_to_dict(dsn):
-        kwargs["application_name"] = "voucher-core"
+    given = conninfo_to_dict(dsn)
+    seconds = max(2, math.ceil(timeout))
+    wait_ms, statement_ms = seconds * 1000, seconds * 6000
+    server = (
+        f"-c lock_timeout={wait_ms} -c statement_timeout={statement_ms} "
+        f"-c idle_in_transaction_session_timeout={statement_ms}"
+    )
+    defaults: dict[str, str | int] = {
+        "connect_timeout": seconds,
+        "application_name": "voucher-core",
+        "keepalives": 1,
+        "keepalives_idle": seconds,
+        "keepalives_interval": 2,
+        "keepalives_count": 3,
+        "tcp_user_timeout": statement_ms,
+    }
+    kwargs = {key: value for key, value in defaults.items() if key not in given}
+    # The DSN's own options come last, so that its settings win over these.
+    kwargs["options"] = f"{server} {given['options']}" if given.get("options") else server
     return kwargs
 
 
