@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import itertools
 import json
+import logging
 import os
 import sqlite3
 import subprocess
@@ -428,6 +429,39 @@ def test_a_lease_that_runs_out_frees_the_advice_for_another_queue(
         [again] = b.take_due(10.0)
         assert again.attempts == 2
         assert a.take_due(19.99) == []
+
+
+def test_a_drainer_whose_lease_was_taken_over_changes_nothing(
+    tmp_path: Path, samples: Samples, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Drainer a stalls past its lease; b takes its advices over. a's late acknowledgement,
+    repeat and park are refused (counted and logged); b settles them, and an advice that no
+    one took over is still a's to settle."""
+    path = tmp_path / "voucher.db"
+    acked, parked, repeated, expired = (samples.confirmation() for _ in range(4))
+    with (
+        SqliteAdviceQueue(path, lease=2.0, owner="a") as a,
+        SqliteAdviceQueue(path, lease=2.0, owner="b") as b,
+    ):
+        for advice in (acked, parked, repeated, expired):
+            a.enqueue(advice, due=0.0)
+        assert len(a.take_due(0.0)) == 4
+        assert ids(b.take_due(2.0, limit=3)) == [acked.id, parked.id, repeated.id]
+        with caplog.at_level(logging.WARNING, logger="adapters.sqlite"):
+            a.acknowledge(acked.id)
+            a.park(parked.id, reason="HTTP 400")
+            a.repeat_later(repeated.id, due=0.0)
+        assert a.fenced == 3 and len(a) == 4 and a.parked() == []
+        assert f"acknowledge of advice {acked.id} refused: no longer leased to a (held by b)" in (
+            caplog.text
+        )
+        a.acknowledge(expired.id)  # expired, but no one took it over
+        b.acknowledge(acked.id)
+        b.park(parked.id, reason="HTTP 400")
+        b.repeat_later(repeated.id, due=5.0)
+        assert b.fenced == 0 and a.fenced == 3
+        assert ids(b.pending()) == [repeated.id]
+        assert [p.queued.id for p in b.parked()] == [parked.id]
 
 
 def test_two_queue_objects_in_threads_never_hold_the_same_advice(

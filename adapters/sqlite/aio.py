@@ -82,14 +82,21 @@ class AsyncSqliteAdviceQueue:
     ) -> list[QueuedAdvice]:
         return await self._worker.run(self._steps.take_due(now, limit, advice_id))
 
+    @property
+    def fenced(self) -> int:
+        return self.sync.fenced
+
     async def acknowledge(self, advice_id: str) -> None:
-        await self._worker.run(self._steps.acknowledge(advice_id))
+        holder = await self._worker.run(self._steps.acknowledge(advice_id))
+        self.sync._refused("acknowledge", advice_id, holder)
 
     async def repeat_later(self, advice_id: str, *, due: float) -> None:
-        await self._worker.run(self._steps.repeat_later(advice_id, due))
+        holder = await self._worker.run(self._steps.repeat_later(advice_id, due))
+        self.sync._refused("repeat", advice_id, holder)
 
     async def park(self, advice_id: str, *, reason: str) -> None:
-        await self._worker.run(self._steps.park(advice_id, reason))
+        holder = await self._worker.run(self._steps.park(advice_id, reason))
+        self.sync._refused("park", advice_id, holder)
 
     async def pending(self) -> list[QueuedAdvice]:
         return await self._worker.run(self._steps.pending())

@@ -4,8 +4,10 @@ Each advice is one row holding its exact wire JSON, so every repeat sends the sa
 ``take_due`` leases the rows it hands out to this queue's ``owner`` until ``now + lease``
 inside one ``BEGIN IMMEDIATE`` transaction: two queues on one file (threads or processes)
 never hold the same advice at once, and an advice whose drainer died is handed out again
-when its lease runs out. Nothing is dropped by count or age; parked advices stay listed
-until re-queued.
+when its lease runs out. ``acknowledge``, ``repeat_later`` and ``park`` leave a row alone
+that another owner holds (it took the advice over after this one's lease ran out): the call
+is counted in ``fenced`` and logged, as on PostgreSQL (which also checks a lease token).
+Nothing is dropped by count or age; parked advices stay listed until re-queued.
 
 Times are the caller's monotonic seconds. After a reboot the stored times are reset when the
 file is opened (see :mod:`adapters.sqlite.database`); a due time more than ``horizon`` ahead
@@ -16,6 +18,7 @@ clock before waiting for another connection's write: ``max(60, 2 * busy_timeout)
 
 from __future__ import annotations
 
+import logging
 import math
 import os
 import secrets
@@ -30,6 +33,8 @@ from voucher_core.replies import AdviceKind
 from voucher_core.wire import WireFormatError, from_json, to_json
 
 __all__ = ["AdviceSteps", "SqliteAdviceQueue", "default_owner"]
+
+log = logging.getLogger("adapters.sqlite")
 
 _TAKEABLE = """
     state = 'queued'
@@ -149,18 +154,18 @@ class AdviceSteps:
         what = f"advice {advice_id}" if advice_id is not None else "due advices"
         return Step(f"take {what}", run)
 
-    def acknowledge(self, advice_id: str) -> Step[None]:
+    def acknowledge(self, advice_id: str) -> Step[str | None]:
         sql = "DELETE FROM advice WHERE id = ? AND state = 'queued'"
         return self._change(f"acknowledge advice {advice_id}", sql, (advice_id,))
 
-    def repeat_later(self, advice_id: str, due: float) -> Step[None]:
+    def repeat_later(self, advice_id: str, due: float) -> Step[str | None]:
         sql = (
             "UPDATE advice SET due = ?, lease_owner = NULL, leased_at = NULL, lease_until = NULL "
             "WHERE id = ? AND state = 'queued'"
         )
         return self._change(f"repeat advice {advice_id}", sql, (_finite("due", due), advice_id))
 
-    def park(self, advice_id: str, reason: str) -> Step[None]:
+    def park(self, advice_id: str, reason: str) -> Step[str | None]:
         sql = (
             "UPDATE advice SET state = 'parked', park_reason = ?, lease_owner = NULL, "
             "leased_at = NULL, lease_until = NULL WHERE id = ? AND state = 'queued'"
@@ -181,10 +186,19 @@ class AdviceSteps:
 
         return Step(f"requeue advice {advice_id}", run)
 
-    @staticmethod
-    def _change(operation: str, sql: str, values: tuple[object, ...]) -> Step[None]:
-        def run(conn: sqlite3.Connection) -> None:
-            conn.execute(sql, values)
+    def _change(self, operation: str, sql: str, values: tuple[object, ...]) -> Step[str | None]:
+        """Change the queued row unless another owner holds it; then return that owner (the
+        row is left alone: that owner took the advice over when this one's lease ran out)."""
+        fenced = sql + " AND (lease_owner IS NULL OR lease_owner = ?)"
+        advice_id = values[-1]
+
+        def run(conn: sqlite3.Connection) -> str | None:
+            if conn.execute(fenced, (*values, self.owner)).rowcount == 1:
+                return None
+            row = conn.execute(
+                "SELECT lease_owner FROM advice WHERE id = ? AND state = 'queued'", (advice_id,)
+            ).fetchone()
+            return None if row is None else str(row[0])
 
         return Step(operation, run)
 
@@ -269,6 +283,7 @@ class SqliteAdviceQueue:
             grace=max(60.0, 2 * busy_timeout),
         )
         self.database = Database(path, synchronous=synchronous, busy_timeout=busy_timeout)
+        self.fenced = 0  # calls refused: another owner had taken the advice over
 
     @property
     def owner(self) -> str:
@@ -295,13 +310,29 @@ class SqliteAdviceQueue:
         return self.database.run(self.steps.take_due(now, limit, advice_id))
 
     def acknowledge(self, advice_id: str) -> None:
-        self.database.run(self.steps.acknowledge(advice_id))
+        self._refused(
+            "acknowledge", advice_id, self.database.run(self.steps.acknowledge(advice_id))
+        )
 
     def repeat_later(self, advice_id: str, *, due: float) -> None:
-        self.database.run(self.steps.repeat_later(advice_id, due))
+        holder = self.database.run(self.steps.repeat_later(advice_id, due))
+        self._refused("repeat", advice_id, holder)
 
     def park(self, advice_id: str, *, reason: str) -> None:
-        self.database.run(self.steps.park(advice_id, reason))
+        self._refused("park", advice_id, self.database.run(self.steps.park(advice_id, reason)))
+
+    def _refused(self, action: str, advice_id: str, holder: str | None) -> None:
+        """Count and log a call refused because another owner holds the advice."""
+        if holder is None:
+            return
+        self.fenced += 1
+        log.warning(
+            "%s of advice %s refused: no longer leased to %s (held by %s)",
+            action,
+            advice_id,
+            self.owner,
+            holder,
+        )
 
     # -- for operators --------------------------------------------------------------------------
 
