@@ -47,6 +47,7 @@ from adapters.sqlite import (
 from voucher_core import AsyncDriver, Driver, DriverSettings, ProviderProfile, State
 from voucher_core.messages import ProvisionRequest
 from voucher_core.policy import Messaging
+from voucher_core.ports import AsyncAdviceQueue, AsyncTransactionJournal
 from voucher_core.wire import to_wire
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -142,19 +143,17 @@ def sequential(path: Path, count: int, seed: int, *, recorded: bool) -> tuple[fl
     return seconds, commits
 
 
-async def concurrent(
-    path: Path,
+async def drive(
+    journal: AsyncTransactionJournal,
+    queue: AsyncAdviceQueue,
     count: int,
     in_flight: int,
     seed: int,
-    commit_on: Literal["thread", "loop"],
     *,
     recorded: bool,
-) -> tuple[float, int]:
-    """Seconds for ``count`` sales through the asyncio driver, ``in_flight`` at a time, and
-    how many commits they took; against the simulator, or a :class:`RecordedSwitch`."""
-    journal = await asyncio.to_thread(AsyncSqliteJournal, path, commit_on=commit_on)
-    queue = await asyncio.to_thread(AsyncSqliteAdviceQueue, path, commit_on=commit_on)
+) -> float:
+    """Seconds for ``count`` sales through the asyncio driver, ``in_flight`` at a time,
+    against the simulator or a :class:`RecordedSwitch`."""
     sales = requests(count, seed)
     driver = AsyncDriver(
         AsyncInMemoryTransport(switch_for(sales, seed, recorded), username=DEMO_CLIENT_ID),
@@ -169,10 +168,26 @@ async def concurrent(
         async with gate:
             await driver.confirm(await driver.sell(request), TENDERS)
 
-    commits_before = journal.commits + queue.commits
     began = time.perf_counter()
     await asyncio.gather(*(one(request) for request in sales))
-    seconds = time.perf_counter() - began
+    return time.perf_counter() - began
+
+
+async def concurrent(
+    path: Path,
+    count: int,
+    in_flight: int,
+    seed: int,
+    commit_on: Literal["thread", "loop"],
+    *,
+    recorded: bool,
+) -> tuple[float, int]:
+    """Seconds for ``count`` sales on SQLite through the asyncio driver, ``in_flight`` at a
+    time, and how many commits they took."""
+    journal = await asyncio.to_thread(AsyncSqliteJournal, path, commit_on=commit_on)
+    queue = await asyncio.to_thread(AsyncSqliteAdviceQueue, path, commit_on=commit_on)
+    commits_before = journal.commits + queue.commits
+    seconds = await drive(journal, queue, count, in_flight, seed, recorded=recorded)
     commits = journal.commits + queue.commits - commits_before
     check(journal.sync, queue.sync, count)
     await journal.aclose()

@@ -26,40 +26,23 @@ import os
 import statistics
 import sys
 import tempfile
-import time
 import uuid
 from collections.abc import Callable
 from pathlib import Path
 
 import psycopg
-from bench_durable import switch_for
+from bench_durable import drive
 
-from adapters.clock import SystemClock
-from adapters.demo import DEMO_CLIENT_ID, SeededIds, cash, demo_request
-from adapters.memory import AsyncInMemoryTransport
 from adapters.postgres import AsyncPostgresAdviceQueue, AsyncPostgresJournal, migrate
 from adapters.sqlite import AsyncSqliteAdviceQueue, AsyncSqliteJournal
-from voucher_core import AsyncDriver, DriverSettings, ProviderProfile, State
-from voucher_core.messages import ProvisionRequest
-from voucher_core.policy import Messaging
-from voucher_core.ports import AsyncAdviceQueue, AsyncTransactionJournal, JournalEntry
+from voucher_core import State
+from voucher_core.ports import JournalEntry
 
 ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_DSN = "postgresql://postgres@127.0.0.1:5432/test"
-DUAL = ProviderProfile(messaging=Messaging.DUAL)
-TENDERS = cash(1000)
 LANES = (1, 4, 16)
 SQLITE_IN_FLIGHT = 16
 POOL_CAP = 32  # per pool; the journal and the queue each have one
-
-
-def requests(count: int, seed: int) -> list[ProvisionRequest]:
-    ids, clock = SeededIds(seed), SystemClock()
-    return [demo_request(id=ids(), time=clock.now()) for _ in range(count)]
-
-
-def settings(seed: int) -> DriverSettings:
-    return DriverSettings(profile=DUAL, new_id=SeededIds(seed + 1))
 
 
 def check(entries: list[JournalEntry], queued: int, parked: int, count: int) -> None:
@@ -70,29 +53,6 @@ def check(entries: list[JournalEntry], queued: int, parked: int, count: int) -> 
             f"{done} of {count} sales DONE ({len(entries)} journalled), "
             f"{queued} advices queued, {parked} parked"
         )
-
-
-async def drive(
-    journal: AsyncTransactionJournal, queue: AsyncAdviceQueue, count: int, in_flight: int, seed: int
-) -> float:
-    """Seconds for ``count`` sales through the asyncio driver, ``in_flight`` at a time."""
-    sales = requests(count, seed)
-    driver = AsyncDriver(
-        AsyncInMemoryTransport(switch_for(sales, seed, True), username=DEMO_CLIENT_ID),
-        queue,
-        clock=SystemClock(),
-        journal=journal,
-        settings=settings(seed),
-    )
-    gate = asyncio.Semaphore(in_flight)
-
-    async def one(request: ProvisionRequest) -> None:
-        async with gate:
-            await driver.confirm(await driver.sell(request), TENDERS)
-
-    began = time.perf_counter()
-    await asyncio.gather(*(one(request) for request in sales))
-    return time.perf_counter() - began
 
 
 def drop_schema(dsn: str, schema: str) -> None:
@@ -115,7 +75,7 @@ def postgres(dsn: str, count: int, lanes: int, seed: int) -> tuple[float, int]:
                 await journal.entries()  # open both pools before the clock starts
                 await queue.stats()
                 commits_before = journal.commits + queue.commits
-                seconds = await drive(journal, queue, count, lanes, seed)
+                seconds = await drive(journal, queue, count, lanes, seed, recorded=True)
                 commits = journal.commits + queue.commits - commits_before
                 entries = await journal.entries()
                 check(entries, len(await queue.pending()), len(await queue.parked()), count)
@@ -137,7 +97,7 @@ def sqlite(path: Path, count: int, in_flight: int, seed: int) -> tuple[float, in
         queue = await asyncio.to_thread(AsyncSqliteAdviceQueue, path, commit_on="loop")
         try:
             commits_before = journal.commits + queue.commits
-            seconds = await drive(journal, queue, count, in_flight, seed)
+            seconds = await drive(journal, queue, count, in_flight, seed, recorded=True)
             commits = journal.commits + queue.commits - commits_before
             entries = await journal.entries()
             check(entries, len(await queue.pending()), len(await queue.parked()), count)
