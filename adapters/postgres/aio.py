@@ -122,7 +122,9 @@ class AsyncPostgresAdviceQueue:
 
     async def acknowledge(self, advice_id: str) -> None:
         holder = await self.database.run(
-            f"acknowledge advice {advice_id}", lambda: self.plans.acknowledge(advice_id)
+            f"acknowledge advice {advice_id}",
+            lambda: self.plans.acknowledge(advice_id),
+            single=True,
         )
         self.fence.settled(advice_id, "acknowledge", holder)
 
@@ -189,7 +191,9 @@ class AsyncPostgresJournal:
     async def record(self, tx: Transaction, *, decision_deadline: float | None = None) -> None:
         # The snapshot is taken here, before the await: the transaction may move on meanwhile.
         data = JournalPlans.row(tx, decision_deadline)
-        await self.database.run(f"record transaction {tx.id}", lambda: JournalPlans.record(data))
+        await self.database.run(
+            f"record transaction {tx.id}", lambda: JournalPlans.record(data), single=True
+        )
 
     async def get(self, transaction_id: str) -> JournalEntry | None:
         plan = JournalPlans.get

@@ -16,6 +16,7 @@ A failure during ``COMMIT`` is never retried: its outcome is unknown and it is r
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import threading
 from collections.abc import Callable, Generator, Mapping, Sequence
 from typing import Any, TypeVar
@@ -79,16 +80,37 @@ class Database(_Settings):
         )
         self._lock = threading.Lock()
 
-    def run(self, operation: str, plan: Callable[[], Plan[T]], *, write: bool = True) -> T:
-        """Run a fresh ``plan()`` in one transaction and commit; raise if it did not commit."""
+    def run(
+        self,
+        operation: str,
+        plan: Callable[[], Plan[T]],
+        *,
+        write: bool = True,
+        single: bool = False,
+    ) -> T:
+        """Run a fresh ``plan()`` in one transaction and commit; raise if it did not commit.
+
+        ``single``: the plan makes one change, in one idempotent statement (any statements
+        after it only read); it runs in autocommit, which saves the round trip of a
+        ``COMMIT``. Being idempotent, it is tried again on another connection like any plan
+        whose connection was found dropped.
+        """
         for attempt in range(self.pool_size + 1):
             conn: psycopg.Connection[Any] | None = None
             committing = False
             try:
                 with self._pool.connection() as conn:
-                    result = _drive(conn, plan(), self.quoted)
-                    committing = True
-                    conn.commit()
+                    if single:
+                        conn.autocommit = True
+                        try:
+                            result = _drive(conn, plan(), self.quoted)
+                        finally:
+                            with contextlib.suppress(psycopg.Error):
+                                conn.autocommit = False
+                    else:
+                        result = _drive(conn, plan(), self.quoted)
+                        committing = True
+                        conn.commit()
             except (psycopg.Error, psycopg_pool.PoolTimeout, psycopg_pool.PoolClosed) as exc:
                 if committing or not _retryable(conn) or attempt == self.pool_size:
                     raise self.error(operation, exc) from exc
@@ -170,8 +192,16 @@ class AsyncDatabase(_Settings):
                 self._pool = self._loop = self._watcher = None
             await pool.close()
 
-    async def run(self, operation: str, plan: Callable[[], Plan[T]], *, write: bool = True) -> T:
-        """Run a fresh ``plan()`` in one transaction and commit; raise if it did not commit."""
+    async def run(
+        self,
+        operation: str,
+        plan: Callable[[], Plan[T]],
+        *,
+        write: bool = True,
+        single: bool = False,
+    ) -> T:
+        """Run a fresh ``plan()`` in one transaction and commit; raise if it did not commit.
+        ``single`` as for :meth:`Database.run`."""
         try:
             pool = await self._get_pool()
         except psycopg_pool.PoolClosed as exc:
@@ -181,9 +211,17 @@ class AsyncDatabase(_Settings):
             committing = False
             try:
                 async with pool.connection() as conn:
-                    result = await _adrive(conn, plan(), self.quoted)
-                    committing = True
-                    await conn.commit()
+                    if single:
+                        await conn.set_autocommit(True)
+                        try:
+                            result = await _adrive(conn, plan(), self.quoted)
+                        finally:
+                            with contextlib.suppress(psycopg.Error):
+                                await conn.set_autocommit(False)
+                    else:
+                        result = await _adrive(conn, plan(), self.quoted)
+                        committing = True
+                        await conn.commit()
             except (psycopg.Error, psycopg_pool.PoolTimeout, psycopg_pool.PoolClosed) as exc:
                 if committing or not _retryable(conn) or attempt == self.pool_size:
                     raise self.error(operation, exc) from exc

@@ -109,7 +109,9 @@ class PostgresJournal:
 
     def record(self, tx: Transaction, *, decision_deadline: float | None = None) -> None:
         row = JournalPlans.row(tx, decision_deadline)
-        self.database.run(f"record transaction {tx.id}", lambda: JournalPlans.record(row))
+        self.database.run(
+            f"record transaction {tx.id}", lambda: JournalPlans.record(row), single=True
+        )
 
     def get(self, transaction_id: str) -> JournalEntry | None:
         plan = JournalPlans.get

@@ -132,7 +132,9 @@ class PostgresAdviceQueue:
 
     def acknowledge(self, advice_id: str) -> None:
         holder = self.database.run(
-            f"acknowledge advice {advice_id}", lambda: self.plans.acknowledge(advice_id)
+            f"acknowledge advice {advice_id}",
+            lambda: self.plans.acknowledge(advice_id),
+            single=True,
         )
         self.fence.settled(advice_id, "acknowledge", holder)
 
