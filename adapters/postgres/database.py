@@ -5,12 +5,16 @@ back ``(rowcount, rows)``, so the sync :class:`Database` and the :class:`AsyncDa
 run exactly the same statements. Each call is one transaction on a pooled connection
 (autocommit off), committed before the call returns; any failure raises
 :class:`~adapters.postgres.StorageError` and, short of a failure during the commit itself,
-has changed nothing.
+has changed nothing. A call that makes its one change in a single idempotent statement (a
+journal record, an acknowledgement) runs in autocommit instead: the statement is its own
+transaction, and the round trip of a separate ``COMMIT`` is saved.
 
 A pooled connection the server dropped (restart, ``pg_terminate_backend``, failover) shows
 up only when used. A transaction that failed that way before its ``COMMIT`` was sent did
 nothing, so it is run again on another connection (at most ``pool_size + 1`` tries in all).
-A failure during ``COMMIT`` is never retried: its outcome is unknown and it is reported.
+A failure during ``COMMIT`` is never retried: its outcome is unknown and it is reported. (An
+autocommitted statement is retried like the rest: running it twice leaves what running it
+once does.)
 """
 
 from __future__ import annotations
