@@ -278,6 +278,8 @@ class Transaction:
             moved = False
         if not moved:
             raise InvalidEvent(self.id, self.state, event, _hint(self, event))
+        # No two rules share source, event and where they leave it: these name the one fired.
+        self._fired = _RULES[(source, event, self.state)]
         if self._moves is not None and self.state is not source:
             self._moves.append((source, self.state))
 
@@ -324,13 +326,6 @@ _GUARDS: dict[Guard, Callable[[Any], bool]] = {
 }
 
 
-def _recorder(rule: Rule) -> Callable[[Any], None]:
-    def record(event_data: Any) -> None:
-        event_data.model._fired = rule
-
-    return record
-
-
 def _build_machine() -> Machine:
     machine = Machine(
         model=None,
@@ -346,7 +341,6 @@ def _build_machine() -> Machine:
             source=rule.source,
             dest=rule.dest,
             conditions=[_GUARDS[rule.guard]] if rule.guard is not None else [],
-            after=[_recorder(rule)],
         )
     return machine
 
@@ -355,6 +349,13 @@ MACHINE: Machine = _build_machine()
 _TRIGGERS: dict[Event, Callable[[Transaction], bool]] = {
     event: MACHINE.events[event.value].trigger for event in Event
 }
+# Where each rule leaves a transaction (a rule without a destination leaves it where it was).
+_RULES: dict[tuple[State, Event, State], Rule] = {
+    (rule.source, rule.event, rule.dest if rule.dest is not None else rule.source): rule
+    for rule in TRANSITIONS
+}
+if len(_RULES) != len(TRANSITIONS):  # pragma: no cover - the table's own tests say which
+    raise ValueError("two transition rules share source, event and destination")
 _SOURCES: dict[Event, frozenset[State]] = {
     event: frozenset(rule.source for rule in TRANSITIONS if rule.event is event) for event in Event
 }
