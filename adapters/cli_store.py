@@ -79,6 +79,14 @@ def add_store_commands(commands: Any, seconds: Callable[[str], float]) -> None:
         "deliver the queue.",
     )
     add_db_option(recover)
+    recover.add_argument(
+        "--owner",
+        metavar="NAME",
+        default=None,
+        help="resume the sales of the driving process of this name (the journal's owner), "
+        "for a process that shares the journal with others and will not come back; "
+        "default: the sales recorded without an owner",
+    )
     _add_remote(recover, seconds)
 
     db = commands.add_parser("db", help="manage the PostgreSQL schema")
@@ -103,7 +111,7 @@ def run_store_command(args: argparse.Namespace, parser: argparse.ArgumentParser)
     if args.command == "db":
         return operations.migrate_schema(args.dsn)
 
-    store = operations.Store(db=args.db, dsn=args.dsn)
+    store = operations.Store(db=args.db, dsn=args.dsn, owner=getattr(args, "owner", None))
     if args.command in {"queue", "recover"} and getattr(args, "url", None) is not None:
         if args.password is not None and args.username is None:
             parser.error("--password needs --username")

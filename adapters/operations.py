@@ -55,13 +55,14 @@ class Store:
 
     db: str = DEFAULT_DB
     dsn: str | None = None
+    owner: str | None = None  # whose unfinished sales: the driving process's name
 
     def open(
         self, *, create: bool = False
     ) -> AbstractContextManager[tuple[OperatorQueue, DurableJournal]]:
         if self.dsn is not None:
-            return durable(dsn=self.dsn)
-        return durable(db=self.db, create=create)
+            return durable(dsn=self.dsn, owner=self.owner)
+        return durable(db=self.db, create=create, owner=self.owner)
 
     @property
     def name(self) -> str:

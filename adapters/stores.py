@@ -46,12 +46,17 @@ class MissingDatabase(Exception):
 
 @contextmanager
 def durable(
-    *, db: str | None = None, dsn: str | None = None, create: bool = True
+    *,
+    db: str | None = None,
+    dsn: str | None = None,
+    create: bool = True,
+    owner: str | None = None,
 ) -> Iterator[tuple[OperatorQueue, DurableJournal]]:
     """The queue and journal in the SQLite file ``db`` or the PostgreSQL database ``dsn``.
 
     ``create=False`` refuses a SQLite file that does not exist yet (commands that only read).
-    On PostgreSQL the schema is created or migrated first (idempotent).
+    On PostgreSQL the schema is created or migrated first (idempotent). ``owner`` names the
+    driving process whose unfinished sales the journal lists (see ``SqliteJournal``).
     """
     queue: OperatorQueue
     journal: DurableJournal
@@ -59,7 +64,7 @@ def durable(
         from adapters.postgres import PostgresAdviceQueue, PostgresJournal, migrate  # noqa: PLC0415
 
         migrate(dsn)
-        journal = PostgresJournal(dsn)
+        journal = PostgresJournal(dsn, owner=owner)
         try:
             queue = PostgresAdviceQueue(dsn)
         except BaseException:
@@ -71,7 +76,7 @@ def durable(
             raise MissingDatabase(f"no database at {path} (nothing has been stored there yet)")
         from adapters.sqlite import SqliteAdviceQueue, SqliteJournal  # noqa: PLC0415
 
-        journal = SqliteJournal(path)
+        journal = SqliteJournal(path, owner=owner)
         try:
             queue = SqliteAdviceQueue(path)
         except BaseException:

@@ -11,6 +11,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
@@ -181,3 +182,32 @@ def test_chaos_over_http_leaves_no_mismatch() -> None:
     summary = json.loads(result.stdout)
     assert summary["count"] == 40 and summary["mismatches"] == 0
     assert summary["final_states"]["DONE"] + summary["final_states"]["DECLINED"] == 40
+
+
+def test_recover_resumes_only_the_named_owners_sales(server_url: str, tmp_path: Path) -> None:
+    """Two lanes share one journal; `voucher recover` without --owner leaves lane-1's sale
+    alone (lane-1 may still be driving it), `--owner lane-1` takes it over."""
+    from sqlite_samples import Samples  # noqa: PLC0415
+
+    from adapters.sqlite import SqliteJournal  # noqa: PLC0415
+    from voucher_core import State  # noqa: PLC0415
+
+    db = str(tmp_path / "voucher.db")
+    samples = Samples(7)
+    lane_sale, unowned_sale = samples.provisioned(), samples.provisioned()
+    with SqliteJournal(db, owner="lane-1") as lane, SqliteJournal(db) as alone:
+        lane.record(lane_sale, decision_deadline=0.0)
+        alone.record(unowned_sale, decision_deadline=0.0)
+
+    def states() -> dict[str, State]:
+        with SqliteJournal(db) as journal:
+            return {e.transaction.id: e.transaction.state for e in journal.entries()}
+
+    first = run("recover", "--db", db, "--url", server_url)
+    assert first.returncode == 0, first.stderr
+    assert "resumed 1 sale(s)" in first.stdout
+    assert states() == {lane_sale.id: State.PROVISIONED, unowned_sale.id: State.DECLINED}
+    second = run("recover", "--db", db, "--owner", "lane-1", "--url", server_url)
+    assert second.returncode == 0, second.stderr
+    assert "resumed 1 sale(s)" in second.stdout
+    assert states() == {lane_sale.id: State.DECLINED, unowned_sale.id: State.DECLINED}

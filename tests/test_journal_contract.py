@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 import json
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -112,6 +112,59 @@ def test_unfinished_lists_exactly_the_non_terminal_ones_in_order(
     expected = [tx.id for tx in transactions if tx.state not in TERMINAL]
     assert [e.transaction.id for e in journal.unfinished()] == expected
     assert {e.transaction.state for e in journal.unfinished()} == ALL_STATES - TERMINAL
+
+
+@pytest.fixture(params=["sqlite", "postgres"])
+def shared(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Callable[..., Journal]]:
+    """Opens journals on one durable store, each as the owner it is given."""
+    opened: list[SqliteJournal | PostgresJournal] = []
+    if request.param == "postgres":
+        with fresh_schema() as schema:
+
+            def open_postgres(owner: str | None) -> Journal:
+                opened.append(PostgresJournal(PG_DSN, schema=schema, owner=owner))
+                return opened[-1]
+
+            yield open_postgres
+            for journal in opened:
+                journal.close()
+        return
+
+    def open_sqlite(owner: str | None) -> Journal:
+        opened.append(SqliteJournal(tmp_path / "voucher.db", owner=owner))
+        return opened[-1]
+
+    yield open_sqlite
+    for journal in opened:
+        journal.close()
+
+
+def test_processes_sharing_a_journal_each_see_only_their_own_unfinished_sales(
+    shared: Callable[..., Journal], samples: Samples
+) -> None:
+    """What recover() resumes: a restarted lane never takes over a sale another live lane is
+    driving; a lane that will not come back is taken over by opening the journal under its
+    name (``voucher recover --owner``)."""
+    lane_1, lane_2, alone = shared("lane-1"), shared("lane-2"), shared(None)
+    mine, theirs, unowned, done = (
+        samples.provisioned(),
+        samples.retrying(),
+        samples.provisioning(),
+        samples.done_with_conflict(),
+    )
+    lane_1.record(mine)
+    lane_1.record(done)
+    lane_2.record(theirs)
+    alone.record(unowned)
+    assert [e.transaction.id for e in lane_1.unfinished()] == [mine.id]
+    assert [e.transaction.id for e in lane_2.unfinished()] == [theirs.id]
+    assert [e.transaction.id for e in alone.unfinished()] == [unowned.id]
+    assert {e.transaction.id for e in lane_2.entries()} == {mine.id, done.id, theirs.id, unowned.id}
+    lane_2_again = shared("lane-2")  # lane 2 restarted, or an operator standing in for it
+    assert [e.transaction.id for e in lane_2_again.unfinished()] == [theirs.id]
+    lane_2_again.record(mine)  # a sale recorded by another owner becomes that owner's
+    assert [e.transaction.id for e in lane_1.unfinished()] == []
+    assert [e.transaction.id for e in lane_2.unfinished()] == [mine.id, theirs.id]
 
 
 def test_entries_keep_first_recorded_order_and_a_re_record_overwrites(

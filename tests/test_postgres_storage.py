@@ -31,7 +31,7 @@ from adapters.postgres import (
     migrate,
     redact,
 )
-from adapters.postgres.schema import LOCK_CLASS, connect_kwargs
+from adapters.postgres.schema import LOCK_CLASS, MIGRATIONS, connect_kwargs
 from voucher_core import State, to_json
 from voucher_core.snapshot import snapshot_json
 
@@ -59,9 +59,9 @@ def with_settings(**settings: str) -> str:
 
 
 def test_migrate_creates_the_schema_once_and_records_its_version(schema: str) -> None:
-    assert migrate(PG_DSN, schema=schema) == SCHEMA_VERSION == 1
-    assert migrate(PG_DSN, schema=schema) == 1
-    assert sql("SELECT version FROM {s}.schema_version", schema=schema) == [(1,)]
+    assert migrate(PG_DSN, schema=schema) == SCHEMA_VERSION == 2
+    assert migrate(PG_DSN, schema=schema) == 2
+    assert sql("SELECT version FROM {s}.schema_version ORDER BY 1", schema=schema) == [(1,), (2,)]
     tables = sql(
         "SELECT table_name FROM information_schema.tables WHERE table_schema = %s "
         "ORDER BY table_name",
@@ -70,13 +70,36 @@ def test_migrate_creates_the_schema_once_and_records_its_version(schema: str) ->
     assert tables == [("advice",), ("journal",), ("schema_version",)]
     with PostgresAdviceQueue(PG_DSN, schema=schema), PostgresJournal(PG_DSN, schema=schema):
         pass  # opening an up-to-date schema migrates nothing more
-    assert sql("SELECT count(*) FROM {s}.schema_version", schema=schema) == [(1,)]
+    assert sql("SELECT count(*) FROM {s}.schema_version", schema=schema) == [(2,)]
+
+
+def test_a_schema_of_version_1_is_brought_up_to_date_keeping_its_rows(
+    schema: str, samples: Samples
+) -> None:
+    tx = samples.provisioned()
+    with psycopg.connect(PG_DSN, autocommit=True) as conn:  # as the first release left it
+        conn.execute(f'CREATE SCHEMA "{schema}"')
+        for statement in MIGRATIONS[0]:
+            conn.execute(statement.replace("{s}", f'"{schema}"'))
+        conn.execute(
+            f'CREATE TABLE "{schema}".schema_version '
+            "(version integer PRIMARY KEY, applied_at timestamptz NOT NULL DEFAULT now())"
+        )
+        conn.execute(f'INSERT INTO "{schema}".schema_version (version) VALUES (1)')
+        conn.execute(
+            f'INSERT INTO "{schema}".journal (id, state, terminal, reconciliation, snapshot) '
+            "VALUES (%s, 'PROVISIONED', false, false, %s)",
+            (tx.id, snapshot_json(tx)),
+        )
+    with PostgresJournal(PG_DSN, schema=schema) as journal:
+        assert [e.transaction.id for e in journal.unfinished()] == [tx.id]  # no owner: ours
+    assert sql("SELECT max(version) FROM {s}.schema_version", schema=schema) == [(2,)]
 
 
 def test_a_schema_from_a_newer_version_is_refused(schema: str) -> None:
     migrate(PG_DSN, schema=schema)
-    sql("INSERT INTO {s}.schema_version (version) VALUES (2)", schema=schema)
-    with pytest.raises(StorageError, match=r"has version 2, written by a newer voucher-core"):
+    sql("INSERT INTO {s}.schema_version (version) VALUES (3)", schema=schema)
+    with pytest.raises(StorageError, match=r"has version 3, written by a newer voucher-core"):
         PostgresJournal(PG_DSN, schema=schema)
     with pytest.raises(ValueError, match="plain lower-case SQL name"):
         migrate(PG_DSN, schema='x"; DROP TABLE y; --')
@@ -105,8 +128,8 @@ def test_racing_migrations_wait_for_each_other_and_migrate_once(schema: str) -> 
         holder.execute("SELECT pg_advisory_unlock(%s, hashtext(%s))", (LOCK_CLASS, schema))
     for thread in threads:
         thread.join(timeout=20)
-    assert results == [1] * 6
-    assert sql("SELECT version FROM {s}.schema_version", schema=schema) == [(1,)]
+    assert results == [2] * 6
+    assert sql("SELECT version FROM {s}.schema_version ORDER BY 1", schema=schema) == [(1,), (2,)]
 
 
 def test_the_stored_rows_are_the_exact_bytes_and_readable_columns(

@@ -33,9 +33,9 @@ from adapters.sqlite import (
     SqliteJournal,
     StorageError,
 )
-from adapters.sqlite.database import Failure, Step
+from adapters.sqlite.database import MIGRATIONS, Failure, Step
 from voucher_core import State, to_json
-from voucher_core.snapshot import snapshot
+from voucher_core.snapshot import snapshot, snapshot_json
 
 FULL = "the disk or database is full"
 
@@ -288,6 +288,28 @@ def test_a_database_from_a_newer_version_is_refused(path: Path) -> None:
         conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION + 1}")
     with pytest.raises(StorageError, match=f"schema version {SCHEMA_VERSION + 1}"):
         SqliteAdviceQueue(path)
+
+
+def test_a_file_of_schema_version_1_is_brought_up_to_date_keeping_its_rows(
+    path: Path, samples: Samples
+) -> None:
+    tx = samples.provisioned()
+    conn = sqlite3.connect(path, isolation_level=None)  # as the first release left a file
+    conn.execute("PRAGMA journal_mode = WAL")
+    for statement in MIGRATIONS[0]:
+        conn.execute(statement)
+    conn.execute(
+        "INSERT INTO journal (id, state, terminal, snapshot, recorded_at) "
+        "VALUES (?, 'PROVISIONED', 0, ?, 'then')",
+        (tx.id, snapshot_json(tx)),
+    )
+    conn.execute("PRAGMA user_version = 1")
+    conn.close()
+    with SqliteJournal(path) as journal:
+        assert journal.database.pragma("user_version") == SCHEMA_VERSION == 2
+        assert [e.transaction.id for e in journal.unfinished()] == [tx.id]  # no owner: ours
+    with SqliteJournal(path, owner="lane-1") as journal:
+        assert journal.unfinished() == []
 
 
 def test_calls_after_close_fail(path: Path, samples: Samples) -> None:

@@ -170,9 +170,16 @@ class AsyncPostgresJournal:
     """:class:`~voucher_core.ports.AsyncTransactionJournal` in a PostgreSQL schema."""
 
     def __init__(
-        self, dsn: str, *, schema: str = "voucher", pool_size: int = 4, timeout: float = 10.0
+        self,
+        dsn: str,
+        *,
+        schema: str = "voucher",
+        pool_size: int = 4,
+        timeout: float = 10.0,
+        owner: str | None = None,
     ) -> None:
         self.database = AsyncDatabase(dsn, schema=schema, pool_size=pool_size, timeout=timeout)
+        self.owner = owner
         self._sync: PostgresJournal | None = None
 
     @property
@@ -181,7 +188,9 @@ class AsyncPostgresJournal:
             db = self.database
             if db.closed:
                 raise StorageError(db.where, "open the database", "the storage was closed")
-            self._sync = PostgresJournal(db.dsn, schema=db.schema, pool_size=1, timeout=db.timeout)
+            self._sync = PostgresJournal(
+                db.dsn, schema=db.schema, pool_size=1, timeout=db.timeout, owner=self.owner
+            )
         return self._sync
 
     @property
@@ -190,7 +199,7 @@ class AsyncPostgresJournal:
 
     async def record(self, tx: Transaction, *, decision_deadline: float | None = None) -> None:
         # The snapshot is taken here, before the await: the transaction may move on meanwhile.
-        data = JournalPlans.row(tx, decision_deadline)
+        data = JournalPlans.row(tx, decision_deadline, self.owner)
         await self.database.run(
             f"record transaction {tx.id}", lambda: JournalPlans.record(data), single=True
         )
@@ -202,8 +211,9 @@ class AsyncPostgresJournal:
         )
 
     async def unfinished(self) -> list[JournalEntry]:
+        owner = self.owner
         return await self.database.run(
-            "list unfinished transactions", JournalPlans.unfinished, write=False
+            "list unfinished transactions", lambda: JournalPlans.unfinished(owner), write=False
         )
 
     async def entries(self) -> list[JournalEntry]:

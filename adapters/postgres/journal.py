@@ -23,7 +23,7 @@ from voucher_core.transaction import Transaction
 __all__ = ["JournalPlans", "PostgresJournal"]
 
 _COLUMNS = "snapshot, decision_deadline"
-JournalRow = tuple[str, str, bool, bool, str, float | None]
+JournalRow = tuple[str, str, bool, bool, str, float | None, str | None]
 
 
 def _entries(rows: list[tuple[Any, ...]]) -> list[JournalEntry]:
@@ -34,7 +34,7 @@ class JournalPlans:
     """The journal's SQL as plans, shared by the sync and the async journal."""
 
     @staticmethod
-    def row(tx: Transaction, decision_deadline: float | None) -> JournalRow:
+    def row(tx: Transaction, decision_deadline: float | None, owner: str | None) -> JournalRow:
         """The row to store, taken now: the transaction may move on right after."""
         text = snapshot_json(tx)
         if decision_deadline is not None and not math.isfinite(decision_deadline):
@@ -47,16 +47,19 @@ class JournalPlans:
             tx.reconciliation is not None,
             text,
             decision_deadline,
+            owner,
         )
 
     @staticmethod
     def record(row: JournalRow) -> Plan[None]:
         yield (
             "INSERT INTO {s}.journal (id, state, terminal, reconciliation, snapshot, "
-            "decision_deadline) VALUES (%s, %s, %s, %s, %s, %s) ON CONFLICT (id) DO UPDATE SET "
+            "decision_deadline, owner) VALUES (%s, %s, %s, %s, %s, %s, %s) "
+            "ON CONFLICT (id) DO UPDATE SET "
             "state = EXCLUDED.state, terminal = EXCLUDED.terminal, "
             "reconciliation = EXCLUDED.reconciliation, snapshot = EXCLUDED.snapshot, "
-            "decision_deadline = EXCLUDED.decision_deadline, recorded_at = now()",
+            "decision_deadline = EXCLUDED.decision_deadline, owner = EXCLUDED.owner, "
+            "recorded_at = now()",
             row,
         )
 
@@ -66,8 +69,12 @@ class JournalPlans:
         return _entries(rows)[0] if rows else None
 
     @staticmethod
-    def unfinished() -> Plan[list[JournalEntry]]:
-        _, rows = yield f"SELECT {_COLUMNS} FROM {{s}}.journal WHERE NOT terminal ORDER BY seq", ()
+    def unfinished(owner: str | None) -> Plan[list[JournalEntry]]:
+        _, rows = yield (
+            f"SELECT {_COLUMNS} FROM {{s}}.journal WHERE NOT terminal "
+            "AND owner IS NOT DISTINCT FROM %s ORDER BY seq",
+            (owner,),
+        )
         return _entries(rows)
 
     @staticmethod
@@ -86,13 +93,21 @@ class PostgresJournal:
 
     ``record`` has committed when it returns, or raises
     :class:`~adapters.postgres.StorageError` and the journal still holds the previous
-    snapshot. The schema is created or migrated on opening.
+    snapshot. The schema is created or migrated on opening. ``owner`` as for
+    :class:`~adapters.sqlite.SqliteJournal`: every process sharing the journal names itself.
     """
 
     def __init__(
-        self, dsn: str, *, schema: str = "voucher", pool_size: int = 4, timeout: float = 10.0
+        self,
+        dsn: str,
+        *,
+        schema: str = "voucher",
+        pool_size: int = 4,
+        timeout: float = 10.0,
+        owner: str | None = None,
     ) -> None:
         self.database = Database(dsn, schema=schema, pool_size=pool_size, timeout=timeout)
+        self.owner = owner
 
     @property
     def dsn(self) -> str:
@@ -108,7 +123,7 @@ class PostgresJournal:
         return self.database.commits
 
     def record(self, tx: Transaction, *, decision_deadline: float | None = None) -> None:
-        row = JournalPlans.row(tx, decision_deadline)
+        row = JournalPlans.row(tx, decision_deadline, self.owner)
         self.database.run(
             f"record transaction {tx.id}", lambda: JournalPlans.record(row), single=True
         )
@@ -120,8 +135,10 @@ class PostgresJournal:
         )
 
     def unfinished(self) -> list[JournalEntry]:
+        """The unfinished transactions of this journal's ``owner``."""
+        owner = self.owner
         return self.database.run(
-            "list unfinished transactions", JournalPlans.unfinished, write=False
+            "list unfinished transactions", lambda: JournalPlans.unfinished(owner), write=False
         )
 
     def entries(self) -> list[JournalEntry]:

@@ -20,7 +20,7 @@ from adapters.postgres.errors import StorageError, describe, redact
 
 __all__ = ["SCHEMA_VERSION", "check_schema_name", "connect_kwargs", "migrate"]
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 LOCK_CLASS = 0x766F7563  # "vouc": the advisory lock's first key; the second hashes the schema
 OPEN = "open the database"
 _NAME = re.compile(r"[a-z_][a-z0-9_]{0,62}")
@@ -59,6 +59,8 @@ MIGRATIONS: tuple[tuple[str, ...], ...] = (
         "CREATE UNIQUE INDEX journal_by_seq ON {s}.journal (seq)",
         "CREATE INDEX journal_unfinished ON {s}.journal (seq) WHERE NOT terminal",
     ),
+    # 2: which driving process a transaction belongs to (NULL: the only one).
+    ("ALTER TABLE {s}.journal ADD COLUMN owner text",),
 )
 assert len(MIGRATIONS) == SCHEMA_VERSION
 

@@ -129,8 +129,11 @@ class AsyncSqliteJournal:
         synchronous: str = "FULL",
         busy_timeout: float = 5.0,
         commit_on: Literal["thread", "loop"] = "thread",
+        owner: str | None = None,
     ) -> None:
-        self.sync = SqliteJournal(path, synchronous=synchronous, busy_timeout=busy_timeout)
+        self.sync = SqliteJournal(
+            path, synchronous=synchronous, busy_timeout=busy_timeout, owner=owner
+        )
         self._steps = self.sync.steps
         self._worker = _committer(self.sync.database, commit_on)
 

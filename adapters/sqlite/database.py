@@ -25,7 +25,7 @@ __all__ = ["SCHEMA_VERSION", "Database", "Failure", "Step", "read_boot_id"]
 
 T = TypeVar("T")
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 BOOT_ID_FILE = "/proc/sys/kernel/random/boot_id"
 SYNCHRONOUS = ("OFF", "NORMAL", "FULL", "EXTRA")
 OPEN = "open the database"
@@ -61,6 +61,8 @@ MIGRATIONS: tuple[tuple[str, ...], ...] = (
         )""",
         "CREATE INDEX journal_unfinished ON journal (seq) WHERE terminal = 0",
     ),
+    # 2: which driving process a transaction belongs to (None: the only one).
+    ("ALTER TABLE journal ADD COLUMN owner TEXT",),
 )
 assert len(MIGRATIONS) == SCHEMA_VERSION
 

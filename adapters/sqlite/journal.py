@@ -30,10 +30,15 @@ def _entries(rows: Iterable[tuple[str, float | None]]) -> list[JournalEntry]:
 
 
 class JournalSteps:
-    """The journal's SQL as :class:`Step` objects, shared by the sync and the async journal."""
+    """The journal's SQL as :class:`Step` objects, shared by the sync and the async journal.
 
-    @staticmethod
-    def record(tx: Transaction, decision_deadline: float | None) -> Step[None]:
+    ``owner`` names the driving process whose transactions these are (None: the only one).
+    """
+
+    def __init__(self, owner: str | None = None) -> None:
+        self.owner = owner
+
+    def record(self, tx: Transaction, decision_deadline: float | None) -> Step[None]:
         # Taken now, in the caller's thread: the transaction may move on right after.
         text = snapshot_json(tx)
         if decision_deadline is not None and not math.isfinite(decision_deadline):
@@ -46,15 +51,16 @@ class JournalSteps:
             text,
             decision_deadline,
             wall_time(),
+            self.owner,
         )
 
         def run(conn: sqlite3.Connection) -> None:
             conn.execute(
                 "INSERT INTO journal (id, state, terminal, snapshot, decision_deadline, "
-                "recorded_at) VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (id) DO UPDATE SET "
+                "recorded_at, owner) VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT (id) DO UPDATE SET "
                 "state = excluded.state, terminal = excluded.terminal, "
                 "snapshot = excluded.snapshot, decision_deadline = excluded.decision_deadline, "
-                "recorded_at = excluded.recorded_at",
+                "recorded_at = excluded.recorded_at, owner = excluded.owner",
                 row,
             )
 
@@ -70,11 +76,10 @@ class JournalSteps:
 
         return Step(f"read transaction {transaction_id}", run, write=False)
 
-    @staticmethod
-    def unfinished() -> Step[list[JournalEntry]]:
+    def unfinished(self) -> Step[list[JournalEntry]]:
         def run(conn: sqlite3.Connection) -> list[JournalEntry]:
-            sql = f"SELECT {_COLUMNS} FROM journal WHERE terminal = 0 ORDER BY seq"
-            return _entries(conn.execute(sql))
+            sql = f"SELECT {_COLUMNS} FROM journal WHERE terminal = 0 AND owner IS ? ORDER BY seq"
+            return _entries(conn.execute(sql, (self.owner,)))
 
         return Step("list unfinished transactions", run, write=False)
 
@@ -98,9 +103,13 @@ class SqliteJournal:
 
     ``record`` has committed when it returns, or raises :class:`~adapters.sqlite.StorageError`
     and the journal still holds the previous snapshot.
-    """
 
-    steps = JournalSteps()
+    ``owner``: when several driving processes share one journal, each names itself here (a
+    name that stays the same across its restarts, such as ``"lane-3"``). ``record`` marks a
+    transaction as that owner's, and ``unfinished`` (what ``recover()`` resumes) lists only
+    the owner's own, so a restarted process never takes over a sale another live process is
+    driving. The default, ``None``, is the one process of a journal no one shares.
+    """
 
     def __init__(
         self,
@@ -108,8 +117,14 @@ class SqliteJournal:
         *,
         synchronous: str = "FULL",
         busy_timeout: float = 5.0,
+        owner: str | None = None,
     ) -> None:
+        self.steps = JournalSteps(owner)
         self.database = Database(path, synchronous=synchronous, busy_timeout=busy_timeout)
+
+    @property
+    def owner(self) -> str | None:
+        return self.steps.owner
 
     @property
     def path(self) -> str:
