@@ -55,6 +55,31 @@ def check(entries: list[JournalEntry], queued: int, parked: int, count: int) -> 
         )
 
 
+Journal = AsyncPostgresJournal | AsyncSqliteJournal
+Queue = AsyncPostgresAdviceQueue | AsyncSqliteAdviceQueue
+
+
+async def close(journal: Journal, queue: Queue) -> None:
+    await journal.aclose()
+    await queue.aclose()
+
+
+async def measured(
+    journal: Journal, queue: Queue, count: int, in_flight: int, seed: int
+) -> tuple[float, int]:
+    """Seconds for ``count`` sales and the commits they took; checks every sale ended DONE
+    with the queue empty, and closes both stores."""
+    try:
+        commits_before = journal.commits + queue.commits
+        seconds = await drive(journal, queue, count, in_flight, seed, recorded=True)
+        commits = journal.commits + queue.commits - commits_before
+        entries = await journal.entries()
+        check(entries, len(await queue.pending()), len(await queue.parked()), count)
+    finally:
+        await close(journal, queue)
+    return seconds, commits
+
+
 def drop_schema(dsn: str, schema: str) -> None:
     with psycopg.connect(dsn, autocommit=True) as conn:
         conn.execute(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE')
@@ -74,15 +99,10 @@ def postgres(dsn: str, count: int, lanes: int, seed: int) -> tuple[float, int]:
             try:
                 await journal.entries()  # open both pools before the clock starts
                 await queue.stats()
-                commits_before = journal.commits + queue.commits
-                seconds = await drive(journal, queue, count, lanes, seed, recorded=True)
-                commits = journal.commits + queue.commits - commits_before
-                entries = await journal.entries()
-                check(entries, len(await queue.pending()), len(await queue.parked()), count)
-            finally:
-                await journal.aclose()
-                await queue.aclose()
-            return seconds, commits
+            except BaseException:
+                await close(journal, queue)
+                raise
+            return await measured(journal, queue, count, lanes, seed)
 
         return asyncio.run(run())
     finally:
@@ -95,16 +115,7 @@ def sqlite(path: Path, count: int, in_flight: int, seed: int) -> tuple[float, in
     async def run() -> tuple[float, int]:
         journal = await asyncio.to_thread(AsyncSqliteJournal, path, commit_on="loop")
         queue = await asyncio.to_thread(AsyncSqliteAdviceQueue, path, commit_on="loop")
-        try:
-            commits_before = journal.commits + queue.commits
-            seconds = await drive(journal, queue, count, in_flight, seed, recorded=True)
-            commits = journal.commits + queue.commits - commits_before
-            entries = await journal.entries()
-            check(entries, len(await queue.pending()), len(await queue.parked()), count)
-        finally:
-            await journal.aclose()
-            await queue.aclose()
-        return seconds, commits
+        return await measured(journal, queue, count, in_flight, seed)
 
     return asyncio.run(run())
 
