@@ -12,7 +12,14 @@ from pathlib import Path
 from typing import Any
 
 from adapters.chaos import run_chaos
-from adapters.cli_store import STORE_COMMANDS, add_db_option, add_store_commands, run_store_command
+from adapters.cli_store import (
+    PASSWORD_ENV,
+    STORE_COMMANDS,
+    add_db_option,
+    add_store_commands,
+    credentials,
+    run_store_command,
+)
 from adapters.scenarios import SCENARIOS, TimelineEntry, run_scenario
 from adapters.sequence import to_sequence_diagram
 from adapters.stores import MissingDatabase
@@ -132,7 +139,8 @@ def build_parser() -> argparse.ArgumentParser:
         help="Basic auth user, also the request's client.id (default: voucher-demo)",
     )
     provision.add_argument(
-        "--password", help="Basic auth password (default with no --username: demo)"
+        "--password",
+        help=f"Basic auth password (default: ${PASSWORD_ENV}; with no --username: demo)",
     )
     provision.add_argument("--terminal-id", default="TILL0001", help="8-character terminal id")
     provision.add_argument(
@@ -382,8 +390,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.command == "provision":
             if args.concurrency > args.count:
                 parser.error("--concurrency cannot exceed --count")
-            if args.password is not None and args.username is None:
-                parser.error("--password needs --username")
+            args.username, args.password = credentials(args, parser)
             return _provision(args)
         return _diagram(args)
     except MissingExtra as missing:

@@ -4,13 +4,40 @@ reconcile. Parsing lives here; the work is in :mod:`adapters.operations`."""
 from __future__ import annotations
 
 import argparse
+import os
 from collections.abc import Callable
 from typing import Any
 
-__all__ = ["STORE_COMMANDS", "add_db_option", "add_store_commands", "run_store_command"]
+from adapters.demo import DEMO_CLIENT_ID, DEMO_PASSWORD
+
+__all__ = [
+    "PASSWORD_ENV",
+    "STORE_COMMANDS",
+    "add_db_option",
+    "add_store_commands",
+    "credentials",
+    "run_store_command",
+]
 
 STORE_COMMANDS = frozenset({"queue", "journal", "recover", "reconcile", "db"})
 DEFAULT_DB = "./voucher.db"
+# Where the switch password is read from when --password is not given: a password on the
+# command line shows in the process list to every user of the machine.
+PASSWORD_ENV = "VOUCHER_PASSWORD"
+
+
+def credentials(args: argparse.Namespace, parser: argparse.ArgumentParser) -> tuple[str, str]:
+    """The Basic auth user and password: the demo pair when no ``--username`` is given;
+    otherwise ``--password``, or else the ``VOUCHER_PASSWORD`` environment variable. A user
+    without a password is refused here rather than sent to the switch with an empty one."""
+    if args.username is None:
+        if args.password is not None:
+            parser.error("--password needs --username")
+        return DEMO_CLIENT_ID, DEMO_PASSWORD
+    password = args.password if args.password is not None else os.environ.get(PASSWORD_ENV)
+    if not password:
+        parser.error(f"--username {args.username} needs --password or {PASSWORD_ENV} set")
+    return args.username, password
 
 
 def add_db_option(parser: argparse.ArgumentParser, *, required_default: bool = True) -> None:
@@ -34,7 +61,10 @@ def add_db_option(parser: argparse.ArgumentParser, *, required_default: bool = T
 def _add_remote(parser: argparse.ArgumentParser, seconds: Callable[[str], float]) -> None:
     parser.add_argument("--url", required=True, help="the switch's SUV base URL")
     parser.add_argument("--username", help="Basic auth user (default: voucher-demo)")
-    parser.add_argument("--password", help="Basic auth password (default with no --username: demo)")
+    parser.add_argument(
+        "--password",
+        help=f"Basic auth password (default: ${PASSWORD_ENV}; with no --username: demo)",
+    )
     parser.add_argument("--timeout", type=seconds, default=60.0, help="seconds per attempt")
     parser.add_argument(
         "--drain-timeout",
@@ -113,12 +143,11 @@ def run_store_command(args: argparse.Namespace, parser: argparse.ArgumentParser)
 
     store = operations.Store(db=args.db, dsn=args.dsn, owner=getattr(args, "owner", None))
     if args.command in {"queue", "recover"} and getattr(args, "url", None) is not None:
-        if args.password is not None and args.username is None:
-            parser.error("--password needs --username")
+        username, password = credentials(args, parser)
         remote = operations.Remote(
             url=args.url,
-            username=args.username or "voucher-demo",
-            password=args.password if args.username else (args.password or "demo"),
+            username=username,
+            password=password,
             timeout=args.timeout,
             drain_timeout=args.drain_timeout,
         )

@@ -24,9 +24,11 @@ from voucher_core.messages import (
     ThirdPartyIdentifier,
 )
 
-__all__ = ["DEMO_CLIENT_ID", "SeededIds", "cash", "demo_request"]
+__all__ = ["DEMO_CLIENT_ID", "DEMO_PASSWORD", "SeededIds", "cash", "demo_request"]
 
 DEMO_CLIENT_ID = "voucher-demo"
+# The password the demo commands use with DEMO_CLIENT_ID (the simulator takes any).
+DEMO_PASSWORD = "demo"
 DEMO_CURRENCY = "710"
 
 

@@ -22,7 +22,7 @@ from typing import Protocol
 import attrs
 
 from adapters.clock import SystemClock
-from adapters.demo import DEMO_CLIENT_ID, cash, demo_request
+from adapters.demo import DEMO_CLIENT_ID, DEMO_PASSWORD, cash, demo_request
 from adapters.http import AsyncHttpTransport, BasicAuth, HttpTransport
 from adapters.memory.queue import AsyncInMemoryAdviceQueue
 from adapters.sqlite import AsyncSqliteAdviceQueue, AsyncSqliteJournal
@@ -44,8 +44,6 @@ from voucher_core.transaction import random_id
 from voucher_core.wire import to_json
 
 __all__ = ["DEMO_PASSWORD", "LoadSummary", "SaleOptions", "SaleResult", "run_load", "run_sale"]
-
-DEMO_PASSWORD = "demo"
 
 
 @attrs.frozen(kw_only=True)

@@ -1,12 +1,13 @@
 """Run as a script by tests/test_crash_sigkill.py: a point of sale that the test kills for real.
 
-    python tests/crash_worker.py (--db FILE | --dsn DSN --schema NAME) URL MODE
+    python tests/crash_worker.py (--db FILE | --schema NAME) URL MODE
                                  [--seed S] [--start I] [--count N]
                                  [--die POINT:N] [--concurrency C]
 
 The worker journals to and queues advices in one store, either of the two durable ones:
-the SQLite file FILE (``--db``), or the PostgreSQL schema NAME of the database at DSN
-(``--dsn`` and ``--schema``; the schema is migrated on opening if it is not yet). It sells
+the SQLite file FILE (``--db``), or the PostgreSQL schema NAME (``--schema``) of the
+database named by ``VOUCHER_TEST_PG_DSN`` in the environment, so that no connection string
+shows in the process list (the schema is migrated on opening if it is not yet). It sells
 vouchers over HTTP to the simulator at URL (the test's own process serves it). Every mode
 first resumes what the journal holds (``recover()``); then
 
@@ -497,8 +498,9 @@ def parse(argv: Sequence[str]) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
     store = parser.add_mutually_exclusive_group(required=True)
     store.add_argument("--db", help="the SQLite file")
-    store.add_argument("--dsn", help="the PostgreSQL database (with --schema)")
-    parser.add_argument("--schema", help="the PostgreSQL schema (with --dsn)")
+    store.add_argument(
+        "--schema", help="the PostgreSQL schema, in the database VOUCHER_TEST_PG_DSN names"
+    )
     parser.add_argument("url")
     parser.add_argument("mode", choices=("sell", "recover", "async-sell", "async-recover"))
     parser.add_argument("--seed", type=int, default=0)
@@ -507,8 +509,11 @@ def parse(argv: Sequence[str]) -> argparse.Namespace:
     parser.add_argument("--die", default=None)
     parser.add_argument("--concurrency", type=int, default=5)
     options = parser.parse_args(argv)
-    if (options.dsn is None) != (options.schema is None):
-        parser.error("--dsn and --schema go together (and not with --db)")
+    options.dsn = None
+    if options.schema is not None:
+        options.dsn = os.environ.get("VOUCHER_TEST_PG_DSN")
+        if not options.dsn:
+            parser.error("--schema needs VOUCHER_TEST_PG_DSN set to the database")
     return options
 
 

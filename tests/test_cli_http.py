@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import os
 import signal
 import socket
 import subprocess
@@ -24,9 +25,18 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-def run(*args: str, timeout: float = 120.0) -> subprocess.CompletedProcess[str]:
+def run(
+    *args: str, timeout: float = 120.0, env: dict[str, str | None] | None = None
+) -> subprocess.CompletedProcess[str]:
+    """Run ``voucher``; ``env`` sets (or, with None, removes) environment variables."""
+    environ = dict(os.environ)
+    for key, value in (env or {}).items():
+        if value is None:
+            environ.pop(key, None)
+        else:
+            environ[key] = value
     return subprocess.run(
-        [*VOUCHER, *args], capture_output=True, text=True, timeout=timeout, check=False
+        [*VOUCHER, *args], capture_output=True, text=True, timeout=timeout, check=False, env=environ
     )
 
 
@@ -105,6 +115,21 @@ def test_the_username_is_the_client_id_and_single_messaging_needs_no_confirmatio
     summary = json.loads(result.stdout)
     assert summary["operations"] == ["provisionVoucher"] and summary["final_state"] == "DONE"
     assert "s3cret" not in result.stdout + result.stderr
+
+
+def test_the_password_can_come_from_the_environment_and_is_never_sent_empty(
+    server_url: str,
+) -> None:
+    sale = ("provision", "--url", server_url, "--product", "AIRTIME10", "--amount", "1000")
+    for unset in ("", None):
+        refused = run(*sale, "--username", "till-0042", env={"VOUCHER_PASSWORD": unset})
+        assert refused.returncode == 2, refused.stderr
+        assert "--username till-0042 needs --password or VOUCHER_PASSWORD set" in refused.stderr
+    given = run(*sale, "--username", "till-0042", "--json", env={"VOUCHER_PASSWORD": "s3cret"})
+    assert given.returncode == 0, given.stderr
+    summary = json.loads(given.stdout)
+    assert summary["final_state"] == "DONE"
+    assert "s3cret" not in given.stdout + given.stderr
 
 
 def test_load_mode_reports_throughput_and_latency_percentiles(server_url: str) -> None:

@@ -35,6 +35,7 @@ from typing import Any
 
 import httpx
 import pytest
+from crash_worker import MAX_RETRIES, PROFILES
 from pg import fresh_schema, require_postgres
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -42,7 +43,6 @@ from adapters.postgres import PostgresAdviceQueue, PostgresJournal, migrate
 from adapters.server import RunningServer, create_app
 from adapters.simulator import Fault, FaultKind, Operation, Provider, SwitchSimulator
 from adapters.sqlite import SqliteAdviceQueue, SqliteJournal
-from tests.crash_worker import MAX_RETRIES, PROFILES
 from voucher_core import State, Transaction
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -172,6 +172,9 @@ class SqliteStore:
     def argv(self) -> list[str]:
         return ["--db", str(self.path)]
 
+    def env(self) -> dict[str, str]:
+        return {}
+
     def journal(self) -> SqliteJournal:
         return SqliteJournal(self.path)
 
@@ -187,7 +190,10 @@ class PostgresStore:
     schema: str
 
     def argv(self) -> list[str]:
-        return ["--dsn", self.dsn, "--schema", self.schema]
+        return ["--schema", self.schema]
+
+    def env(self) -> dict[str, str]:
+        return {"VOUCHER_TEST_PG_DSN": self.dsn}
 
     def journal(self) -> PostgresJournal:
         return PostgresJournal(self.dsn, schema=self.schema, pool_size=1)
@@ -217,7 +223,14 @@ def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Store]:
 class Worker:
     """One ``crash_worker.py`` process; its stdout lines are read as they come."""
 
-    def __init__(self, argv: list[str], log: Path, on_line: Callable[[list[str]], None]) -> None:
+    def __init__(
+        self,
+        argv: list[str],
+        log: Path,
+        on_line: Callable[[list[str]], None],
+        *,
+        env: dict[str, str],
+    ) -> None:
         self.log = log
         self.lines: list[str] = []
         self._changed = threading.Condition()
@@ -230,6 +243,7 @@ class Worker:
                 stderr=stderr,
                 text=True,
                 bufsize=1,
+                env={**os.environ, **env},
             )
         self._reader = threading.Thread(target=self._read, daemon=True)
         self._reader.start()
@@ -326,7 +340,7 @@ class Shop:
         if die is not None:
             argv += ["--die", die]
         log = self.tmp_path / f"worker-{len(self.workers) + 1}-{mode}.log"
-        worker = Worker(argv, log, self.tally.heard)
+        worker = Worker(argv, log, self.tally.heard, env=self.store.env())
         self.workers.append(worker)
         return worker
 

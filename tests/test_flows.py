@@ -14,6 +14,7 @@ from collections.abc import Callable, Iterator
 
 import attrs
 import pytest
+from swagger import OPERATION_BODIES, check
 
 from adapters.clock import SimulatedClock
 from adapters.demo import DEMO_CLIENT_ID, SeededIds, cash, demo_request
@@ -21,7 +22,6 @@ from adapters.exchange import Exchange
 from adapters.links import SwitchLink, open_link
 from adapters.memory import InMemoryAdviceQueue
 from adapters.simulator import Fault, FaultKind, Operation, Provider, SwitchSimulator
-from tests.swagger import OPERATION_BODIES, check
 from voucher_core import Driver, DriverSettings, LookupRefused, RetryPolicy, State, Transaction
 from voucher_core.policy import Messaging, ProviderProfile
 from voucher_core.wire import to_json

@@ -23,15 +23,7 @@ from typing import Any
 from urllib.parse import parse_qs
 
 import pytest
-
-from adapters.exchange import Exchange, Operation
-from adapters.http import (
-    AsyncHttpTransport,
-    BasicAuth,
-    HttpTransport,
-    OAuth2ClientCredentials,
-)
-from tests.http_faults import (
+from http_faults import (
     RawServer,
     Reply,
     ScriptedSwitch,
@@ -41,6 +33,14 @@ from tests.http_faults import (
     huge_body,
     reset_mid_body,
     silent,
+)
+
+from adapters.exchange import Exchange, Operation
+from adapters.http import (
+    AsyncHttpTransport,
+    BasicAuth,
+    HttpTransport,
+    OAuth2ClientCredentials,
 )
 from voucher_core.messages import (
     BasicReversal,

@@ -31,6 +31,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from crashing import Crash, CrashingJournal, CrashingQueue, CrashingTransport, Fuse
 from hypothesis import HealthCheck, settings
 from hypothesis import strategies as st
 from hypothesis.stateful import (
@@ -47,7 +48,6 @@ from adapters.exchange import Exchange
 from adapters.memory import InMemoryAdviceQueue, InMemoryJournal, InMemoryTransport
 from adapters.simulator import FaultKind, Operation, Provider, SwitchSimulator
 from adapters.sqlite import SqliteAdviceQueue, SqliteJournal
-from tests.crashing import Crash, CrashingJournal, CrashingQueue, CrashingTransport, Fuse
 from voucher_core import (
     Acknowledged,
     DecisionPolicy,
@@ -370,8 +370,9 @@ class ManySalesOnPostgres(ManySales):
     """The same, with the journal and queue in a fresh PostgreSQL schema."""
 
     def _open_stores(self) -> tuple[Any, Any]:
+        from pg import require_postgres  # noqa: PLC0415
+
         from adapters.postgres import PostgresAdviceQueue, PostgresJournal  # noqa: PLC0415
-        from tests.pg import require_postgres  # noqa: PLC0415
 
         dsn = require_postgres()
         self._schema = f"voucher_test_{uuid.uuid4().hex}"
@@ -381,7 +382,7 @@ class ManySalesOnPostgres(ManySales):
         )
 
     def _close_stores(self) -> None:
-        from tests.pg import drop_schema  # noqa: PLC0415
+        from pg import drop_schema  # noqa: PLC0415
 
         self.queue_store.close()
         self.journal_store.close()

@@ -6,10 +6,9 @@ from typing import Any
 
 import attrs
 import pytest
+import strategies
 from hypothesis import given
-
-from tests import strategies
-from tests.strategies import (
+from strategies import (
     ADVICE_ID,
     CASH,
     CONFIRMATION,
@@ -23,6 +22,7 @@ from tests.strategies import (
     RESPONSE,
     REVERSAL,
 )
+
 from voucher_core import messages
 from voucher_core.messages import (
     AccountType,

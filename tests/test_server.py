@@ -24,10 +24,7 @@ from typing import Any
 
 import httpx
 import pytest
-
-from adapters.server import RunningServer, create_app
-from adapters.simulator import UUID_MSG, LedgerEntry, Provider, SwitchSimulator
-from tests.serving import (
+from serving import (
     PASSWORD,
     Pos,
     confirmation_body,
@@ -38,6 +35,9 @@ from tests.serving import (
     provision_body,
     reversal_body,
 )
+
+from adapters.server import RunningServer, create_app
+from adapters.simulator import UUID_MSG, LedgerEntry, Provider, SwitchSimulator
 from voucher_core.policy import DUAL, NO_RETRIES, SINGLE
 
 PROVIDERS = [

@@ -10,10 +10,10 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
+from sqlite_samples import Samples
 
 from adapters.demo import SeededIds, demo_request
 from adapters.sqlite import AsyncSqliteAdviceQueue, AsyncSqliteJournal, StorageError
-from tests.sqlite_samples import Samples
 from voucher_core import Transaction
 
 

@@ -9,11 +9,10 @@ from typing import Any
 import attrs
 import cattrs
 import pytest
+import strategies
 from hypothesis import given
 from hypothesis import strategies as st
-
-from tests import strategies
-from tests.strategies import (
+from strategies import (
     ADVICE_ID,
     CASH,
     CONFIRMATION,
@@ -22,6 +21,7 @@ from tests.strategies import (
     RESPONSE,
     REVERSAL,
 )
+
 from voucher_core.messages import (
     Amounts,
     BasicReversal,
