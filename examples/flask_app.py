@@ -21,6 +21,9 @@ What runs where:
 
 * The journal and the advice queue share one SQLite file (``VOUCHER_DB``, default
   ``./voucher.db``). Keep it on a disk that survives a restart: it is what recovery reads.
+* Serve it from one process (threads are fine). A second process on the same file would
+  resume the same sales, so its ``recover()`` is refused with ``OwnerBusy``; a server with
+  several worker processes gives each its own journal ``owner`` instead.
 * ``create_app`` calls ``driver.recover()`` before serving, then starts a
   :class:`~adapters.forwarder.ForwarderThread` that delivers queued confirmations and
   reversals in the background. ``VoucherService.close()`` stops it (registered with

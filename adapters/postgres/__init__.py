@@ -8,6 +8,7 @@ rows are claimed ``FOR UPDATE SKIP LOCKED`` under a lease with a fencing token (
 """
 
 from adapters.postgres.aio import AsyncPostgresAdviceQueue, AsyncPostgresJournal
+from adapters.postgres.claim import OwnerBusy
 from adapters.postgres.errors import StorageError, redact
 from adapters.postgres.journal import PostgresJournal
 from adapters.postgres.queue import PostgresAdviceQueue
@@ -18,6 +19,7 @@ __all__ = [
     "SCHEMA_VERSION",
     "AsyncPostgresAdviceQueue",
     "AsyncPostgresJournal",
+    "OwnerBusy",
     "ParkedAdvice",
     "PostgresAdviceQueue",
     "PostgresJournal",

@@ -10,6 +10,7 @@ owner and lease tokens, so it may settle what the twin took. ``aclose()`` closes
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections.abc import Callable, Iterable
 from typing import Literal
@@ -211,6 +212,8 @@ class AsyncPostgresJournal:
         )
 
     async def unfinished(self) -> list[JournalEntry]:
+        """As :meth:`PostgresJournal.unfinished`: claims the owner for this process first."""
+        await asyncio.to_thread(self.sync.claim)
         owner = self.owner
         return await self.database.run(
             "list unfinished transactions", lambda: JournalPlans.unfinished(owner), write=False

@@ -12,8 +12,10 @@ from __future__ import annotations
 
 import json
 import math
+import threading
 from typing import Any
 
+from adapters.postgres.claim import OwnerClaim, claim_owner
 from adapters.postgres.database import Database, Plan
 from voucher_core.ports import JournalEntry
 from voucher_core.snapshot import restore, snapshot_json
@@ -94,7 +96,9 @@ class PostgresJournal:
     ``record`` has committed when it returns, or raises
     :class:`~adapters.postgres.StorageError` and the journal still holds the previous
     snapshot. The schema is created or migrated on opening. ``owner`` as for
-    :class:`~adapters.sqlite.SqliteJournal`: every process sharing the journal names itself.
+    :class:`~adapters.sqlite.SqliteJournal`: every process sharing the journal names itself,
+    and ``unfinished`` claims the owner for this process first (:meth:`claim`; see
+    :mod:`adapters.postgres.claim`).
     """
 
     def __init__(
@@ -108,6 +112,8 @@ class PostgresJournal:
     ) -> None:
         self.database = Database(dsn, schema=schema, pool_size=pool_size, timeout=timeout)
         self.owner = owner
+        self._claim: OwnerClaim | None = None
+        self._claiming = threading.Lock()
 
     @property
     def dsn(self) -> str:
@@ -134,8 +140,19 @@ class PostgresJournal:
             f"read transaction {transaction_id}", lambda: plan(transaction_id), write=False
         )
 
+    def claim(self) -> None:
+        """Claim this journal's owner for this process, or raise
+        :class:`~adapters.postgres.claim.OwnerBusy` if another live process holds it (after
+        waiting up to ``timeout`` for a holder that has just died to be noticed). Repeats are
+        free; :meth:`unfinished` calls it."""
+        with self._claiming:
+            if self._claim is None or not self._claim.held:
+                db = self.database
+                self._claim = claim_owner(db.dsn, db.schema, self.owner, timeout=db.timeout)
+
     def unfinished(self) -> list[JournalEntry]:
-        """The unfinished transactions of this journal's ``owner``."""
+        """The unfinished transactions of this journal's ``owner``, after claiming it."""
+        self.claim()
         owner = self.owner
         return self.database.run(
             "list unfinished transactions", lambda: JournalPlans.unfinished(owner), write=False
@@ -148,6 +165,10 @@ class PostgresJournal:
         return self.database.run("count transactions", JournalPlans.count, write=False)
 
     def close(self) -> None:
+        with self._claiming:
+            claim, self._claim = self._claim, None
+        if claim is not None:
+            claim.release()
         self.database.close()
 
     def __enter__(self) -> PostgresJournal:

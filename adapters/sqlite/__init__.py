@@ -6,6 +6,7 @@ itself, :mod:`adapters.sqlite.queue` and :mod:`adapters.sqlite.journal` for the 
 """
 
 from adapters.sqlite.aio import AsyncSqliteAdviceQueue, AsyncSqliteJournal
+from adapters.sqlite.claim import OwnerBusy
 from adapters.sqlite.database import SCHEMA_VERSION, Database
 from adapters.sqlite.errors import StorageError
 from adapters.sqlite.journal import SqliteJournal
@@ -17,6 +18,7 @@ __all__ = [
     "AsyncSqliteAdviceQueue",
     "AsyncSqliteJournal",
     "Database",
+    "OwnerBusy",
     "ParkedAdvice",
     "SqliteAdviceQueue",
     "SqliteJournal",

@@ -153,6 +153,8 @@ class AsyncSqliteJournal:
         return await self._worker.run(self._steps.get(transaction_id))
 
     async def unfinished(self) -> list[JournalEntry]:
+        """As :meth:`SqliteJournal.unfinished`: claims the owner for this process first."""
+        self.sync.claim()  # a non-blocking lock on a local file: no wait
         return await self._worker.run(self._steps.unfinished())
 
     async def entries(self) -> list[JournalEntry]:

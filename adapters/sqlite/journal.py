@@ -12,8 +12,10 @@ import json
 import math
 import os
 import sqlite3
+import threading
 from collections.abc import Iterable
 
+from adapters.sqlite.claim import OwnerClaim, claim_owner
 from adapters.sqlite.database import Database, Step, wall_time
 from voucher_core.ports import JournalEntry
 from voucher_core.snapshot import restore, snapshot_json
@@ -109,6 +111,12 @@ class SqliteJournal:
     transaction as that owner's, and ``unfinished`` (what ``recover()`` resumes) lists only
     the owner's own, so a restarted process never takes over a sale another live process is
     driving. The default, ``None``, is the one process of a journal no one shares.
+
+    ``unfinished`` also claims the owner for this process (:meth:`claim`), since what it lists
+    is what the caller is about to resume: while a live process holds the claim, another
+    process that asks for the same owner's unfinished sales gets
+    :class:`~adapters.sqlite.claim.OwnerBusy` instead of sales it would drive twice. The claim
+    goes when the journal is closed or the process ends, however it ends.
     """
 
     def __init__(
@@ -121,6 +129,8 @@ class SqliteJournal:
     ) -> None:
         self.steps = JournalSteps(owner)
         self.database = Database(path, synchronous=synchronous, busy_timeout=busy_timeout)
+        self._claim: OwnerClaim | None = None
+        self._claiming = threading.Lock()
 
     @property
     def owner(self) -> str | None:
@@ -140,7 +150,17 @@ class SqliteJournal:
     def get(self, transaction_id: str) -> JournalEntry | None:
         return self.database.run(self.steps.get(transaction_id))
 
+    def claim(self) -> None:
+        """Claim this journal's owner for this process, or raise
+        :class:`~adapters.sqlite.claim.OwnerBusy` if another live process holds it. Repeats
+        are free; :meth:`unfinished` calls it."""
+        with self._claiming:
+            if self._claim is None:
+                self._claim = claim_owner(self.database.path, self.owner)
+
     def unfinished(self) -> list[JournalEntry]:
+        """This owner's unfinished transactions, oldest first, after claiming the owner."""
+        self.claim()
         return self.database.run(self.steps.unfinished())
 
     def entries(self) -> list[JournalEntry]:
@@ -150,6 +170,10 @@ class SqliteJournal:
         return self.database.run(self.steps.count())
 
     def close(self) -> None:
+        with self._claiming:
+            claim, self._claim = self._claim, None
+        if claim is not None:
+            claim.release()
         self.database.close()
 
     def __enter__(self) -> SqliteJournal:

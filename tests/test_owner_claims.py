@@ -1,0 +1,201 @@
+"""Only one live process resumes an owner's sales: the claim taken by ``unfinished()``.
+
+The other process is real: a child that opens the journal, lists its unfinished sales (which
+claims the owner), and then waits, closes its journal, or is killed with SIGKILL.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from pg import fresh_schema, require_postgres
+
+from adapters.postgres import AsyncPostgresJournal, PostgresJournal, migrate
+from adapters.postgres import OwnerBusy as PostgresOwnerBusy
+from adapters.sqlite import AsyncSqliteJournal, SqliteJournal
+from adapters.sqlite import OwnerBusy as SqliteOwnerBusy
+from adapters.sqlite.claim import lock_path
+
+ROOT = Path(__file__).resolve().parent.parent
+
+HOLDER = textwrap.dedent(
+    """
+    import os, sys
+    kind, where, owner = sys.argv[1], sys.argv[2], sys.argv[3] or None
+    if kind == "sqlite":
+        from adapters.sqlite import SqliteJournal
+        journal = SqliteJournal(where, owner=owner)
+    else:
+        from adapters.postgres import PostgresJournal
+        journal = PostgresJournal(os.environ["VOUCHER_TEST_PG_DSN"], schema=where, owner=owner)
+    journal.unfinished()
+    print("held", flush=True)
+    for line in sys.stdin:
+        if line.strip() == "close":
+            journal.close()
+            print("closed", flush=True)
+    """
+)
+
+
+class Store:
+    """Where the journals live, and how to open one here or in a child process."""
+
+    def __init__(self, kind: str, where: str, dsn: str = "") -> None:
+        self.kind, self.where, self.dsn = kind, where, dsn
+        self.busy: type[Exception] = SqliteOwnerBusy if kind == "sqlite" else PostgresOwnerBusy
+
+    def journal(self, owner: str | None) -> SqliteJournal | PostgresJournal:
+        if self.kind == "sqlite":
+            return SqliteJournal(self.where, owner=owner)
+        return PostgresJournal(self.dsn, schema=self.where, owner=owner, timeout=2.0)
+
+    def async_journal(self, owner: str | None) -> AsyncSqliteJournal | AsyncPostgresJournal:
+        if self.kind == "sqlite":
+            return AsyncSqliteJournal(self.where, owner=owner)
+        return AsyncPostgresJournal(self.dsn, schema=self.where, owner=owner, timeout=2.0)
+
+    def holder(self, owner: str | None) -> subprocess.Popen[str]:
+        env = {**os.environ, "VOUCHER_TEST_PG_DSN": self.dsn}
+        child = subprocess.Popen(
+            [sys.executable, "-c", HOLDER, self.kind, self.where, owner or ""],
+            cwd=ROOT,
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            text=True,
+            env=env,
+        )
+        assert child.stdout is not None
+        assert child.stdout.readline().strip() == "held"
+        return child
+
+
+@pytest.fixture(params=["sqlite", "postgres"])
+def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Store]:
+    if request.param == "sqlite":
+        yield Store("sqlite", str(tmp_path / "pos.db"))
+        return
+    dsn = require_postgres()
+    with fresh_schema() as schema:
+        migrate(dsn, schema=schema)
+        yield Store("postgres", schema, dsn)
+
+
+@pytest.fixture
+def children() -> Iterator[Callable[[subprocess.Popen[str]], subprocess.Popen[str]]]:
+    started: list[subprocess.Popen[str]] = []
+    yield lambda child: started.append(child) or child  # type: ignore[func-returns-value]
+    for child in started:
+        if child.poll() is None:
+            child.kill()
+        child.wait(timeout=10)
+
+
+def test_journals_of_one_process_share_its_claim(store: Store) -> None:
+    first, second, other = store.journal("lane-1"), store.journal("lane-1"), store.journal(None)
+    try:
+        assert first.unfinished() == [] and second.unfinished() == []
+        assert other.unfinished() == []
+        first.close()  # the claim stays while the second journal holds it
+        second.unfinished()
+    finally:
+        for journal in (first, second, other):
+            journal.close()
+
+
+def test_a_live_process_holding_the_owner_turns_away_a_second_one(
+    store: Store, children: Any
+) -> None:
+    holder = children(store.holder("lane-1"))
+    journal = store.journal("lane-1")
+    try:
+        with pytest.raises(store.busy) as refused:
+            journal.unfinished()
+        message = str(refused.value)
+        assert "the sales of owner 'lane-1'" in message and "another live process" in message
+        if store.kind == "sqlite":
+            assert f"pid {holder.pid}" in message
+        else:
+            assert "server process" in message
+        # Recording and reading go on; only resuming the owner's sales is refused.
+        assert journal.entries() == []
+        # Other owners, and the sales recorded without one, are free.
+        with store.journal("lane-2") as lane_2, store.journal(None) as unowned:
+            assert lane_2.unfinished() == [] and unowned.unfinished() == []
+    finally:
+        journal.close()
+
+
+def test_the_claim_goes_when_the_holder_closes_its_journal(store: Store, children: Any) -> None:
+    holder = children(store.holder(None))
+    with store.journal(None) as journal:
+        with pytest.raises(store.busy, match="the sales recorded without an owner"):
+            journal.unfinished()
+        assert holder.stdin is not None and holder.stdout is not None
+        holder.stdin.write("close\n")
+        holder.stdin.flush()
+        assert holder.stdout.readline().strip() == "closed"
+        assert journal.unfinished() == []
+
+
+def test_the_claim_goes_when_the_holder_is_killed(store: Store, children: Any) -> None:
+    holder = children(store.holder("lane-1"))
+    holder.send_signal(signal.SIGKILL)
+    holder.wait(timeout=10)
+    # On PostgreSQL the server may take a moment to notice; the claim waits for that.
+    with store.journal("lane-1") as journal:
+        assert journal.unfinished() == []
+
+
+def test_the_async_journals_claim_too(store: Store, children: Any) -> None:
+    children(store.holder("lane-1"))
+
+    async def main() -> None:
+        journal = store.async_journal("lane-1")
+        try:
+            with pytest.raises(store.busy):
+                await journal.unfinished()
+        finally:
+            await journal.aclose()
+        free = store.async_journal("lane-2")
+        try:
+            assert await free.unfinished() == []
+        finally:
+            await free.aclose()
+
+    asyncio.run(main())
+
+
+def test_voucher_recover_refuses_while_the_host_process_is_alive(
+    tmp_path: Path, children: Any
+) -> None:
+    store = Store("sqlite", str(tmp_path / "pos.db"))
+    children(store.holder(None))
+    closed = "http://127.0.0.1:9/suv/v1"  # never reached: the claim comes first
+    result = subprocess.run(
+        [sys.executable, "-m", "adapters.cli", "recover", "--db", store.where, "--url", closed],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert result.returncode == 1
+    assert "another live process" in result.stderr and "Traceback" not in result.stderr
+
+
+def test_the_sqlite_lock_file_names_its_holder(tmp_path: Path) -> None:
+    path = str(tmp_path / "pos.db")
+    with SqliteJournal(path, owner="lane-7") as journal:
+        journal.unfinished()
+        text = Path(lock_path(os.path.realpath(path), "lane-7")).read_text()
+        assert f"pid {os.getpid()}" in text and "'lane-7'" in text
