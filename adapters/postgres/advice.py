@@ -186,11 +186,11 @@ class AdvicePlans:
         )
         yield sql, [list(column) for column in zip(*rows, strict=True)]
 
-    def store_and_take(
-        self, rows: list[AdviceRow], now: float, known: TenderAdvice | BasicReversal
-    ) -> Plan[Taken]:
-        """Store the advice already leased to this owner; if it was queued before, take it
-        if it is free. One transaction."""
+    def store_leased(
+        self, rows: list[AdviceRow], known: TenderAdvice | BasicReversal
+    ) -> Plan[Taken | None]:
+        """Store the advice already leased to this owner, in one idempotent statement (it
+        runs in autocommit); None if it was queued before (then :meth:`take_due` it)."""
         yield from self.time.sync()
         [(advice_id, kind, request_id, body, due)] = rows
         due = self.time.to_server(due)
@@ -200,9 +200,9 @@ class AdvicePlans:
             "ON CONFLICT (id) DO NOTHING RETURNING lease_token",
             (advice_id, kind, request_id, body, due, self.fence.owner, due, due + self.lease),
         )
-        if inserted:
-            return [QueuedAdvice(known, 1)], {advice_id: inserted[0][0]}
-        return (yield from self.take_due(now, 1, known.id, known=known))
+        if not inserted:
+            return None
+        return [QueuedAdvice(known, 1)], {advice_id: inserted[0][0]}
 
     def take_due(
         self,

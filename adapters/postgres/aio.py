@@ -93,14 +93,18 @@ class AsyncPostgresAdviceQueue:
     async def enqueue(
         self, advice: TenderAdvice | BasicReversal, *, due: float, take: bool = False
     ) -> QueuedAdvice | None:
-        rows = [row(advice, due)]
+        rows = [row(advice, due)]  # as the sync twin: autocommitted unless queued before
+        plans, database = self.plans, self.database
         if not take:
-            await self.database.run(f"store advice {advice.id}", lambda: self.plans.enqueue(rows))
+            operation = f"store advice {advice.id}"
+            await database.run(operation, lambda: plans.enqueue(rows), single=True)
             return None
-        plan = self.plans.store_and_take
-        taken = await self.database.run(
-            f"store and take advice {advice.id}", lambda: plan(rows, due, advice)
-        )
+        operation = f"store and take advice {advice.id}"
+        taken = await database.run(operation, lambda: plans.store_leased(rows, advice), single=True)
+        if taken is None:
+            taken = await database.run(
+                operation, lambda: plans.take_due(due, 1, advice.id, known=advice)
+            )
         held = self.fence.hold(taken)
         return held[0] if held else None
 

@@ -138,5 +138,6 @@ def _connect(dsn: str, schema: str, owner: str | None, timeout: float) -> psycop
         where,
         operation,
         f"another live process{who} is driving them; stop it first, or give this process an "
-        f"owner of its own (waited {timeout:g} s)",
+        f"owner of its own (waited {timeout:g} s; if that process's host is gone, the server "
+        "drops its claim once the connection's keepalives fail: try again in a minute)",
     )

@@ -6,8 +6,8 @@ run exactly the same statements. Each call is one transaction on a pooled connec
 (autocommit off), committed before the call returns; any failure raises
 :class:`~adapters.postgres.StorageError` and, short of a failure during the commit itself,
 has changed nothing. A call that makes its one change in a single idempotent statement (a
-journal record, an acknowledgement) runs in autocommit instead: the statement is its own
-transaction, and the round trip of a separate ``COMMIT`` is saved.
+journal record, an acknowledgement, a new advice) runs in autocommit instead: the statement
+is its own transaction, and the round trip of a separate ``COMMIT`` is saved.
 
 A pooled connection the server dropped (restart, ``pg_terminate_backend``, failover) shows
 up only when used. A transaction that failed that way before its ``COMMIT`` was sent did

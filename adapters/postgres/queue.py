@@ -103,14 +103,20 @@ class PostgresAdviceQueue:
     def enqueue(
         self, advice: TenderAdvice | BasicReversal, *, due: float, take: bool = False
     ) -> QueuedAdvice | None:
+        # One idempotent statement each way, so autocommitted: one round trip. Only an advice
+        # queued before, when taken, needs a transaction of its own.
         rows = [row(advice, due)]
+        plans = self.plans
         if not take:
-            self.database.run(f"store advice {advice.id}", lambda: self.plans.enqueue(rows))
+            operation = f"store advice {advice.id}"
+            self.database.run(operation, lambda: plans.enqueue(rows), single=True)
             return None
-        plan = self.plans.store_and_take
-        taken = self.database.run(
-            f"store and take advice {advice.id}", lambda: plan(rows, due, advice)
-        )
+        operation = f"store and take advice {advice.id}"
+        taken = self.database.run(operation, lambda: plans.store_leased(rows, advice), single=True)
+        if taken is None:
+            taken = self.database.run(
+                operation, lambda: plans.take_due(due, 1, advice.id, known=advice)
+            )
         held = self.fence.hold(taken)
         return held[0] if held else None
 
