@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from pg import fresh_schema, require_postgres
+from pg import fresh_schema, require_postgres, sql
 
 from adapters.postgres import AsyncPostgresJournal, PostgresJournal, migrate
 from adapters.postgres import OwnerBusy as PostgresOwnerBusy
@@ -199,3 +199,31 @@ def test_the_sqlite_lock_file_names_its_holder(tmp_path: Path) -> None:
         journal.unfinished()
         text = Path(lock_path(os.path.realpath(path), "lane-7")).read_text()
         assert f"pid {os.getpid()}" in text and "'lane-7'" in text
+
+
+def test_a_postgres_claim_whose_session_ended_is_checked_and_taken_again(
+    children: Any,
+) -> None:
+    """A server restart ends the claim's session and drops its lock: the next unfinished()
+    notices, and claims again, or is refused if another process took the owner meanwhile."""
+    dsn = require_postgres()
+    with fresh_schema() as schema:
+        migrate(dsn, schema=schema)
+        store = Store("postgres", schema, dsn)
+
+        def end_claim_sessions() -> int:
+            return len(
+                sql(
+                    "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+                    "WHERE application_name = 'voucher-core claim lane-9'"
+                )
+            )
+
+        with store.journal("lane-9") as journal:
+            journal.unfinished()
+            assert end_claim_sessions() == 1
+            assert journal.unfinished() == []  # claimed again on a new session
+            assert end_claim_sessions() == 1
+            children(store.holder("lane-9"))  # the owner was free, and another process took it
+            with pytest.raises(PostgresOwnerBusy):
+                journal.unfinished()

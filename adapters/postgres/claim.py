@@ -60,12 +60,22 @@ class OwnerClaim:
     def __init__(self, key: tuple[str, str, str | None], conn: psycopg.Connection[Any]) -> None:
         self.key = key
         self._conn: psycopg.Connection[Any] | None = conn
+        self._using = threading.Lock()
         self.holders = 1
 
-    @property
-    def held(self) -> bool:
-        """Whether the connection holding the lock is still open (as far as this side knows)."""
-        return self._conn is not None and not self._conn.closed
+    def alive(self) -> bool:
+        """Whether the session holding the lock still answers (one round trip). A session the
+        server ended (a restart, ``pg_terminate_backend``) took the lock with it."""
+        with self._using:
+            conn = self._conn
+            if conn is None or conn.closed:
+                return False
+            try:
+                conn.execute("SELECT 1")
+            except psycopg.Error:
+                conn.close()
+                return False
+            return True
 
     def release(self) -> None:
         """Let go of one holder's share; the lock goes with the last."""
@@ -73,9 +83,11 @@ class OwnerClaim:
             self.holders -= 1
             if self.holders > 0 or self._conn is None:
                 return
-            _CLAIMS.pop(self.key, None)
+            if _CLAIMS.get(self.key) is self:  # not a newer claim on the same key
+                del _CLAIMS[self.key]
             conn, self._conn = self._conn, None
-        conn.close()  # ending the session drops its advisory locks
+        with self._using:
+            conn.close()  # ending the session drops its advisory locks
 
 
 _LOCK = threading.Lock()
@@ -87,7 +99,7 @@ def claim_owner(dsn: str, schema: str, owner: str | None, *, timeout: float) -> 
     key = (dsn, schema, owner)
     with _LOCK:
         held = _CLAIMS.get(key)
-        if held is not None and held.held:
+        if held is not None and held.alive():
             held.holders += 1
             return held
         if held is not None:  # its connection was lost: the lock went with it

@@ -143,10 +143,16 @@ class PostgresJournal:
     def claim(self) -> None:
         """Claim this journal's owner for this process, or raise
         :class:`~adapters.postgres.claim.OwnerBusy` if another live process holds it (after
-        waiting up to ``timeout`` for a holder that has just died to be noticed). Repeats are
-        free; :meth:`unfinished` calls it."""
+        waiting up to ``timeout`` for a holder that has just died to be noticed).
+        :meth:`unfinished` calls it. A claim already held is checked with one round trip:
+        if the server ended its session (a restart), it is claimed again, and refused if
+        another process took it meanwhile."""
         with self._claiming:
-            if self._claim is None or not self._claim.held:
+            if self._claim is not None and not self._claim.alive():
+                # Its connection was lost, and the server dropped the lock: claim again.
+                lost, self._claim = self._claim, None
+                lost.release()
+            if self._claim is None:
                 db = self.database
                 self._claim = claim_owner(db.dsn, db.schema, self.owner, timeout=db.timeout)
 

@@ -64,7 +64,8 @@ class OwnerClaim:
             self.holders -= 1
             if self.holders > 0 or self._fd < 0:
                 return
-            _CLAIMS.pop(self.key, None)
+            if _CLAIMS.get(self.key) is self:  # not a newer claim on the same key
+                del _CLAIMS[self.key]
             fd, self._fd = self._fd, -1
         os.close(fd)  # closing the descriptor drops the flock
 
