@@ -19,11 +19,11 @@ test: $(STAMP) lint typecheck
 	$(BIN)/python -m pytest
 
 lint: $(STAMP)
-	$(BIN)/ruff check voucher_core adapters tests benchmarks docs examples
-	$(BIN)/ruff format --check voucher_core adapters tests benchmarks docs examples
+	$(BIN)/ruff check voucher_core voucher_adapters tests benchmarks docs examples
+	$(BIN)/ruff format --check voucher_core voucher_adapters tests benchmarks docs examples
 
 typecheck: $(STAMP)
-	$(BIN)/mypy voucher_core adapters
+	$(BIN)/mypy voucher_core voucher_adapters
 
 bench: $(STAMP)
 	$(BIN)/python benchmarks/bench_core.py

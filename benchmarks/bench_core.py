@@ -20,10 +20,11 @@ import tracemalloc
 from collections.abc import Callable
 from datetime import UTC, datetime
 
-from adapters.clock import SimulatedClock
-from adapters.demo import DEMO_CLIENT_ID, SeededIds, cash, demo_request
-from adapters.memory import InMemoryAdviceQueue, InMemoryTransport
-from adapters.simulator import Operation, SwitchSimulator
+from voucher_adapters.clock import SimulatedClock
+from voucher_adapters.demo import DEMO_CLIENT_ID, SeededIds, cash, demo_request
+from voucher_adapters.simulator import Operation, SwitchSimulator
+from voucher_adapters.stores.memory import InMemoryAdviceQueue
+from voucher_adapters.transports.in_process import InMemoryTransport
 from voucher_core import Driver, DriverSettings, ProviderProfile, State
 from voucher_core.messages import ProvisionRequest, TenderAdvice
 from voucher_core.policy import Messaging

@@ -34,16 +34,16 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Literal, cast
 
-from adapters.clock import SystemClock
-from adapters.demo import DEMO_CLIENT_ID, SeededIds, cash, demo_request
-from adapters.memory import AsyncInMemoryTransport, InMemoryTransport
-from adapters.simulator import Operation, SimReply, SwitchSimulator
-from adapters.sqlite import (
+from voucher_adapters.clock import SystemClock
+from voucher_adapters.demo import DEMO_CLIENT_ID, SeededIds, cash, demo_request
+from voucher_adapters.simulator import Operation, SimReply, SwitchSimulator
+from voucher_adapters.stores.sqlite import (
     AsyncSqliteAdviceQueue,
     AsyncSqliteJournal,
     SqliteAdviceQueue,
     SqliteJournal,
 )
+from voucher_adapters.transports.in_process import AsyncInMemoryTransport, InMemoryTransport
 from voucher_core import AsyncDriver, Driver, DriverSettings, ProviderProfile, State
 from voucher_core.messages import ProvisionRequest
 from voucher_core.policy import Messaging

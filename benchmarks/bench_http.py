@@ -31,8 +31,8 @@ from datetime import UTC, datetime
 
 import httpx
 
-from adapters.demo import DEMO_CLIENT_ID, SeededIds, cash, demo_request
-from adapters.http import AsyncHttpTransport, BasicAuth, HttpTransport
+from voucher_adapters.demo import DEMO_CLIENT_ID, SeededIds, cash, demo_request
+from voucher_adapters.transports.http import AsyncHttpTransport, BasicAuth, HttpTransport
 from voucher_core.messages import ProvisionRequest, TenderAdvice
 from voucher_core.replies import Acknowledged, Approved
 from voucher_core.wire import to_json
@@ -52,7 +52,7 @@ def free_port() -> int:
 def server() -> Iterator[str]:
     port = free_port()
     child = subprocess.Popen(
-        [sys.executable, "-m", "adapters.cli", "serve", "--port", str(port)],
+        [sys.executable, "-m", "voucher_adapters.cli", "serve", "--port", str(port)],
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
         env={**os.environ, "PYTHONUNBUFFERED": "1"},

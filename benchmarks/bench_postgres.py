@@ -33,8 +33,8 @@ from pathlib import Path
 import psycopg
 from bench_durable import drive
 
-from adapters.postgres import AsyncPostgresAdviceQueue, AsyncPostgresJournal, migrate
-from adapters.sqlite import AsyncSqliteAdviceQueue, AsyncSqliteJournal
+from voucher_adapters.stores.postgres import AsyncPostgresAdviceQueue, AsyncPostgresJournal, migrate
+from voucher_adapters.stores.sqlite import AsyncSqliteAdviceQueue, AsyncSqliteJournal
 from voucher_core import State
 from voucher_core.ports import JournalEntry
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-from adapters.scenarios import SCENARIOS, run_scenario
-from adapters.sequence import to_sequence_diagram
+from voucher_adapters.cli.scenarios import SCENARIOS, run_scenario
+from voucher_adapters.cli.sequence_diagram import to_sequence_diagram
 from voucher_core.diagram import to_dot, to_mermaid
 
 DOCS = Path(__file__).resolve().parent

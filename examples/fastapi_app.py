@@ -14,7 +14,7 @@ What runs where:
   ``./voucher.db``). The async stores run SQLite on a worker thread and commit concurrent
   sales together, so the event loop never blocks on the disk.
 * The lifespan opens the stores, calls ``await driver.recover()``, and starts
-  :func:`~adapters.forwarder.forward_forever` as a task; on shutdown it sets the stop event,
+  :func:`~voucher_adapters.forwarder.forward_forever` as a task; on shutdown it sets the stop event,
   waits for the task to finish its round, and closes the stores.
 * Here the forwarder also expires host decisions (``expire=True``, its default). Everything
   runs on one event loop, and the library moves a sale from "waiting" to "confirming" or
@@ -34,12 +34,12 @@ from fastapi import APIRouter, FastAPI, HTTPException, Request
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
 
-from adapters.clock import SystemClock
-from adapters.demo import DEMO_CLIENT_ID, cash, demo_request
-from adapters.forwarder import forward_forever
-from adapters.memory import AsyncInMemoryTransport
-from adapters.simulator import SwitchSimulator
-from adapters.sqlite import AsyncSqliteAdviceQueue, AsyncSqliteJournal, StorageError
+from voucher_adapters.clock import SystemClock
+from voucher_adapters.demo import DEMO_CLIENT_ID, cash, demo_request
+from voucher_adapters.forwarder import forward_forever
+from voucher_adapters.simulator import SwitchSimulator
+from voucher_adapters.stores.sqlite import AsyncSqliteAdviceQueue, AsyncSqliteJournal, StorageError
+from voucher_adapters.transports.in_process import AsyncInMemoryTransport
 from voucher_core import AsyncDriver, AsyncTransport, DriverSettings, State, Transaction
 from voucher_core.messages import LedgerAmount, Tender
 from voucher_core.transaction import random_id
@@ -196,7 +196,7 @@ def create_app(
         transport: AsyncTransport
         close_transport: Callable[[], Awaitable[None]] | None = None
         if url:
-            from adapters.http import AsyncHttpTransport, BasicAuth  # noqa: PLC0415
+            from voucher_adapters.transports.http import AsyncHttpTransport, BasicAuth  # noqa: PLC0415
 
             password = os.environ.get("VOUCHER_PASSWORD", "demo")
             http = AsyncHttpTransport(url, auth=BasicAuth(username, password))

@@ -25,7 +25,7 @@ What runs where:
   resume the same sales, so its ``recover()`` is refused with ``OwnerBusy``; a server with
   several worker processes gives each its own journal ``owner`` instead.
 * ``create_app`` calls ``driver.recover()`` before serving, then starts a
-  :class:`~adapters.forwarder.ForwarderThread` that delivers queued confirmations and
+  :class:`~voucher_adapters.forwarder.ForwarderThread` that delivers queued confirmations and
   reversals in the background. ``VoucherService.close()`` stops it (registered with
   ``atexit``, since Flask has no shutdown hook of its own).
 * Host decisions are expired on a schedule by a small thread of this app, under the same lock
@@ -46,12 +46,12 @@ from typing import Any, TypeVar
 from flask import Flask, abort, jsonify, request
 from flask.typing import ResponseReturnValue
 
-from adapters.clock import SystemClock
-from adapters.demo import DEMO_CLIENT_ID, cash, demo_request
-from adapters.forwarder import ForwarderThread
-from adapters.memory import InMemoryTransport
-from adapters.simulator import SwitchSimulator
-from adapters.sqlite import SqliteAdviceQueue, SqliteJournal, StorageError
+from voucher_adapters.clock import SystemClock
+from voucher_adapters.demo import DEMO_CLIENT_ID, cash, demo_request
+from voucher_adapters.forwarder import ForwarderThread
+from voucher_adapters.simulator import SwitchSimulator
+from voucher_adapters.stores.sqlite import SqliteAdviceQueue, SqliteJournal, StorageError
+from voucher_adapters.transports.in_process import InMemoryTransport
 from voucher_core import Driver, DriverSettings, State, Transaction, Transport
 from voucher_core.messages import (
     BasicReversal,
@@ -247,7 +247,7 @@ def create_app(
     transport: Transport
     on_close: Callable[[], None] | None = None
     if switch_url:
-        from adapters.http import BasicAuth, HttpTransport  # noqa: PLC0415  ([http] extra)
+        from voucher_adapters.transports.http import BasicAuth, HttpTransport  # noqa: PLC0415  ([http] extra)
 
         password = os.environ.get("VOUCHER_PASSWORD", "demo")
         http = HttpTransport(switch_url, auth=BasicAuth(username, password))

@@ -19,11 +19,11 @@ import sys
 import tempfile
 from pathlib import Path
 
-from adapters.clock import SystemClock
-from adapters.demo import DEMO_CLIENT_ID, cash, demo_request
-from adapters.memory import InMemoryTransport
-from adapters.simulator import Provider, SwitchSimulator
-from adapters.sqlite import SqliteAdviceQueue, SqliteJournal
+from voucher_adapters.clock import SystemClock
+from voucher_adapters.demo import DEMO_CLIENT_ID, cash, demo_request
+from voucher_adapters.simulator import Provider, SwitchSimulator
+from voucher_adapters.stores.sqlite import SqliteAdviceQueue, SqliteJournal
+from voucher_adapters.transports.in_process import InMemoryTransport
 from voucher_core import (
     Driver,
     DriverSettings,
@@ -54,7 +54,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
 def open_transport(args: argparse.Namespace) -> Transport:
     if args.url:
         # The real thing: HTTP with Basic credentials (install the [http] extra).
-        from adapters.http import BasicAuth, HttpTransport  # noqa: PLC0415
+        from voucher_adapters.transports.http import BasicAuth, HttpTransport  # noqa: PLC0415
 
         return HttpTransport(args.url, auth=BasicAuth(args.username, args.password))
     # The simulator, in this process: the same bytes on the "wire", no network.

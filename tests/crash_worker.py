@@ -55,21 +55,21 @@ import time
 import uuid
 from collections.abc import Sequence
 
-from adapters.clock import SystemClock
-from adapters.demo import DEMO_CLIENT_ID, cash, demo_request
-from adapters.http import AsyncHttpTransport, BasicAuth, HttpTransport
-from adapters.postgres import (
+from voucher_adapters.clock import SystemClock
+from voucher_adapters.demo import DEMO_CLIENT_ID, cash, demo_request
+from voucher_adapters.stores.postgres import (
     AsyncPostgresAdviceQueue,
     AsyncPostgresJournal,
     PostgresAdviceQueue,
     PostgresJournal,
 )
-from adapters.sqlite import (
+from voucher_adapters.stores.sqlite import (
     AsyncSqliteAdviceQueue,
     AsyncSqliteJournal,
     SqliteAdviceQueue,
     SqliteJournal,
 )
+from voucher_adapters.transports.http import AsyncHttpTransport, BasicAuth, HttpTransport
 from voucher_core import (
     AsyncDriver,
     BackoffPolicy,

@@ -21,7 +21,7 @@ import psycopg
 import pytest
 from psycopg.conninfo import conninfo_to_dict, make_conninfo
 
-from adapters.postgres import redact
+from voucher_adapters.stores.postgres import redact
 
 PG_DSN = os.environ.get("VOUCHER_TEST_PG_DSN", "postgresql://postgres@127.0.0.1:5432/test")
 

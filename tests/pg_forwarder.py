@@ -17,7 +17,7 @@ import sys
 import time
 from pathlib import Path
 
-from adapters.postgres import PostgresAdviceQueue
+from voucher_adapters.stores.postgres import PostgresAdviceQueue
 from voucher_core import to_json
 
 GIVE_UP_AFTER = 50.0  # seconds: a stuck test must not hang CI

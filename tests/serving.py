@@ -13,7 +13,7 @@ from typing import Any
 
 import httpx
 
-from adapters.demo import demo_request
+from voucher_adapters.demo import demo_request
 from voucher_core.wire import to_wire
 
 PASSWORD = "agreed-secret"

@@ -16,7 +16,7 @@ import sys
 import time
 from pathlib import Path
 
-from adapters.sqlite import SqliteAdviceQueue
+from voucher_adapters.stores.sqlite import SqliteAdviceQueue
 
 
 def main() -> None:

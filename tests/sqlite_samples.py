@@ -7,7 +7,7 @@ from datetime import UTC, datetime
 
 import attrs
 
-from adapters.demo import SeededIds, cash, demo_request
+from voucher_adapters.demo import SeededIds, cash, demo_request
 from voucher_core import (
     Acknowledged,
     Approved,

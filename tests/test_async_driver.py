@@ -10,15 +10,12 @@ from typing import Any, TypeVar
 
 import pytest
 
-from adapters.clock import SimulatedClock
-from adapters.demo import DEMO_CLIENT_ID, SeededIds, cash, demo_request
-from adapters.memory import (
-    AsyncInMemoryAdviceQueue,
-    AsyncInMemoryTransport,
-    Exchange,
-    InMemoryAdviceQueue,
-)
-from adapters.simulator import FaultKind, Operation, Provider, SwitchSimulator
+from voucher_adapters.clock import SimulatedClock
+from voucher_adapters.demo import DEMO_CLIENT_ID, SeededIds, cash, demo_request
+from voucher_adapters.simulator import FaultKind, Operation, Provider, SwitchSimulator
+from voucher_adapters.stores.memory import AsyncInMemoryAdviceQueue, InMemoryAdviceQueue
+from voucher_adapters.transports.exchange import Exchange
+from voucher_adapters.transports.in_process import AsyncInMemoryTransport
 from voucher_core import (
     Acknowledged,
     AdviceKind,

@@ -10,8 +10,8 @@ from typing import Any
 
 import pytest
 
-from adapters.cli import main
-from adapters.scenarios import SCENARIOS
+from voucher_adapters.cli.main import main
+from voucher_adapters.cli.scenarios import SCENARIOS
 from voucher_core.diagram import render
 from voucher_core.table import TERMINAL, State
 
@@ -55,7 +55,7 @@ def run_main(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, 
 
 def run_process(*argv: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [sys.executable, "-m", "adapters.cli", *argv],
+        [sys.executable, "-m", "voucher_adapters.cli", *argv],
         cwd=ROOT,
         capture_output=True,
         text=True,

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-VOUCHER = [sys.executable, "-m", "adapters.cli"]
+VOUCHER = [sys.executable, "-m", "voucher_adapters.cli"]
 
 
 def free_port() -> int:
@@ -214,7 +214,7 @@ def test_recover_resumes_only_the_named_owners_sales(server_url: str, tmp_path: 
     alone (lane-1 may still be driving it), `--owner lane-1` takes it over."""
     from sqlite_samples import Samples  # noqa: PLC0415
 
-    from adapters.sqlite import SqliteJournal  # noqa: PLC0415
+    from voucher_adapters.stores.sqlite import SqliteJournal  # noqa: PLC0415
     from voucher_core import State  # noqa: PLC0415
 
     db = str(tmp_path / "voucher.db")

@@ -11,9 +11,9 @@ from pathlib import Path
 
 import pytest
 
-from adapters.cli import main
-from adapters.demo import SeededIds, cash
-from adapters.sqlite import SqliteAdviceQueue, SqliteJournal
+from voucher_adapters.cli.main import main
+from voucher_adapters.demo import SeededIds, cash
+from voucher_adapters.stores.sqlite import SqliteAdviceQueue, SqliteJournal
 from voucher_core.messages import TenderAdvice, ThirdPartyIdentifier
 
 WHEN = datetime(2026, 11, 23, tzinfo=UTC)
@@ -21,7 +21,7 @@ WHEN = datetime(2026, 11, 23, tzinfo=UTC)
 
 def voucher(*args: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [sys.executable, "-m", "adapters.cli", *args],
+        [sys.executable, "-m", "voucher_adapters.cli", *args],
         capture_output=True,
         text=True,
         timeout=120,

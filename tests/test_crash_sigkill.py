@@ -39,10 +39,10 @@ from crash_worker import MAX_RETRIES, PROFILES
 from pg import fresh_schema, require_postgres
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from adapters.postgres import PostgresAdviceQueue, PostgresJournal, migrate
-from adapters.server import RunningServer, create_app
-from adapters.simulator import Fault, FaultKind, Operation, Provider, SwitchSimulator
-from adapters.sqlite import SqliteAdviceQueue, SqliteJournal
+from voucher_adapters.simulator import Fault, FaultKind, Operation, Provider, SwitchSimulator
+from voucher_adapters.simulator.server import RunningServer, create_app
+from voucher_adapters.stores.postgres import PostgresAdviceQueue, PostgresJournal, migrate
+from voucher_adapters.stores.sqlite import SqliteAdviceQueue, SqliteJournal
 from voucher_core import State, Transaction
 
 ROOT = Path(__file__).resolve().parent.parent

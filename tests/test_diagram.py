@@ -48,7 +48,7 @@ def test_unknown_format_is_a_clear_error() -> None:
 
 def test_the_command_prints_the_same_diagram() -> None:
     out = subprocess.run(
-        [sys.executable, "-m", "adapters.cli", "diagram", "--format", "dot"],
+        [sys.executable, "-m", "voucher_adapters.cli", "diagram", "--format", "dot"],
         capture_output=True,
         text=True,
         check=True,
@@ -58,7 +58,7 @@ def test_the_command_prints_the_same_diagram() -> None:
 
 def test_svg_is_rendered_with_graphviz_or_explains_how_to_get_it(tmp_path: Path) -> None:
     target = tmp_path / "states.svg"
-    command = [sys.executable, "-m", "adapters.cli", "diagram", "--format", "svg"]
+    command = [sys.executable, "-m", "voucher_adapters.cli", "diagram", "--format", "svg"]
     without_dot = subprocess.run(
         [*command, "--output", str(target)],
         capture_output=True,

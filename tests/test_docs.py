@@ -24,8 +24,8 @@ from typing import Any
 import attrs
 import pytest
 
-from adapters.cli import build_parser
-from adapters.scenarios import SCENARIOS
+from voucher_adapters.cli.main import build_parser
+from voucher_adapters.cli.scenarios import SCENARIOS
 from voucher_core import policy as policy_module
 from voucher_core.policy import (
     DUAL,
@@ -59,15 +59,15 @@ API_MODULES = (
     "voucher_core.wire",
     "voucher_core.messages",
     "voucher_core.diagram",
-    "adapters.clock",
-    "adapters.memory",
-    "adapters.sqlite",
-    "adapters.postgres",
-    "adapters.http",
-    "adapters.server",
-    "adapters.simulator",
-    "adapters.testing",
-    "adapters.forwarder",
+    "voucher_adapters.clock",
+    "voucher_adapters.stores.memory",
+    "voucher_adapters.stores.sqlite",
+    "voucher_adapters.stores.postgres",
+    "voucher_adapters.transports.http",
+    "voucher_adapters.simulator.server",
+    "voucher_adapters.simulator",
+    "voucher_adapters.testing",
+    "voucher_adapters.forwarder",
 )
 
 # What a default written in configuration.md may name besides Python literals.
@@ -337,15 +337,15 @@ def test_configuration_marks_the_settings_it_promises() -> None:
         "voucher_core.policy.DecisionPolicy",
         "voucher_core.policy.BackoffPolicy",
         "voucher_core.drivers.shared.DriverSettings",
-        "adapters.http.HttpTransport",
-        "adapters.http.BasicAuth",
-        "adapters.http.OAuth2ClientCredentials",
-        "adapters.sqlite.SqliteAdviceQueue",
-        "adapters.sqlite.SqliteJournal",
-        "adapters.postgres.PostgresAdviceQueue",
-        "adapters.postgres.PostgresJournal",
-        "adapters.server.create_app",
-        "adapters.server.serve",
+        "voucher_adapters.transports.http.HttpTransport",
+        "voucher_adapters.transports.http.BasicAuth",
+        "voucher_adapters.transports.http.OAuth2ClientCredentials",
+        "voucher_adapters.stores.sqlite.SqliteAdviceQueue",
+        "voucher_adapters.stores.sqlite.SqliteJournal",
+        "voucher_adapters.stores.postgres.PostgresAdviceQueue",
+        "voucher_adapters.stores.postgres.PostgresJournal",
+        "voucher_adapters.simulator.server.create_app",
+        "voucher_adapters.simulator.server.serve",
         "voucher provision",
         "voucher queue drain",
         "voucher recover",

@@ -24,7 +24,7 @@ from typing import Any
 import httpx
 import pytest
 
-from adapters.simulator import FaultKind, Operation, SwitchSimulator
+from voucher_adapters.simulator import FaultKind, Operation, SwitchSimulator
 from voucher_core import BackoffPolicy, DecisionPolicy, DriverSettings
 
 EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
@@ -89,7 +89,7 @@ def test_the_plain_script_cancels_on_request_in_a_temporary_file(tmp_path: Path)
 
 def test_the_plain_script_talks_http_to_a_real_server(tmp_path: Path) -> None:
     pytest.importorskip("uvicorn", reason="the simulator server needs the [server] extra")
-    from adapters.server import RunningServer, create_app  # noqa: PLC0415
+    from voucher_adapters.simulator.server import RunningServer, create_app  # noqa: PLC0415
 
     switch = SwitchSimulator()
     with RunningServer(create_app(switch)) as server:

@@ -16,12 +16,12 @@ import attrs
 import pytest
 from swagger import OPERATION_BODIES, check
 
-from adapters.clock import SimulatedClock
-from adapters.demo import DEMO_CLIENT_ID, SeededIds, cash, demo_request
-from adapters.exchange import Exchange
-from adapters.links import SwitchLink, open_link
-from adapters.memory import InMemoryAdviceQueue
-from adapters.simulator import Fault, FaultKind, Operation, Provider, SwitchSimulator
+from voucher_adapters.cli.switch_links import SwitchLink, open_link
+from voucher_adapters.clock import SimulatedClock
+from voucher_adapters.demo import DEMO_CLIENT_ID, SeededIds, cash, demo_request
+from voucher_adapters.simulator import Fault, FaultKind, Operation, Provider, SwitchSimulator
+from voucher_adapters.stores.memory import InMemoryAdviceQueue
+from voucher_adapters.transports.exchange import Exchange
 from voucher_core import Driver, DriverSettings, LookupRefused, RetryPolicy, State, Transaction
 from voucher_core.policy import Messaging, ProviderProfile
 from voucher_core.wire import to_json

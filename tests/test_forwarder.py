@@ -6,17 +6,17 @@ import asyncio
 import time
 from pathlib import Path
 
-from adapters.clock import SystemClock
-from adapters.demo import DEMO_CLIENT_ID, SeededIds, cash, demo_request
-from adapters.forwarder import ForwarderThread, forward_forever
-from adapters.memory import AsyncInMemoryTransport, InMemoryTransport
-from adapters.simulator import FaultKind, Operation, SwitchSimulator
-from adapters.sqlite import (
+from voucher_adapters.clock import SystemClock
+from voucher_adapters.demo import DEMO_CLIENT_ID, SeededIds, cash, demo_request
+from voucher_adapters.forwarder import ForwarderThread, forward_forever
+from voucher_adapters.simulator import FaultKind, Operation, SwitchSimulator
+from voucher_adapters.stores.sqlite import (
     AsyncSqliteAdviceQueue,
     AsyncSqliteJournal,
     SqliteAdviceQueue,
     SqliteJournal,
 )
+from voucher_adapters.transports.in_process import AsyncInMemoryTransport, InMemoryTransport
 from voucher_core import (
     AsyncDriver,
     BackoffPolicy,

@@ -35,8 +35,8 @@ from http_faults import (
     silent,
 )
 
-from adapters.exchange import Exchange, Operation
-from adapters.http import (
+from voucher_adapters.transports.exchange import Exchange, Operation
+from voucher_adapters.transports.http import (
     AsyncHttpTransport,
     BasicAuth,
     HttpTransport,

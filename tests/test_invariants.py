@@ -42,12 +42,13 @@ from hypothesis.stateful import (
     rule,
 )
 
-from adapters.clock import SimulatedClock
-from adapters.demo import DEMO_CLIENT_ID, SeededIds, cash, demo_request
-from adapters.exchange import Exchange
-from adapters.memory import InMemoryAdviceQueue, InMemoryJournal, InMemoryTransport
-from adapters.simulator import FaultKind, Operation, Provider, SwitchSimulator
-from adapters.sqlite import SqliteAdviceQueue, SqliteJournal
+from voucher_adapters.clock import SimulatedClock
+from voucher_adapters.demo import DEMO_CLIENT_ID, SeededIds, cash, demo_request
+from voucher_adapters.simulator import FaultKind, Operation, Provider, SwitchSimulator
+from voucher_adapters.stores.memory import InMemoryAdviceQueue, InMemoryJournal
+from voucher_adapters.stores.sqlite import SqliteAdviceQueue, SqliteJournal
+from voucher_adapters.transports.exchange import Exchange
+from voucher_adapters.transports.in_process import InMemoryTransport
 from voucher_core import (
     Acknowledged,
     DecisionPolicy,
@@ -372,7 +373,7 @@ class ManySalesOnPostgres(ManySales):
     def _open_stores(self) -> tuple[Any, Any]:
         from pg import require_postgres  # noqa: PLC0415
 
-        from adapters.postgres import PostgresAdviceQueue, PostgresJournal  # noqa: PLC0415
+        from voucher_adapters.stores.postgres import PostgresAdviceQueue, PostgresJournal  # noqa: PLC0415
 
         dsn = require_postgres()
         self._schema = f"voucher_test_{uuid.uuid4().hex}"

@@ -17,10 +17,10 @@ import pytest
 from pg import PG_DSN, fresh_schema
 from sqlite_samples import ALL_STATES, WHEN, Samples, same
 
-from adapters.demo import cash
-from adapters.memory import AsyncInMemoryJournal, InMemoryJournal
-from adapters.postgres import AsyncPostgresJournal, PostgresJournal
-from adapters.sqlite import AsyncSqliteJournal, SqliteJournal
+from voucher_adapters.demo import cash
+from voucher_adapters.stores.memory import AsyncInMemoryJournal, InMemoryJournal
+from voucher_adapters.stores.postgres import AsyncPostgresJournal, PostgresJournal
+from voucher_adapters.stores.sqlite import AsyncSqliteJournal, SqliteJournal
 from voucher_core import Acknowledged, State, to_json
 from voucher_core.ports import AsyncTransactionJournal, TransactionJournal
 from voucher_core.snapshot import snapshot, snapshot_json

@@ -6,11 +6,12 @@ from collections.abc import Sequence
 
 import pytest
 
-from adapters.clock import SimulatedClock
-from adapters.demo import DEMO_CLIENT_ID, SeededIds, cash, demo_request
-from adapters.exchange import Exchange
-from adapters.memory import InMemoryAdviceQueue, InMemoryJournal, InMemoryTransport
-from adapters.simulator import Fault, FaultKind, Operation, Provider, SwitchSimulator
+from voucher_adapters.clock import SimulatedClock
+from voucher_adapters.demo import DEMO_CLIENT_ID, SeededIds, cash, demo_request
+from voucher_adapters.simulator import Fault, FaultKind, Operation, Provider, SwitchSimulator
+from voucher_adapters.stores.memory import InMemoryAdviceQueue, InMemoryJournal
+from voucher_adapters.transports.exchange import Exchange
+from voucher_adapters.transports.in_process import InMemoryTransport
 from voucher_core import DecisionPolicy, Driver, DriverSettings, RetryPolicy, State
 from voucher_core.messages import BasicReversal, ReversalReason, TenderAdvice
 from voucher_core.policy import Messaging, ProviderProfile

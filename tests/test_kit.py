@@ -21,7 +21,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from adapters.testing import (
+from voucher_adapters.testing import (
     AsyncTill,
     FakeSwitch,
     FlowMismatch,
@@ -30,7 +30,7 @@ from adapters.testing import (
     assert_flow,
     cash,
 )
-from adapters.testing import strategies as kit
+from voucher_adapters.testing import strategies as kit
 from voucher_core import Driver, State
 from voucher_core.messages import (
     BasicReversal,
@@ -43,8 +43,8 @@ from voucher_core.messages import (
 from voucher_core.policy import NO_RETRIES
 from voucher_core.wire import from_json, from_wire, to_json, to_wire
 
-if not any(ep.value == "adapters.testing.plugin" for ep in entry_points(group="pytest11")):
-    pytest_plugins = ["adapters.testing.plugin"]
+if not any(ep.value == "voucher_adapters.testing.plugin" for ep in entry_points(group="pytest11")):
+    pytest_plugins = ["voucher_adapters.testing.plugin"]
 
 
 # -- the story the kit was built for -----------------------------------------------------------
@@ -276,7 +276,7 @@ def test_scripts_refuse_nonsense() -> None:
 def test_the_kit_imports_without_pytest_or_hypothesis() -> None:
     code = (
         "import sys; sys.modules['pytest'] = None; sys.modules['hypothesis'] = None\n"
-        "from adapters.testing import FakeSwitch, Till, cash\n"
+        "from voucher_adapters.testing import FakeSwitch, Till, cash\n"
         "till = Till(FakeSwitch()); tx = till.sell(tenders=cash(1000)); print(tx.state)"
     )
     done = subprocess.run(

@@ -9,8 +9,12 @@ from datetime import UTC, datetime
 
 import pytest
 
-from adapters.demo import SeededIds, cash
-from adapters.memory import AsyncInMemoryAdviceQueue, InMemoryAdviceQueue, ParkedAdvice
+from voucher_adapters.demo import SeededIds, cash
+from voucher_adapters.stores.memory import (
+    AsyncInMemoryAdviceQueue,
+    InMemoryAdviceQueue,
+    ParkedAdvice,
+)
 from voucher_core import AdviceKind, QueuedAdvice
 from voucher_core.messages import BasicReversal, ReversalReason, TenderAdvice, ThirdPartyIdentifier
 from voucher_core.ports import AdviceQueue, AsyncAdviceQueue

@@ -9,8 +9,19 @@ from typing import Any
 
 import pytest
 
-from adapters.memory.transport import AsyncInMemoryTransport, Exchange, InMemoryTransport
-from adapters.simulator import Fault, FaultKind, LedgerEntry, Operation, Provider, SwitchSimulator
+from voucher_adapters.simulator import (
+    Fault,
+    FaultKind,
+    LedgerEntry,
+    Operation,
+    Provider,
+    SwitchSimulator,
+)
+from voucher_adapters.transports.in_process import (
+    AsyncInMemoryTransport,
+    Exchange,
+    InMemoryTransport,
+)
 from voucher_core.commands import QueueAdvice
 from voucher_core.messages import (
     BasicReversal,

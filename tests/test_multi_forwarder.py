@@ -26,7 +26,7 @@ import pytest
 from pg import PG_DSN, fresh_schema, sql
 from sqlite_samples import Samples
 
-from adapters.postgres import PostgresAdviceQueue
+from voucher_adapters.stores.postgres import PostgresAdviceQueue
 from voucher_core import to_json
 
 ADVICES = 10_000

@@ -19,11 +19,11 @@ from typing import Any
 import pytest
 from pg import fresh_schema, require_postgres, sql
 
-from adapters.postgres import AsyncPostgresJournal, PostgresJournal, migrate
-from adapters.postgres import OwnerBusy as PostgresOwnerBusy
-from adapters.sqlite import AsyncSqliteJournal, SqliteJournal
-from adapters.sqlite import OwnerBusy as SqliteOwnerBusy
-from adapters.sqlite.claim import lock_path
+from voucher_adapters.stores.postgres import AsyncPostgresJournal, PostgresJournal, migrate
+from voucher_adapters.stores.postgres import OwnerBusy as PostgresOwnerBusy
+from voucher_adapters.stores.sqlite import AsyncSqliteJournal, SqliteJournal
+from voucher_adapters.stores.sqlite import OwnerBusy as SqliteOwnerBusy
+from voucher_adapters.stores.sqlite.claim import lock_path
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -32,10 +32,10 @@ HOLDER = textwrap.dedent(
     import os, sys
     kind, where, owner = sys.argv[1], sys.argv[2], sys.argv[3] or None
     if kind == "sqlite":
-        from adapters.sqlite import SqliteJournal
+        from voucher_adapters.stores.sqlite import SqliteJournal
         journal = SqliteJournal(where, owner=owner)
     else:
-        from adapters.postgres import PostgresJournal
+        from voucher_adapters.stores.postgres import PostgresJournal
         journal = PostgresJournal(os.environ["VOUCHER_TEST_PG_DSN"], schema=where, owner=owner)
     journal.unfinished()
     print("held", flush=True)
@@ -182,7 +182,16 @@ def test_voucher_recover_refuses_while_the_host_process_is_alive(
     children(store.holder(None))
     closed = "http://127.0.0.1:9/suv/v1"  # never reached: the claim comes first
     result = subprocess.run(
-        [sys.executable, "-m", "adapters.cli", "recover", "--db", store.where, "--url", closed],
+        [
+            sys.executable,
+            "-m",
+            "voucher_adapters.cli",
+            "recover",
+            "--db",
+            store.where,
+            "--url",
+            closed,
+        ],
         cwd=ROOT,
         capture_output=True,
         text=True,

@@ -20,8 +20,8 @@ from pg import PG_DSN, Proxy, fresh_schema, sql
 from psycopg.conninfo import make_conninfo
 from sqlite_samples import WHEN, Samples, same
 
-from adapters.demo import cash
-from adapters.postgres import (
+from voucher_adapters.demo import cash
+from voucher_adapters.stores.postgres import (
     SCHEMA_VERSION,
     AsyncPostgresAdviceQueue,
     AsyncPostgresJournal,
@@ -31,7 +31,7 @@ from adapters.postgres import (
     migrate,
     redact,
 )
-from adapters.postgres.schema import LOCK_CLASS, MIGRATIONS, connect_kwargs
+from voucher_adapters.stores.postgres.schema import LOCK_CLASS, MIGRATIONS, connect_kwargs
 from voucher_core import State, to_json
 from voucher_core.snapshot import snapshot_json
 
@@ -177,7 +177,7 @@ def test_a_forwarder_whose_lease_was_taken_over_changes_nothing(
         assert [q.attempts for q in stolen] == [2, 2, 2]
         before = sql("SELECT * FROM {s}.advice ORDER BY seq", schema=schema)
 
-        with caplog.at_level(logging.WARNING, logger="adapters.postgres"):
+        with caplog.at_level(logging.WARNING, logger="voucher_adapters.stores.postgres"):
             a.acknowledge(acked.id)
             a.park(parked.id, reason="HTTP 400")
             a.repeat_later(repeated.id, due=0.0)

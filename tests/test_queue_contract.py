@@ -27,10 +27,14 @@ import pytest
 from pg import PG_DSN, fresh_schema
 from sqlite_samples import Samples
 
-from adapters.memory import AsyncInMemoryAdviceQueue, InMemoryAdviceQueue, ParkedAdvice
-from adapters.postgres import AsyncPostgresAdviceQueue, PostgresAdviceQueue
-from adapters.sqlite import AsyncSqliteAdviceQueue, SqliteAdviceQueue
-from adapters.sqlite import database as sqlite_database
+from voucher_adapters.stores.memory import (
+    AsyncInMemoryAdviceQueue,
+    InMemoryAdviceQueue,
+    ParkedAdvice,
+)
+from voucher_adapters.stores.postgres import AsyncPostgresAdviceQueue, PostgresAdviceQueue
+from voucher_adapters.stores.sqlite import AsyncSqliteAdviceQueue, SqliteAdviceQueue
+from voucher_adapters.stores.sqlite import database as sqlite_database
 from voucher_core import AdviceKind, QueuedAdvice, to_json
 from voucher_core.ports import AdviceQueue, AsyncAdviceQueue
 
@@ -447,7 +451,7 @@ def test_a_drainer_whose_lease_was_taken_over_changes_nothing(
             a.enqueue(advice, due=0.0)
         assert len(a.take_due(0.0)) == 4
         assert ids(b.take_due(2.0, limit=3)) == [acked.id, parked.id, repeated.id]
-        with caplog.at_level(logging.WARNING, logger="adapters.sqlite"):
+        with caplog.at_level(logging.WARNING, logger="voucher_adapters.stores.sqlite"):
             a.acknowledge(acked.id)
             a.park(parked.id, reason="HTTP 400")
             a.repeat_later(repeated.id, due=0.0)

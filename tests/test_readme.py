@@ -6,7 +6,7 @@ import re
 from datetime import UTC, datetime
 from pathlib import Path
 
-from adapters.demo import cash, demo_request
+from voucher_adapters.demo import cash, demo_request
 
 README = Path(__file__).resolve().parent.parent / "README.md"
 

@@ -36,8 +36,8 @@ from serving import (
     reversal_body,
 )
 
-from adapters.server import RunningServer, create_app
-from adapters.simulator import UUID_MSG, LedgerEntry, Provider, SwitchSimulator
+from voucher_adapters.simulator import UUID_MSG, LedgerEntry, Provider, SwitchSimulator
+from voucher_adapters.simulator.server import RunningServer, create_app
 from voucher_core.policy import DUAL, NO_RETRIES, SINGLE
 
 PROVIDERS = [
@@ -739,7 +739,7 @@ def test_stopping_the_server_does_not_wait_out_a_delayed_answer() -> None:
 
 def test_serve_stops_on_ctrl_c_without_a_traceback() -> None:
     port = free_port()
-    program = f"from adapters.server import serve; serve(port={port})"
+    program = f"from voucher_adapters.simulator.server import serve; serve(port={port})"
     env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[1])}
     process = subprocess.Popen(
         [sys.executable, "-c", program], stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env

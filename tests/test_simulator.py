@@ -10,7 +10,7 @@ from typing import Any
 import attrs
 import pytest
 
-from adapters.simulator import (
+from voucher_adapters.simulator import (
     MAX_BODY,
     RESET_BODY,
     UUID_MSG,
@@ -24,7 +24,7 @@ from adapters.simulator import (
     SwitchEvent,
     SwitchSimulator,
 )
-from adapters.simulator.ledger import ProviderLedger
+from voucher_adapters.simulator.ledger import ProviderLedger
 from voucher_core.messages import (
     BasicReversal,
     ErrorDetail,

@@ -12,8 +12,8 @@ from pathlib import Path
 import pytest
 from sqlite_samples import Samples
 
-from adapters.demo import SeededIds, demo_request
-from adapters.sqlite import AsyncSqliteAdviceQueue, AsyncSqliteJournal, StorageError
+from voucher_adapters.demo import SeededIds, demo_request
+from voucher_adapters.stores.sqlite import AsyncSqliteAdviceQueue, AsyncSqliteJournal, StorageError
 from voucher_core import Transaction
 
 

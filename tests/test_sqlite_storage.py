@@ -23,8 +23,8 @@ from pathlib import Path
 import pytest
 from sqlite_samples import WHEN, Samples
 
-from adapters.demo import cash
-from adapters.sqlite import (
+from voucher_adapters.demo import cash
+from voucher_adapters.stores.sqlite import (
     SCHEMA_VERSION,
     AsyncSqliteAdviceQueue,
     AsyncSqliteJournal,
@@ -33,7 +33,7 @@ from adapters.sqlite import (
     SqliteJournal,
     StorageError,
 )
-from adapters.sqlite.database import MIGRATIONS, Failure, Step
+from voucher_adapters.stores.sqlite.database import MIGRATIONS, Failure, Step
 from voucher_core import State, to_json
 from voucher_core.snapshot import snapshot, snapshot_json
 
@@ -409,7 +409,7 @@ def test_one_failing_step_in_a_group_does_not_undo_the_others(path: Path) -> Non
 
 _WRITE_THEN_DIE = """
 import json, os, signal, sys
-from adapters.sqlite import SqliteAdviceQueue, SqliteJournal
+from voucher_adapters.stores.sqlite import SqliteAdviceQueue, SqliteJournal
 from voucher_core.messages import TenderAdvice
 from voucher_core.snapshot import restore
 from voucher_core.wire import from_json

@@ -9,7 +9,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from adapters.demo import SeededIds, cash, demo_request
+from voucher_adapters.demo import SeededIds, cash, demo_request
 from voucher_core import (
     TRANSITIONS,
     Acknowledged,

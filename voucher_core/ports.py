@@ -1,7 +1,7 @@
 """The ports: what the core needs from the outside world, as small protocols.
 
-Adapters implement them (``adapters.memory`` in-process; HTTP and durable storage elsewhere).
-Each port comes as a sync and an async twin with the same method names.
+Adapters implement them (``voucher_adapters.stores.memory`` in-process; HTTP and durable storage
+elsewhere). Each port comes as a sync and an async twin with the same method names.
 
 Transport
     Carries one message to the switch and returns the *classified* reply

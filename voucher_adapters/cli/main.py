@@ -1,0 +1,413 @@
+"""The ``voucher`` command: simulate the seed flows, stress the library, draw the diagram."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import shutil
+import subprocess
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from voucher_adapters.bootstrap import MissingDatabase
+from voucher_adapters.cli.chaos import run_chaos
+from voucher_adapters.cli.scenarios import SCENARIOS, TimelineEntry, run_scenario
+from voucher_adapters.cli.sequence_diagram import to_sequence_diagram
+from voucher_adapters.cli.store_commands import (
+    PASSWORD_ENV,
+    STORE_COMMANDS,
+    add_db_option,
+    add_store_commands,
+    credentials,
+    run_store_command,
+)
+from voucher_core.diagram import FORMATS, render
+from voucher_core.errors import VoucherError
+from voucher_core.policy import Messaging
+
+__all__ = ["main"]
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse, but argument errors exit 2 with usage and never a traceback."""
+
+    def error(self, message: str) -> None:  # type: ignore[override]
+        self.print_usage(sys.stderr)
+        self.exit(2, f"{self.prog}: error: {message}\n")
+
+
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected at least 1, got {value}")
+    return value
+
+
+def _int(text: str) -> int:
+    try:
+        return int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
+
+
+def _positive_float(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number of seconds, got {text!r}") from None
+    if not value > 0:
+        raise argparse.ArgumentTypeError(f"expected more than 0, got {text}")
+    return value
+
+
+def _port(text: str) -> int:
+    value = _int(text)
+    if not 0 <= value <= 65535:
+        raise argparse.ArgumentTypeError(f"expected a port between 0 and 65535, got {value}")
+    return value
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(
+        prog="voucher",
+        description="Voucher sales through the Electrum switch as explicit state machines.",
+    )
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
+    commands.required = True
+
+    simulate = commands.add_parser(
+        "simulate",
+        help="run the seed flows or a chaos run against the in-memory switch",
+        description="Run the seed message flows, or many faulty sales, against the built-in "
+        "switch simulator. No outside service is needed.",
+    )
+    mode = simulate.add_mutually_exclusive_group(required=True)
+    mode.add_argument(
+        "--scenario",
+        choices=[*SCENARIOS, "all"],
+        metavar="NAME",
+        help=f"one of: {', '.join(SCENARIOS)}, or all",
+    )
+    mode.add_argument("--chaos", action="store_true", help="many sales with random faults")
+    simulate.add_argument(
+        "--count", type=_positive_int, default=None, help="sales in --chaos (default 1000)"
+    )
+    simulate.add_argument("--seed", type=_int, default=0, help="random seed (default 0)")
+    simulate.add_argument("--json", action="store_true", help="machine-readable output")
+    simulate.add_argument(
+        "--format",
+        choices=["text", "mermaid"],
+        default="text",
+        help="text timeline (default) or a Mermaid sequence diagram per scenario",
+    )
+    add_db_option(simulate, required_default=False)
+    simulate.add_argument(
+        "--http",
+        action="store_true",
+        help="talk to the simulator over real HTTP on a free loopback port",
+    )
+
+    serve = commands.add_parser(
+        "serve",
+        help="run the switch simulator as an HTTP server",
+        description="Serve the switch simulator over HTTP (Electrum SUV paths under /suv/v1, "
+        "plus an admin API under /suv/v1/testServerAdmin/) until interrupted.",
+    )
+    serve.add_argument("--host", default="127.0.0.1", help="address to listen on")
+    serve.add_argument("--port", type=_port, default=8080, help="port (default 8080)")
+    serve.add_argument("--seed", type=_int, default=0, help="random seed (default 0)")
+
+    provision = commands.add_parser(
+        "provision",
+        help="sell real vouchers against a server that speaks the SUV protocol",
+        description="Run real transactions against URL (this project's simulator or a real "
+        "switch). The originator details other than client.id are demo defaults.",
+    )
+    provision.add_argument(
+        "--url", required=True, help="base URL, e.g. http://127.0.0.1:8080/suv/v1"
+    )
+    provision.add_argument("--product", required=True, help="product id")
+    provision.add_argument("--amount", type=_positive_int, required=True, help="minor units")
+    provision.add_argument("--messaging", choices=["single", "dual"], default="dual")
+    provision.add_argument(
+        "--username",
+        help="Basic auth user, also the request's client.id (default: voucher-demo)",
+    )
+    provision.add_argument(
+        "--password",
+        help=f"Basic auth password (default: ${PASSWORD_ENV}; with no --username: demo)",
+    )
+    provision.add_argument("--terminal-id", default="TILL0001", help="8-character terminal id")
+    provision.add_argument(
+        "--timeout", type=_positive_float, default=60.0, help="seconds per attempt (default 60)"
+    )
+    provision.add_argument(
+        "--drain-timeout",
+        type=_positive_float,
+        default=30.0,
+        help="seconds to keep repeating undelivered advices before giving up (default 30)",
+    )
+    provision.add_argument("--count", type=_positive_int, default=1, help="sales to run")
+    provision.add_argument(
+        "--concurrency", type=_positive_int, default=1, help="sales in flight with --count"
+    )
+    provision.add_argument("--json", action="store_true", help="machine-readable output")
+    add_db_option(provision, required_default=False)
+
+    add_store_commands(commands, _positive_float)
+
+    diagram = commands.add_parser(
+        "diagram",
+        help="print the state diagram generated from the transition table",
+        description="Print the transaction state diagram, generated from the transition table.",
+    )
+    diagram.add_argument("--format", choices=[*sorted(FORMATS), "svg"], default="mermaid")
+    diagram.add_argument("--output", metavar="FILE", help="write to FILE instead of printing")
+    return parser
+
+
+def _diagram(args: argparse.Namespace) -> int:
+    if args.format == "svg":
+        if args.output is None:
+            print("voucher diagram: --format svg needs --output FILE", file=sys.stderr)
+            return 2
+        dot = shutil.which("dot")
+        if dot is None:
+            print(
+                "voucher diagram: rendering SVG needs Graphviz's `dot` program, which is not "
+                "installed (Debian/Ubuntu: apt-get install graphviz; macOS: brew install "
+                "graphviz). Without it, `voucher diagram --format dot` prints the source.",
+                file=sys.stderr,
+            )
+            return 1
+        done = subprocess.run(
+            [dot, "-Tsvg", "-o", args.output],
+            input=render("dot"),
+            text=True,
+            capture_output=True,
+            check=False,
+        )
+        if done.returncode != 0:
+            print(f"voucher diagram: dot failed: {done.stderr.strip()}", file=sys.stderr)
+            return 1
+        return 0
+    text = render(args.format)
+    if args.output is None:
+        print(text, end="")
+    else:
+        Path(args.output).write_text(text)
+    return 0
+
+
+def _print_entry(entry: TimelineEntry) -> None:
+    print(f"  {entry.actor:<18} {entry.text}")
+
+
+def _simulate(args: argparse.Namespace) -> int:
+    if args.http:
+        _need("http", "httpx")
+        _need("server", "uvicorn")
+    if args.chaos:
+        count = args.count if args.count is not None else 1000
+        summary = run_chaos(count, args.seed, http=args.http, db=args.db, dsn=args.dsn)
+        if args.json:
+            print(json.dumps(summary.as_json(), sort_keys=False))
+        else:
+            print(f"chaos run: {summary.count} sales, seed {args.seed}")
+            for state, n in summary.final_states.items():
+                print(f"  {state:<13} {n}")
+            print(f"  flagged for reconciliation: {summary.reconciliation}")
+            print(f"  ledger mismatches: {summary.mismatches}")
+            for tid in summary.mismatched_ids:
+                print(f"    {tid}")
+        return 0 if summary.mismatches == 0 else 1
+
+    names = list(SCENARIOS) if args.scenario == "all" else [args.scenario]
+    for index, name in enumerate(names):
+        scenario = SCENARIOS[name]
+        if args.json:
+            result = run_scenario(
+                scenario, seed=args.seed, http=args.http, db=args.db, dsn=args.dsn
+            )
+            print(json.dumps(result.as_json()))
+            continue
+        if args.format == "mermaid":
+            result = run_scenario(
+                scenario, seed=args.seed, http=args.http, db=args.db, dsn=args.dsn
+            )
+            if index:
+                print()
+            print(to_sequence_diagram(f"{name}: {scenario.title}", result.timeline), end="")
+            continue
+        if index:
+            print()
+        print(f"== {name}: {scenario.title}")
+        result = run_scenario(
+            scenario,
+            seed=args.seed,
+            on_entry=_print_entry,
+            http=args.http,
+            db=args.db,
+            dsn=args.dsn,
+        )
+        active = "yes" if result.provider_voucher_active else "no"
+        print(
+            f"  => {result.final_state}, customer {result.outcome}; provider voucher active: "
+            f"{active}; reconciliation: {'yes' if result.reconciliation else 'no'}"
+        )
+    return 0
+
+
+class MissingExtra(Exception):
+    """An optional dependency group is not installed."""
+
+
+def _need(extra: str, module: str) -> None:
+    try:
+        __import__(module)
+    except ImportError:
+        raise MissingExtra(
+            f"this command needs the [{extra}] extra: pip install 'voucher-core[{extra}]'"
+        ) from None
+
+
+def _serve(args: argparse.Namespace) -> int:
+    _need("server", "uvicorn")
+    from voucher_adapters.simulator.server import serve  # noqa: PLC0415  (an optional extra)
+
+    print(
+        f"voucher simulator listening on http://{args.host}:{args.port}/suv/v1 (Ctrl-C stops)",
+        file=sys.stderr,
+    )
+    serve(args.host, args.port, seed=args.seed)
+    return 0
+
+
+def _provision(args: argparse.Namespace) -> int:
+    _need("http", "httpx")
+    from voucher_adapters.cli.provision import SaleOptions, run_load, run_sale  # noqa: PLC0415
+
+    try:
+        options = SaleOptions(
+            url=args.url,
+            product=args.product,
+            amount=args.amount,
+            messaging=Messaging(args.messaging),
+            username=args.username,
+            password=args.password,
+            terminal_id=args.terminal_id,
+            timeout=args.timeout,
+            drain_timeout=args.drain_timeout,
+            db=args.db,
+            dsn=args.dsn,
+        )
+        if args.count == 1:
+            result = run_sale(options, on_entry=None if args.json else _print_entry)
+        else:
+            progress = _progress if sys.stderr.isatty() and not args.json else None
+            summary = run_load(options, args.count, args.concurrency, progress)
+    except ValueError as error:  # a malformed URL, terminal id, product id...
+        print(f"voucher provision: {error}", file=sys.stderr)
+        return 2
+    if args.count > 1:
+        _print_load(summary.as_json(), args.json)
+        return _report_undelivered(summary.undelivered, args.db or args.dsn)
+    if args.json:
+        print(json.dumps(result.as_json()))
+    else:
+        tx = result.transaction
+        print(
+            f"  => {tx.state}, customer {tx.outcome}; reconciliation: "
+            f"{'yes: ' + tx.reconciliation if tx.reconciliation else 'no'}"
+        )
+    return _report_undelivered(result.undelivered, args.db or args.dsn)
+
+
+def _report_undelivered(bodies: list[bytes], db: str | None) -> int:
+    """Say what the command could not deliver. Stored in ``db``, it is safe and waits for
+    ``voucher queue drain``; held only in memory, it is printed in full and the exit is 1."""
+    if db is not None:
+        if bodies:
+            print(
+                f"voucher provision: {len(bodies)} advice(s) stay queued in {db}; deliver "
+                f"them with `voucher queue drain --db {db} --url URL`",
+                file=sys.stderr,
+            )
+        return 0
+    for body in bodies:
+        print(
+            "voucher provision: this advice could not be delivered and is not stored anywhere "
+            f"else; deliver it by other means: {body.decode()}",
+            file=sys.stderr,
+        )
+    return 1 if bodies else 0
+
+
+def _progress(done: int, total: int) -> None:
+    end = "\n" if done == total else ""
+    print(f"\r  {done}/{total} sales", end=end, file=sys.stderr, flush=True)
+
+
+def _print_load(summary: dict[str, Any], as_json: bool) -> None:
+    if as_json:
+        print(json.dumps(summary))
+    else:
+        print(
+            f"{summary['count']} sales in {summary['seconds']} s: "
+            f"{summary['sales_per_second']} sales/s"
+        )
+        for state, n in summary["final_states"].items():
+            if n:
+                print(f"  {state:<13} {n}")
+        latency = summary["latency_ms"]
+        print(
+            f"  latency ms: p50 {latency['p50']}  p90 {latency['p90']}  "
+            f"p99 {latency['p99']}  max {latency['max']}"
+        )
+        print(f"  flagged for reconciliation: {summary['reconciliation']}")
+        print(f"  advices left undelivered: {summary['undelivered']}")
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        if args.command == "simulate":
+            if args.count is not None and not args.chaos:
+                parser.error("--count applies only to --chaos")
+            if args.format == "mermaid" and (args.chaos or args.json):
+                parser.error("--format mermaid applies to --scenario runs without --json")
+            return _simulate(args)
+        if args.command == "serve":
+            return _serve(args)
+        if args.command in STORE_COMMANDS:
+            return run_store_command(args, parser)
+        if args.command == "provision":
+            if args.concurrency > args.count:
+                parser.error("--concurrency cannot exceed --count")
+            args.username, args.password = credentials(args, parser)
+            return _provision(args)
+        return _diagram(args)
+    except MissingExtra as missing:
+        print(f"voucher: {missing}", file=sys.stderr)
+        return 2
+    except VoucherError as error:  # storage failures and the like: say what, no traceback
+        print(f"voucher: {error}", file=sys.stderr)
+        return 1
+    except MissingDatabase as missing:  # a SQLite file that is not there
+        print(f"voucher: {missing}", file=sys.stderr)
+        return 1
+    except BrokenPipeError:
+        # The reader went away (``voucher ... | head``): stop quietly, as Unix tools do.
+        sys.stderr.close()
+        return 0
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

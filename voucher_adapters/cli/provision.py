@@ -1,0 +1,276 @@
+"""`voucher provision`: real sales against any server that speaks the SUV protocol.
+
+One sale prints its timeline (or a JSON summary). With ``count`` above one it becomes a
+small load and smoke tool: ``concurrency`` sales in flight through the asyncio driver, a
+progress line on a terminal, then a summary with throughput and latency percentiles.
+
+The advice queue here is in memory: an advice still undeliverable when the command gives up
+is printed in full (as JSON) so an operator can deliver it by other means, and the command
+exits non-zero.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import statistics
+import time
+from collections import Counter
+from collections.abc import Callable
+from datetime import datetime
+from typing import Protocol
+
+import attrs
+
+from voucher_adapters.bootstrap import stores
+from voucher_adapters.cli.timeline import Timeline, TimelineEntry
+from voucher_adapters.clock import SystemClock
+from voucher_adapters.demo import DEMO_CLIENT_ID, DEMO_PASSWORD, cash, demo_request
+from voucher_adapters.stores.memory.queue import AsyncInMemoryAdviceQueue
+from voucher_adapters.stores.sqlite import AsyncSqliteAdviceQueue, AsyncSqliteJournal
+from voucher_adapters.transports.http import AsyncHttpTransport, BasicAuth, HttpTransport
+from voucher_core import (
+    AsyncDriver,
+    Driver,
+    DriverSettings,
+    ProviderProfile,
+    RetryPolicy,
+    State,
+    Transaction,
+)
+from voucher_core.messages import ProvisionRequest
+from voucher_core.policy import Messaging
+from voucher_core.ports import AsyncAdviceQueue, AsyncTransactionJournal, QueuedAdvice
+from voucher_core.transaction import random_id
+from voucher_core.wire import to_json
+
+__all__ = ["DEMO_PASSWORD", "LoadSummary", "SaleOptions", "SaleResult", "run_load", "run_sale"]
+
+
+@attrs.frozen(kw_only=True)
+class SaleOptions:
+    url: str
+    product: str
+    amount: int
+    messaging: Messaging = Messaging.DUAL
+    username: str | None = None
+    password: str | None = attrs.field(default=None, repr=False)
+    terminal_id: str = "TILL0001"
+    timeout: float = 60.0
+    drain_timeout: float = 30.0
+    db: str | None = None
+    dsn: str | None = None
+
+    @property
+    def client_id(self) -> str:
+        return self.username if self.username is not None else DEMO_CLIENT_ID
+
+    def auth(self) -> BasicAuth:
+        """The given credentials, or the demo ones (user ``voucher-demo``, password ``demo``)."""
+        if self.username is None:
+            return BasicAuth(DEMO_CLIENT_ID, DEMO_PASSWORD)
+        return BasicAuth(self.username, self.password or "")
+
+    def profile(self) -> ProviderProfile:
+        return ProviderProfile(messaging=self.messaging)
+
+    def request(self, now: datetime) -> ProvisionRequest:
+        return demo_request(
+            id=random_id(),
+            time=now,
+            product_id=self.product,
+            amount=self.amount,
+            client_id=self.client_id,
+            terminal_id=self.terminal_id,
+        )
+
+
+@attrs.frozen
+class SaleResult:
+    transaction: Transaction
+    operations: list[str]
+    undelivered: list[bytes]
+
+    def as_json(self) -> dict[str, object]:
+        tx = self.transaction
+        return {
+            "id": tx.id,
+            "messaging": tx.profile.messaging.value,
+            "final_state": tx.state.value,
+            "outcome": tx.outcome.value if tx.outcome is not None else None,
+            "operations": self.operations,
+            "reconciliation": tx.reconciliation is not None,
+        }
+
+
+def run_sale(
+    options: SaleOptions, on_entry: Callable[[TimelineEntry], None] | None = None
+) -> SaleResult:
+    """Sell one voucher; in dual messaging, confirm it at once with a cash tender."""
+    timeline = Timeline(on_entry)
+    clock = SystemClock()
+    with (
+        HttpTransport(options.url, auth=options.auth(), observer=timeline.on_exchange) as link,
+        stores(options.db, options.dsn) as (queue, journal),
+    ):
+        driver = Driver(
+            link,
+            queue,
+            clock=clock,
+            journal=journal,
+            settings=DriverSettings(
+                policy=RetryPolicy(timeout=options.timeout),
+                profile=options.profile(),
+                observer=timeline.on_trace,
+            ),
+        )
+        request = options.request(clock.now())
+        timeline.note("POS", f"sells {options.product} for {options.amount} minor units")
+        tx = driver.sell(request)
+        if tx.state is State.PROVISIONED:
+            timeline.note("host", "customer paid: confirm with one cash tender")
+            driver.confirm(tx, cash(options.amount))
+        deadline = clock.monotonic() + options.drain_timeout
+        while len(queue) and clock.monotonic() < deadline:
+            next_due = queue.next_due()
+            if next_due is not None:
+                clock.sleep(min(next_due, deadline) - clock.monotonic())
+            driver.forward()
+        left = [to_json(q.advice) for q in queue.pending()]
+    return SaleResult(tx, timeline.operations, left)
+
+
+@attrs.frozen
+class LoadSummary:
+    count: int
+    final_states: dict[str, int]
+    reconciliation: int
+    undelivered: list[bytes]
+    seconds: float
+    latencies: list[float]
+
+    @property
+    def throughput(self) -> float:
+        return self.count / self.seconds if self.seconds > 0 else 0.0
+
+    def percentile(self, q: float) -> float:
+        if not self.latencies:
+            return 0.0
+        if len(self.latencies) == 1:
+            return self.latencies[0]
+        cuts = statistics.quantiles(self.latencies, n=100, method="inclusive")
+        return cuts[min(max(int(q) - 1, 0), 98)]
+
+    def as_json(self) -> dict[str, object]:
+        return {
+            "count": self.count,
+            "final_states": self.final_states,
+            "reconciliation": self.reconciliation,
+            "undelivered": len(self.undelivered),
+            "seconds": round(self.seconds, 3),
+            "sales_per_second": round(self.throughput, 1),
+            "latency_ms": {
+                "p50": round(self.percentile(50) * 1000, 1),
+                "p90": round(self.percentile(90) * 1000, 1),
+                "p99": round(self.percentile(99) * 1000, 1),
+                "max": round(max(self.latencies, default=0.0) * 1000, 1),
+            },
+        }
+
+
+async def _load(
+    options: SaleOptions,
+    count: int,
+    concurrency: int,
+    progress: Callable[[int, int], None] | None,
+) -> LoadSummary:
+    clock = SystemClock()
+    queue, journal = _async_stores(options.db, options.dsn)
+    latencies: list[float] = []
+    sales: list[Transaction] = []
+    started = time.perf_counter()
+    async with AsyncHttpTransport(
+        options.url, auth=options.auth(), max_connections=concurrency
+    ) as link:
+        driver = AsyncDriver(
+            link,
+            queue,
+            clock=clock,
+            journal=journal,
+            settings=DriverSettings(
+                policy=RetryPolicy(timeout=options.timeout), profile=options.profile()
+            ),
+        )
+        pending = iter(range(count))
+
+        async def worker() -> None:
+            for _ in pending:
+                begun = time.perf_counter()
+                tx = await driver.sell(options.request(clock.now()))
+                if tx.state is State.PROVISIONED:
+                    await driver.confirm(tx, cash(options.amount))
+                latencies.append(time.perf_counter() - begun)
+                sales.append(tx)
+                if progress is not None:
+                    progress(len(sales), count)
+
+        await asyncio.gather(*(worker() for _ in range(concurrency)))
+        deadline = clock.monotonic() + options.drain_timeout
+        try:
+            while await queue.pending() and clock.monotonic() < deadline:
+                await driver.forward()
+                next_due = await queue.next_due()
+                if next_due is not None:
+                    await clock.asleep(min(next_due, deadline) - clock.monotonic())
+            left = [to_json(q.advice) for q in await queue.pending()]
+        finally:
+            await _aclose(queue, journal)
+    seconds = time.perf_counter() - started
+    states = Counter(tx.state.value for tx in sales)
+    return LoadSummary(
+        count=count,
+        final_states={state.value: states.get(state.value, 0) for state in State},
+        reconciliation=sum(tx.reconciliation is not None for tx in sales),
+        undelivered=left,
+        seconds=seconds,
+        latencies=latencies,
+    )
+
+
+class _AsyncLocalQueue(AsyncAdviceQueue, Protocol):
+    async def pending(self) -> list[QueuedAdvice]: ...
+
+    async def next_due(self) -> float | None: ...
+
+
+def _async_stores(
+    db: str | None, dsn: str | None
+) -> tuple[_AsyncLocalQueue, AsyncTransactionJournal | None]:
+    if dsn is not None:
+        from voucher_adapters.stores.postgres import (  # noqa: PLC0415  (an optional extra)
+            AsyncPostgresAdviceQueue,
+            AsyncPostgresJournal,
+            migrate,
+        )
+
+        migrate(dsn)
+        return AsyncPostgresAdviceQueue(dsn), AsyncPostgresJournal(dsn)
+    if db is not None:
+        return AsyncSqliteAdviceQueue(db), AsyncSqliteJournal(db)
+    return AsyncInMemoryAdviceQueue(), None
+
+
+async def _aclose(queue: object, journal: object) -> None:
+    for store in (queue, journal):
+        close = getattr(store, "aclose", None)
+        if close is not None:
+            await close()
+
+
+def run_load(
+    options: SaleOptions,
+    count: int,
+    concurrency: int,
+    progress: Callable[[int, int], None] | None = None,
+) -> LoadSummary:
+    """Sell ``count`` vouchers with ``concurrency`` in flight."""
+    return asyncio.run(_load(options, count, concurrency, progress))

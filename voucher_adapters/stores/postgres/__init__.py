@@ -1,0 +1,33 @@
+"""Durable storage on PostgreSQL (psycopg 3): the advice queue and the journal.
+
+Install with ``pip install 'voucher-core[postgres]'``. Both live in one schema (``voucher``
+by default), created or migrated when a queue or journal opens it, or ahead of time with
+:func:`migrate`. Any number of forwarders, in any number of processes, may drain one queue:
+rows are claimed ``FOR UPDATE SKIP LOCKED`` under a lease with a fencing token (see
+:mod:`voucher_adapters.stores.postgres.queue`). The public API mirrors
+:mod:`voucher_adapters.stores.sqlite`.
+"""
+
+from voucher_adapters.stores.postgres.async_stores import (
+    AsyncPostgresAdviceQueue,
+    AsyncPostgresJournal,
+)
+from voucher_adapters.stores.postgres.claim import OwnerBusy
+from voucher_adapters.stores.postgres.errors import StorageError, redact
+from voucher_adapters.stores.postgres.journal import PostgresJournal
+from voucher_adapters.stores.postgres.queue import PostgresAdviceQueue
+from voucher_adapters.stores.postgres.schema import SCHEMA_VERSION, migrate
+from voucher_core.ports import ParkedAdvice
+
+__all__ = [
+    "SCHEMA_VERSION",
+    "AsyncPostgresAdviceQueue",
+    "AsyncPostgresJournal",
+    "OwnerBusy",
+    "ParkedAdvice",
+    "PostgresAdviceQueue",
+    "PostgresJournal",
+    "StorageError",
+    "migrate",
+    "redact",
+]

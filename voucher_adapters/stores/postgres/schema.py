@@ -1,0 +1,155 @@
+"""The PostgreSQL schema: its tables, its version table, and :func:`migrate`.
+
+Everything lives in one schema (``voucher`` unless told otherwise), so several deployments
+can share a database. ``schema_version`` holds one row per migration applied. Migrating
+takes a transaction-level advisory lock keyed on the schema name, so processes that start
+together (several forwarders, a rolling deploy) migrate once and wait for each other; a
+schema already current is only read, so a role without DDL rights can use it.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from typing import Any
+
+import psycopg
+from psycopg.conninfo import conninfo_to_dict, make_conninfo
+
+from voucher_adapters.stores.postgres.errors import StorageError, describe, redact
+
+__all__ = ["SCHEMA_VERSION", "check_schema_name", "connect_kwargs", "migrate"]
+
+SCHEMA_VERSION = 2
+LOCK_CLASS = 0x766F7563  # "vouc": the advisory lock's first key; the second hashes the schema
+OPEN = "open the database"
+_NAME = re.compile(r"[a-z_][a-z0-9_]{0,62}")
+
+# MIGRATIONS[n] takes a schema from version n to n + 1. "{s}" is the quoted schema name.
+MIGRATIONS: tuple[tuple[str, ...], ...] = (
+    (
+        """CREATE TABLE {s}.advice (
+            seq bigint GENERATED ALWAYS AS IDENTITY,
+            id text PRIMARY KEY,
+            kind text NOT NULL CHECK (kind IN ('confirmation', 'reversal')),
+            request_id text NOT NULL,
+            body bytea NOT NULL,
+            due double precision NOT NULL,
+            attempts integer NOT NULL DEFAULT 0,
+            lease_owner text,
+            leased_at double precision,
+            lease_until double precision,
+            lease_token bigint NOT NULL DEFAULT 0,
+            state text NOT NULL DEFAULT 'queued' CHECK (state IN ('queued', 'parked')),
+            park_reason text,
+            enqueued_at timestamptz NOT NULL DEFAULT now()
+        )""",
+        "CREATE INDEX advice_queued_by_due ON {s}.advice (due, seq) WHERE state = 'queued'",
+        "CREATE UNIQUE INDEX advice_by_seq ON {s}.advice (seq)",
+        """CREATE TABLE {s}.journal (
+            seq bigint GENERATED ALWAYS AS IDENTITY,
+            id text PRIMARY KEY,
+            state text NOT NULL,
+            terminal boolean NOT NULL,
+            reconciliation boolean NOT NULL,
+            snapshot text NOT NULL,
+            decision_deadline double precision,
+            recorded_at timestamptz NOT NULL DEFAULT now()
+        )""",
+        "CREATE UNIQUE INDEX journal_by_seq ON {s}.journal (seq)",
+        "CREATE INDEX journal_unfinished ON {s}.journal (seq) WHERE NOT terminal",
+    ),
+    # 2: which driving process a transaction belongs to (NULL: the only one).
+    ("ALTER TABLE {s}.journal ADD COLUMN owner text",),
+)
+assert len(MIGRATIONS) == SCHEMA_VERSION
+
+
+def check_schema_name(schema: str) -> str:
+    """The schema name, double-quoted for SQL; only plain lower-case names are accepted."""
+    if not _NAME.fullmatch(schema):
+        raise ValueError(
+            f"schema must be a plain lower-case SQL name (letters, digits, _), not {schema!r}"
+        )
+    return f'"{schema}"'
+
+
+def connect_kwargs(dsn: str, timeout: float) -> dict[str, str | int]:
+    """Connection settings added to the DSN, so that no call waits without end.
+
+    A connect timeout of ``timeout``; on the server, ``lock_timeout`` of ``timeout`` (a row
+    another session holds), ``statement_timeout`` of six times it, and the same for a
+    session left idle inside a transaction; on the socket, TCP keepalives and a user timeout,
+    so a server that vanished without closing the connection is noticed. Settings the DSN
+    already gives (its own ``options`` included) are kept.
+    """
+    if not (math.isfinite(timeout) and timeout > 0):
+        raise ValueError("timeout must be a positive number of seconds")
+    given = conninfo_to_dict(dsn)
+    seconds = max(2, math.ceil(timeout))
+    wait_ms, statement_ms = seconds * 1000, seconds * 6000
+    server = (
+        f"-c lock_timeout={wait_ms} -c statement_timeout={statement_ms} "
+        f"-c idle_in_transaction_session_timeout={statement_ms}"
+    )
+    defaults: dict[str, str | int] = {
+        "connect_timeout": seconds,
+        "application_name": "voucher-core",
+        "keepalives": 1,
+        "keepalives_idle": seconds,
+        "keepalives_interval": 2,
+        "keepalives_count": 3,
+        "tcp_user_timeout": statement_ms,
+    }
+    kwargs = {key: value for key, value in defaults.items() if key not in given}
+    # The DSN's own options come last, so that its settings win over these.
+    kwargs["options"] = f"{server} {given['options']}" if given.get("options") else server
+    return kwargs
+
+
+def _version(conn: psycopg.Connection[tuple[Any, ...]], schema: str) -> int:
+    row = conn.execute("SELECT to_regclass(%s)", (f'"{schema}".schema_version',)).fetchone()
+    if row is None or row[0] is None:
+        return 0
+    quoted = check_schema_name(schema)
+    found = conn.execute(f"SELECT max(version) FROM {quoted}.schema_version").fetchone()
+    return int(found[0]) if found is not None and found[0] is not None else 0
+
+
+def migrate(dsn: str, *, schema: str = "voucher", timeout: float = 10.0) -> int:
+    """Create the schema or bring it up to date; return its version. Idempotent.
+
+    Raises :class:`~voucher_adapters.stores.postgres.StorageError` if the server cannot be reached,
+    the role may not create what is missing, or the schema is newer than this code.
+    """
+    quoted = check_schema_name(schema)
+    where = redact(dsn)
+    try:
+        conninfo = make_conninfo(dsn, **connect_kwargs(dsn, timeout))
+        with psycopg.connect(conninfo, autocommit=False) as conn:
+            version = _version(conn, schema)
+            if version < SCHEMA_VERSION:
+                conn.execute("SELECT pg_advisory_xact_lock(%s, hashtext(%s))", (LOCK_CLASS, schema))
+                conn.execute(f"CREATE SCHEMA IF NOT EXISTS {quoted}")
+                conn.execute(
+                    f"CREATE TABLE IF NOT EXISTS {quoted}.schema_version ("
+                    "version integer PRIMARY KEY, applied_at timestamptz NOT NULL DEFAULT now())"
+                )
+                version = _version(conn, schema)  # another process may have migrated meanwhile
+                for step in range(version, SCHEMA_VERSION):
+                    for statement in MIGRATIONS[step]:
+                        conn.execute(statement.replace("{s}", quoted))
+                    conn.execute(
+                        f"INSERT INTO {quoted}.schema_version (version) VALUES (%s)", (step + 1,)
+                    )
+                version = max(version, SCHEMA_VERSION)
+            conn.commit()
+    except psycopg.Error as error:
+        raise StorageError(where, OPEN, describe(error, dsn=dsn)) from error
+    if version > SCHEMA_VERSION:
+        reason = (
+            f"schema {schema} has version {version}, written by a newer voucher-core; this one "
+            f"reads up to version {SCHEMA_VERSION}"
+        )
+        raise StorageError(where, OPEN, reason)
+    return version

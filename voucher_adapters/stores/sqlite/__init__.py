@@ -1,0 +1,27 @@
+"""Durable storage on SQLite (standard library only): the advice queue and the journal.
+
+Both may share one file (separate tables). See :mod:`voucher_adapters.stores.sqlite.database` for
+the file itself, :mod:`voucher_adapters.stores.sqlite.queue` and
+:mod:`voucher_adapters.stores.sqlite.journal` for the contracts, and
+:mod:`voucher_adapters.stores.sqlite.group_commit` for how the async twins batch commits.
+"""
+
+from voucher_adapters.stores.sqlite.async_stores import AsyncSqliteAdviceQueue, AsyncSqliteJournal
+from voucher_adapters.stores.sqlite.claim import OwnerBusy
+from voucher_adapters.stores.sqlite.database import SCHEMA_VERSION, Database
+from voucher_adapters.stores.sqlite.errors import StorageError
+from voucher_adapters.stores.sqlite.journal import SqliteJournal
+from voucher_adapters.stores.sqlite.queue import SqliteAdviceQueue
+from voucher_core.ports import ParkedAdvice
+
+__all__ = [
+    "SCHEMA_VERSION",
+    "AsyncSqliteAdviceQueue",
+    "AsyncSqliteJournal",
+    "Database",
+    "OwnerBusy",
+    "ParkedAdvice",
+    "SqliteAdviceQueue",
+    "SqliteJournal",
+    "StorageError",
+]
