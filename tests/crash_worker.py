@@ -213,6 +213,9 @@ class TrippingQueue:
     def park(self, advice_id: str, *, reason: str) -> None:
         self.inner.park(advice_id, reason=reason)
 
+    def next_due(self) -> float | None:
+        return self.inner.next_due()
+
 
 class TrippingJournal:
     def __init__(self, inner: TransactionJournal, trip: Tripwire) -> None:
@@ -283,6 +286,9 @@ class AsyncTrippingQueue:
 
     async def park(self, advice_id: str, *, reason: str) -> None:
         await self.inner.park(advice_id, reason=reason)
+
+    async def next_due(self) -> float | None:
+        return await self.inner.next_due()
 
 
 class AsyncTrippingJournal:

@@ -117,6 +117,10 @@ class CrashingQueue:
     def park(self, advice_id: str, *, reason: str) -> None:
         self.fuse.call(lambda: self.inner.park(advice_id, reason=reason))
 
+    def next_due(self) -> float | None:
+        due: float | None = self.fuse.call(self.inner.next_due)
+        return due
+
 
 class CrashingJournal:
     def __init__(self, inner: TransactionJournal, fuse: Fuse) -> None:

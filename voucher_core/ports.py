@@ -15,7 +15,8 @@ AdviceQueue
     id. ``take_due`` hands out advices whose time has come, each to one taker at a time, and
     times are the caller's monotonic seconds. An advice leaves the queue only by
     ``acknowledge`` (final, agreeing or conflicting) or moves aside by ``park`` (kept, listed,
-    re-queueable); ``repeat_later`` puts it back with a new due time.
+    re-queueable); ``repeat_later`` puts it back with a new due time. ``next_due`` says when
+    the next advice can be taken, so a driver can drain the queue without polling.
 
 TransactionJournal
     Where every transaction's state is written before anything leaves and after everything
@@ -141,6 +142,11 @@ class AdviceQueue(Protocol):
 
     def park(self, advice_id: str, *, reason: str) -> None: ...
 
+    def next_due(self) -> float | None:
+        """When ``take_due`` will next hand something out (a due time, or the end of a
+        lease), or None when nothing but parked advices is left."""
+        ...
+
 
 class AsyncAdviceQueue(Protocol):
     async def enqueue(
@@ -158,6 +164,10 @@ class AsyncAdviceQueue(Protocol):
     async def repeat_later(self, advice_id: str, *, due: float) -> None: ...
 
     async def park(self, advice_id: str, *, reason: str) -> None: ...
+
+    async def next_due(self) -> float | None:
+        """As :meth:`AdviceQueue.next_due`."""
+        ...
 
 
 @attrs.frozen

@@ -122,6 +122,30 @@ class AsyncDriver:
             sent += 1
         return sent
 
+    async def drain(self, *, timeout: float | None = None, max_rounds: int | None = None) -> bool:
+        """Deliver every queued advice, waiting on the clock until each is due.
+
+        Returns True once the queue holds nothing more to send (parked advices stay parked),
+        False when ``timeout`` seconds or ``max_rounds`` deliveries ran out first. On a
+        simulated clock the waits pass at once.
+        """
+        clock = self.clock
+        deadline = None if timeout is None else clock.monotonic() + timeout
+        rounds = 0
+        while True:
+            due = await self.queue.next_due()
+            if due is None and not self.ledger.unqueued:
+                return True
+            now = clock.monotonic()
+            if (deadline is not None and now >= deadline) or (
+                max_rounds is not None and rounds >= max_rounds
+            ):
+                return False
+            if due is not None and due > now:
+                await clock.asleep((due if deadline is None else min(due, deadline)) - now)
+            await self.forward()
+            rounds += 1
+
     async def recover(self) -> list[Transaction]:
         """Resume every unfinished transaction in the journal (after a crash or restart).
 
