@@ -15,7 +15,7 @@ from collections import Counter
 
 import attrs
 
-from voucher_adapters.bootstrap import LocalQueue, stores
+from voucher_adapters.bootstrap import Settings, build
 from voucher_adapters.cli.switch_links import SwitchLink, open_link
 from voucher_adapters.clock import SimulatedClock
 from voucher_adapters.demo import DEMO_CLIENT_ID, SeededIds, cash, demo_request
@@ -24,7 +24,6 @@ from voucher_core.drivers import Driver
 from voucher_core.drivers.shared import DriverSettings
 from voucher_core.messages import ProvisionRequest
 from voucher_core.policy import DecisionPolicy, Messaging, ProviderProfile, RetryPolicy
-from voucher_core.ports import TransactionJournal
 from voucher_core.table import State
 from voucher_core.transaction import Transaction
 
@@ -89,7 +88,7 @@ def run_chaos(
     """Sell ``count`` vouchers through random faults; over loopback HTTP if ``http``; with
     the journal and advice queue in the SQLite file ``db`` if given."""
     switch = SwitchSimulator(CHAOS_PROVIDERS, seed=seed)
-    with open_link(switch, http=http) as link, stores(db, dsn) as (queue, journal):
+    with open_link(switch, http=http) as link:
         switch.faults.randomly(
             seed=seed,
             rate=fault_rate,
@@ -97,42 +96,42 @@ def run_chaos(
             provider_down_rate=0.3,
             delay=link.fault_delay,
         )
-        return _sell_through(link, switch, queue, journal, count=count, seed=seed)
+        rng = random.Random(seed)
+        profiles = {product: p.profile for p in CHAOS_PROVIDERS for product in p.products}
+
+        def profile_of(request: ProvisionRequest) -> ProviderProfile:
+            assert request.product is not None
+            return profiles[request.product.product_id]
+
+        settings = Settings(
+            transport=link.transport(DEMO_CLIENT_ID),
+            db=db,
+            dsn=dsn,
+            clock=SimulatedClock(),
+            driver=DriverSettings(
+                policy=RetryPolicy(timeout=link.timeout, retry_delay=1.0),
+                profile=profile_of,
+                decision=DecisionPolicy(limit=120.0),
+                new_id=SeededIds(f"{seed}:chaos"),
+                draw=rng.random,
+            ),
+        )
+        with build(settings) as app:
+            return _sell_through(link, switch, app.driver, sorted(profiles), rng, count=count)
 
 
 def _sell_through(
     link: SwitchLink,
     switch: SwitchSimulator,
-    queue: LocalQueue,
-    journal: TransactionJournal | None,
+    driver: Driver,
+    products: list[str],
+    rng: random.Random,
     *,
     count: int,
-    seed: int,
 ) -> ChaosSummary:
-    rng = random.Random(seed)
-    profiles = {product: p.profile for p in CHAOS_PROVIDERS for product in p.products}
-    products = sorted(profiles)
-    clock = SimulatedClock()
-    ids = SeededIds(f"{seed}:chaos")
-
-    def profile_of(request: ProvisionRequest) -> ProviderProfile:
-        assert request.product is not None
-        return profiles[request.product.product_id]
-
-    decision = DecisionPolicy(limit=120.0)
-    driver = Driver(
-        link.transport(DEMO_CLIENT_ID),
-        queue,
-        clock=clock,
-        journal=journal,
-        settings=DriverSettings(
-            policy=RetryPolicy(timeout=link.timeout, retry_delay=1.0),
-            profile=profile_of,
-            decision=decision,
-            new_id=ids,
-            draw=rng.random,
-        ),
-    )
+    clock = driver.clock
+    assert isinstance(clock, SimulatedClock)
+    ids, decision = driver.settings.new_id, driver.settings.decision
     sales: list[Transaction] = []
     for _ in range(count):
         amount = rng.choice((500, 1000, 2000, 5000))
@@ -159,11 +158,7 @@ def _sell_through(
     switch.faults.heal()
     clock.advance(decision.limit)
     driver.expire_decisions()
-    while len(queue):
-        next_due = queue.next_due()
-        if next_due is not None:
-            clock.advance(max(next_due - clock.monotonic(), 0.0))
-        driver.forward()
+    driver.drain()
     link.settle()
 
     states = Counter(tx.state.value for tx in sales)

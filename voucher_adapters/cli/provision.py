@@ -17,20 +17,15 @@ import time
 from collections import Counter
 from collections.abc import Callable
 from datetime import datetime
-from typing import Protocol
+from typing import Any
 
 import attrs
 
-from voucher_adapters.bootstrap import stores
+from voucher_adapters.bootstrap import Settings, build, build_async
 from voucher_adapters.cli.timeline import Timeline, TimelineEntry
-from voucher_adapters.clock import SystemClock
 from voucher_adapters.demo import DEMO_CLIENT_ID, DEMO_PASSWORD, cash, demo_request
-from voucher_adapters.stores.memory.queue import AsyncInMemoryAdviceQueue
-from voucher_adapters.stores.sqlite import AsyncSqliteAdviceQueue, AsyncSqliteJournal
-from voucher_adapters.transports.http import AsyncHttpTransport, BasicAuth, HttpTransport
+from voucher_adapters.transports.http import BasicAuth
 from voucher_core import (
-    AsyncDriver,
-    Driver,
     DriverSettings,
     ProviderProfile,
     RetryPolicy,
@@ -39,7 +34,6 @@ from voucher_core import (
 )
 from voucher_core.messages import ProvisionRequest
 from voucher_core.policy import Messaging
-from voucher_core.ports import AsyncAdviceQueue, AsyncTransactionJournal, QueuedAdvice
 from voucher_core.transaction import random_id
 from voucher_core.wire import to_json
 
@@ -72,6 +66,24 @@ class SaleOptions:
 
     def profile(self) -> ProviderProfile:
         return ProviderProfile(messaging=self.messaging)
+
+    def settings(self, **more: Any) -> Settings:
+        """The application these options describe; ``more`` adds to the driver's settings
+        (``observer``) or the application's (``exchange_observer``, ``max_connections``).
+        With a ``db`` or ``dsn`` the journal's owner is claimed, as for any driving process."""
+        exchange_observer = more.pop("exchange_observer", None)
+        max_connections = more.pop("max_connections", 100)
+        return Settings(
+            url=self.url,
+            auth=self.auth(),
+            exchange_observer=exchange_observer,
+            max_connections=max_connections,
+            db=self.db,
+            dsn=self.dsn,
+            driver=DriverSettings(
+                policy=RetryPolicy(timeout=self.timeout), profile=self.profile(), **more
+            ),
+        )
 
     def request(self, now: datetime) -> ProvisionRequest:
         return demo_request(
@@ -107,35 +119,17 @@ def run_sale(
 ) -> SaleResult:
     """Sell one voucher; in dual messaging, confirm it at once with a cash tender."""
     timeline = Timeline(on_entry)
-    clock = SystemClock()
-    with (
-        HttpTransport(options.url, auth=options.auth(), observer=timeline.on_exchange) as link,
-        stores(options.db, options.dsn) as (queue, journal),
-    ):
-        driver = Driver(
-            link,
-            queue,
-            clock=clock,
-            journal=journal,
-            settings=DriverSettings(
-                policy=RetryPolicy(timeout=options.timeout),
-                profile=options.profile(),
-                observer=timeline.on_trace,
-            ),
-        )
-        request = options.request(clock.now())
+    settings = options.settings(observer=timeline.on_trace, exchange_observer=timeline.on_exchange)
+    with build(settings) as app:
+        driver = app.driver
+        request = options.request(app.clock.now())
         timeline.note("POS", f"sells {options.product} for {options.amount} minor units")
         tx = driver.sell(request)
         if tx.state is State.PROVISIONED:
             timeline.note("host", "customer paid: confirm with one cash tender")
             driver.confirm(tx, cash(options.amount))
-        deadline = clock.monotonic() + options.drain_timeout
-        while len(queue) and clock.monotonic() < deadline:
-            next_due = queue.next_due()
-            if next_due is not None:
-                clock.sleep(min(next_due, deadline) - clock.monotonic())
-            driver.forward()
-        left = [to_json(q.advice) for q in queue.pending()]
+        driver.drain(timeout=options.drain_timeout)
+        left = [to_json(q.advice) for q in app.queue.pending()]
     return SaleResult(tx, timeline.operations, left)
 
 
@@ -183,23 +177,11 @@ async def _load(
     concurrency: int,
     progress: Callable[[int, int], None] | None,
 ) -> LoadSummary:
-    clock = SystemClock()
-    queue, journal = _async_stores(options.db, options.dsn)
     latencies: list[float] = []
     sales: list[Transaction] = []
     started = time.perf_counter()
-    async with AsyncHttpTransport(
-        options.url, auth=options.auth(), max_connections=concurrency
-    ) as link:
-        driver = AsyncDriver(
-            link,
-            queue,
-            clock=clock,
-            journal=journal,
-            settings=DriverSettings(
-                policy=RetryPolicy(timeout=options.timeout), profile=options.profile()
-            ),
-        )
+    async with await build_async(options.settings(max_connections=concurrency)) as app:
+        driver, clock = app.driver, app.clock
         pending = iter(range(count))
 
         async def worker() -> None:
@@ -214,16 +196,8 @@ async def _load(
                     progress(len(sales), count)
 
         await asyncio.gather(*(worker() for _ in range(concurrency)))
-        deadline = clock.monotonic() + options.drain_timeout
-        try:
-            while await queue.pending() and clock.monotonic() < deadline:
-                await driver.forward()
-                next_due = await queue.next_due()
-                if next_due is not None:
-                    await clock.asleep(min(next_due, deadline) - clock.monotonic())
-            left = [to_json(q.advice) for q in await queue.pending()]
-        finally:
-            await _aclose(queue, journal)
+        await driver.drain(timeout=options.drain_timeout)
+        left = [to_json(q.advice) for q in await app.queue.pending()]
     seconds = time.perf_counter() - started
     states = Counter(tx.state.value for tx in sales)
     return LoadSummary(
@@ -234,36 +208,6 @@ async def _load(
         seconds=seconds,
         latencies=latencies,
     )
-
-
-class _AsyncLocalQueue(AsyncAdviceQueue, Protocol):
-    async def pending(self) -> list[QueuedAdvice]: ...
-
-    async def next_due(self) -> float | None: ...
-
-
-def _async_stores(
-    db: str | None, dsn: str | None
-) -> tuple[_AsyncLocalQueue, AsyncTransactionJournal | None]:
-    if dsn is not None:
-        from voucher_adapters.stores.postgres import (  # noqa: PLC0415  (an optional extra)
-            AsyncPostgresAdviceQueue,
-            AsyncPostgresJournal,
-            migrate,
-        )
-
-        migrate(dsn)
-        return AsyncPostgresAdviceQueue(dsn), AsyncPostgresJournal(dsn)
-    if db is not None:
-        return AsyncSqliteAdviceQueue(db), AsyncSqliteJournal(db)
-    return AsyncInMemoryAdviceQueue(), None
-
-
-async def _aclose(queue: object, journal: object) -> None:
-    for store in (queue, journal):
-        close = getattr(store, "aclose", None)
-        if close is not None:
-            await close()
 
 
 def run_load(

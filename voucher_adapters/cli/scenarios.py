@@ -13,7 +13,7 @@ from typing import Literal
 
 import attrs
 
-from voucher_adapters.bootstrap import stores
+from voucher_adapters.bootstrap import Settings, build
 from voucher_adapters.cli.switch_links import open_link
 from voucher_adapters.cli.timeline import Timeline, TimelineEntry
 from voucher_adapters.clock import SimulatedClock
@@ -22,6 +22,7 @@ from voucher_adapters.simulator import Fault, FaultKind, Operation, Provider, Sw
 from voucher_core.drivers import Driver
 from voucher_core.drivers.shared import DriverSettings
 from voucher_core.policy import Messaging, ProviderProfile, RetryPolicy
+from voucher_core.transaction import Transaction
 
 __all__ = ["SCENARIOS", "Scenario", "ScenarioResult", "TimelineEntry", "run_scenario"]
 
@@ -153,40 +154,26 @@ def run_scenario(
     note = timeline.note
     provider = Provider(scenario.provider, scenario.profile, frozenset({"AIRTIME10"}))
     switch = SwitchSimulator([provider], seed=seed, listener=timeline.on_switch)
-    with open_link(switch, http=http) as link, stores(db, dsn) as (queue, journal):
+    clock = SimulatedClock()
+    # Ids differ per scenario, so that runs sharing one database never collide.
+    ids = SeededIds(f"{seed}:{scenario.name}")
+    with open_link(switch, http=http) as link:
         for operation, kind, times in scenario.faults:
             switch.faults.script(operation, Fault(kind, link.fault_delay), times=times)
-        clock = SimulatedClock()
-        # Ids differ per scenario, so that runs sharing one database never collide.
-        ids = SeededIds(f"{seed}:{scenario.name}")
-        driver = Driver(
-            link.transport(DEMO_CLIENT_ID, timeline.on_exchange),
-            queue,
+        settings = Settings(
+            transport=link.transport(DEMO_CLIENT_ID, timeline.on_exchange),
+            db=db,
+            dsn=dsn,
             clock=clock,
-            journal=journal,
-            settings=DriverSettings(
+            driver=DriverSettings(
                 policy=RetryPolicy(timeout=link.timeout),
                 profile=scenario.profile,
                 new_id=ids,
                 observer=timeline.on_trace,
             ),
         )
-        request = demo_request(id=ids(), time=clock.now())
-        note("POS", f"sells AIRTIME10 for 10.00 ({scenario.profile.messaging.value} messaging)")
-        tx = driver.sell(request)
-        if tx.state == "PROVISIONED":
-            if scenario.host == "confirm":
-                note("host", "customer paid: confirm with one cash tender")
-                driver.confirm(tx, cash(1000))
-            elif scenario.host == "cancel":
-                note("host", "customer walked away: cancel")
-                driver.cancel(tx)
-        # Deliver whatever is still queued, then let the switch forward to the provider.
-        while len(queue):
-            next_due = queue.next_due()
-            if next_due is not None:
-                clock.advance(max(next_due - clock.monotonic(), 0.0))
-            driver.forward()
+        with build(settings) as app:
+            tx = _play(scenario, app.driver, clock, ids, note)
         link.settle()
     return ScenarioResult(
         scenario=scenario,
@@ -197,3 +184,25 @@ def run_scenario(
         reconciliation=tx.reconciliation is not None,
         timeline=timeline.entries,
     )
+
+
+def _play(
+    scenario: Scenario,
+    driver: Driver,
+    clock: SimulatedClock,
+    ids: SeededIds,
+    note: Callable[[str, str], None],
+) -> Transaction:
+    request = demo_request(id=ids(), time=clock.now())
+    note("POS", f"sells AIRTIME10 for 10.00 ({scenario.profile.messaging.value} messaging)")
+    tx = driver.sell(request)
+    if tx.state == "PROVISIONED":
+        if scenario.host == "confirm":
+            note("host", "customer paid: confirm with one cash tender")
+            driver.confirm(tx, cash(1000))
+        elif scenario.host == "cancel":
+            note("host", "customer walked away: cancel")
+            driver.cancel(tx)
+    # Deliver whatever is still queued; the caller then lets the switch forward to the provider.
+    driver.drain()
+    return tx

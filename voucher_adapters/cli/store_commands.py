@@ -8,6 +8,7 @@ import os
 from collections.abc import Callable
 from typing import Any
 
+from voucher_adapters.bootstrap import DEFAULT_DB
 from voucher_adapters.demo import DEMO_CLIENT_ID, DEMO_PASSWORD
 
 __all__ = [
@@ -20,7 +21,6 @@ __all__ = [
 ]
 
 STORE_COMMANDS = frozenset({"queue", "journal", "recover", "reconcile", "db"})
-DEFAULT_DB = "./voucher.db"
 # Where the switch password is read from when --password is not given: a password on the
 # command line shows in the process list to every user of the machine.
 PASSWORD_ENV = "VOUCHER_PASSWORD"

@@ -12,12 +12,20 @@ import json
 import sys
 import time
 from contextlib import AbstractContextManager
+from typing import Any, cast
 
 import attrs
 
-from voucher_adapters.bootstrap import DurableJournal, OperatorQueue, durable
-from voucher_adapters.clock import SystemClock
-from voucher_core import Driver, DriverSettings, RetryPolicy, State
+from voucher_adapters.bootstrap import (
+    DEFAULT_DB,
+    Application,
+    DurableJournal,
+    OperatorQueue,
+    Settings,
+    build,
+    open_stores,
+)
+from voucher_core import DriverSettings, RetryPolicy, State
 from voucher_core.ports import QueuedAdvice
 from voucher_core.reconciliation import report
 
@@ -34,8 +42,6 @@ __all__ = [
     "reconcile",
     "recover",
 ]
-
-DEFAULT_DB = "./voucher.db"
 
 
 @attrs.frozen(kw_only=True)
@@ -57,12 +63,14 @@ class Store:
     dsn: str | None = None
     owner: str | None = None  # whose unfinished sales: the driving process's name
 
-    def open(
-        self, *, create: bool = False
-    ) -> AbstractContextManager[tuple[OperatorQueue, DurableJournal]]:
+    def settings(self, **more: Any) -> Settings:
         if self.dsn is not None:
-            return durable(dsn=self.dsn, owner=self.owner)
-        return durable(db=self.db, create=create, owner=self.owner)
+            return Settings(dsn=self.dsn, owner=self.owner, **more)
+        return Settings(db=self.db, owner=self.owner, **more)
+
+    def open(self) -> AbstractContextManager[tuple[OperatorQueue, DurableJournal]]:
+        """The queue and journal, to read or to requeue; no driver, so no owner claim."""
+        return open_stores(self.settings(create=False))
 
     @property
     def name(self) -> str:
@@ -158,35 +166,27 @@ def reconcile(store: Store, *, as_json: bool) -> int:
     return 0
 
 
-def _driver(remote: Remote, journal: DurableJournal, queue: OperatorQueue) -> Driver:
-    from voucher_adapters.transports.http import BasicAuth, HttpTransport  # noqa: PLC0415  (an optional extra)
+def _application(store: Store, remote: Remote) -> Application:
+    """A driver on the store, sending to ``remote``; it claims the journal's owner, so no
+    other live process is driving the same sales."""
+    from voucher_adapters.transports.http import BasicAuth  # noqa: PLC0415  (an optional extra)
 
-    transport = HttpTransport(remote.url, auth=BasicAuth(remote.username, remote.password))
-    return Driver(
-        transport,
-        queue,
-        clock=SystemClock(),
-        journal=journal,
-        settings=DriverSettings(policy=RetryPolicy(timeout=remote.timeout)),
+    return build(
+        store.settings(
+            url=remote.url,
+            auth=BasicAuth(remote.username, remote.password),
+            create=False,
+            driver=DriverSettings(policy=RetryPolicy(timeout=remote.timeout)),
+        )
     )
-
-
-def _drain_queue(driver: Driver, queue: OperatorQueue, deadline: float) -> None:
-    clock = driver.clock
-    while len(queue) and clock.monotonic() < deadline:
-        driver.forward()
-        next_due = queue.next_due()
-        if next_due is not None and len(queue):
-            clock.sleep(min(next_due, deadline) - clock.monotonic())
 
 
 def drain(store: Store, remote: Remote) -> int:
     """Deliver every queued advice, repeating until the queue is empty or time is up."""
-    with store.open() as (queue, journal):
-        driver = _driver(remote, journal, queue)
-        _drain_queue(driver, queue, driver.clock.monotonic() + remote.drain_timeout)
-        left = len(queue)
-        parked = len(queue.parked())
+    with _application(store, remote) as app:
+        app.driver.drain(timeout=remote.drain_timeout)
+        left = len(app.queue)
+        parked = len(cast(OperatorQueue, app.queue).parked())  # durable settings, durable queue
     print(f"queue drained: {left} advice(s) still waiting, {parked} parked")
     return 0 if left == 0 else 1
 
@@ -197,13 +197,14 @@ def recover(store: Store, remote: Remote) -> int:
     The host that would confirm or cancel a sale left waiting is gone, so such a sale is
     reversed at once, as if its decision limit had passed.
     """
-    with store.open() as (queue, journal):
-        driver = _driver(remote, journal, queue)
+    with _application(store, remote) as app:
+        driver = app.driver
         resumed = driver.recover()
         driver.expire_decisions(all_waiting=True)
-        _drain_queue(driver, queue, driver.clock.monotonic() + remote.drain_timeout)
+        driver.drain(timeout=remote.drain_timeout)
+        journal = cast(DurableJournal, app.journal)  # durable settings, durable journal
         unfinished = [e.transaction for e in journal.unfinished()]
-        left = len(queue)
+        left = len(app.queue)
     states: dict[str, int] = {}
     for tx in resumed:
         states[tx.state.value] = states.get(tx.state.value, 0) + 1

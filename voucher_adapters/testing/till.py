@@ -14,6 +14,7 @@ from __future__ import annotations
 import random
 from collections.abc import Iterable, Sequence
 
+from voucher_adapters.bootstrap import Settings, build, build_async_in_memory
 from voucher_adapters.clock import SimulatedClock
 from voucher_adapters.demo import DEMO_CLIENT_ID, SeededIds, cash, demo_request
 from voucher_adapters.stores.memory import (
@@ -35,10 +36,8 @@ from voucher_adapters.testing.flow import (
 from voucher_adapters.transports.exchange import Exchange, Operation
 from voucher_adapters.transports.in_process import AsyncInMemoryTransport, InMemoryTransport
 from voucher_core import (
-    AsyncDriver,
     BackoffPolicy,
     DecisionPolicy,
-    Driver,
     DriverSettings,
     RetryPolicy,
     State,
@@ -58,6 +57,11 @@ class SettleError(AssertionError):
 class _TillBase:
     """What both tills share: the switch, fake time, the records and the assertions."""
 
+    # The in-memory parts the application was built with (the async till's sync ones).
+    transport: InMemoryTransport
+    queue: InMemoryAdviceQueue
+    journal: InMemoryJournal
+
     def __init__(
         self,
         switch: FakeSwitch | None,
@@ -73,11 +77,6 @@ class _TillBase:
         self.username = username
         self.ids = SeededIds(seed)
         self.records: list[Record] = []
-        self.transport = InMemoryTransport(
-            self.switch.simulator, username=username, observer=self._record_exchange
-        )
-        self.queue = InMemoryAdviceQueue()
-        self.journal = InMemoryJournal()
         self.settings = DriverSettings(
             policy=policy if policy is not None else RetryPolicy(),
             profile=self.switch.profile_for,
@@ -86,6 +85,14 @@ class _TillBase:
             new_id=self.ids,
             draw=random.Random(seed).random,
             observer=self._record_trace,
+        )
+        self.app_settings = Settings(
+            simulator=self.switch.simulator,
+            username=username,
+            exchange_observer=self._record_exchange,
+            memory_journal=True,
+            clock=self.clock,
+            driver=self.settings,
         )
 
     def _record_exchange(self, exchange: Exchange) -> None:
@@ -163,11 +170,6 @@ class _TillBase:
             "is the switch scripted to refuse them forever?"
         )
 
-    def _advance_to_next_due(self) -> None:
-        due = self.queue.next_due()
-        if due is not None:
-            self.clock.advance(max(due - self.clock.monotonic(), 0.0))
-
 
 class Till(_TillBase):
     """A sync :class:`~voucher_core.Driver` wired to a :class:`FakeSwitch`, for tests.
@@ -194,16 +196,13 @@ class Till(_TillBase):
             backoff=backoff,
             username=username,
         )
-        self.driver = self._new_driver()
-
-    def _new_driver(self) -> Driver:
-        return Driver(
-            self.transport,
-            self.queue,
-            clock=self.clock,
-            settings=self.settings,
-            journal=self.journal,
-        )
+        self.app = build(self.app_settings)
+        self.driver = self.app.driver
+        transport, queue, journal = self.app.transport, self.app.queue, self.app.journal
+        assert isinstance(transport, InMemoryTransport)
+        assert isinstance(queue, InMemoryAdviceQueue)
+        assert isinstance(journal, InMemoryJournal)
+        self.transport, self.queue, self.journal = transport, queue, journal
 
     def sell(
         self,
@@ -243,13 +242,8 @@ class Till(_TillBase):
         :meth:`expire_decisions`). Raises :class:`SettleError` if advices are still queued
         after ``max_rounds`` deliveries.
         """
-        rounds = 0
-        while len(self.queue):
-            if rounds >= max_rounds:
-                raise self._settle_failed(max_rounds)
-            self._advance_to_next_due()
-            self.driver.forward()
-            rounds += 1
+        if not self.driver.drain(max_rounds=max_rounds):
+            raise self._settle_failed(max_rounds)
         self.switch.pump()
 
     def expire_decisions(self, *, wait: float | None = None) -> list[Transaction]:
@@ -263,7 +257,7 @@ class Till(_TillBase):
         switch, then ``recover()``. Returns the sales resumed. In-flight
         :class:`Transaction` objects from before are stale afterwards: use the returned ones
         (or ``till.journal.get(id)``)."""
-        self.driver = self._new_driver()
+        self.driver = self.app.restart()
         return self.driver.recover()
 
 
@@ -291,20 +285,15 @@ class AsyncTill(_TillBase):
             backoff=backoff,
             username=username,
         )
-        self.async_transport = AsyncInMemoryTransport(self.switch.simulator, username=username)
-        self.async_transport.sync = self.transport  # one transport, one record of exchanges
-        self.async_queue = AsyncInMemoryAdviceQueue(self.queue)
-        self.async_journal = AsyncInMemoryJournal(self.journal)
-        self.driver = self._new_driver()
-
-    def _new_driver(self) -> AsyncDriver:
-        return AsyncDriver(
-            self.async_transport,
-            self.async_queue,
-            clock=self.clock,
-            settings=self.settings,
-            journal=self.async_journal,
-        )
+        self.app = build_async_in_memory(self.app_settings)
+        self.driver = self.app.driver
+        transport, queue, journal = self.app.transport, self.app.queue, self.app.journal
+        assert isinstance(transport, AsyncInMemoryTransport)
+        assert isinstance(queue, AsyncInMemoryAdviceQueue)
+        assert isinstance(journal, AsyncInMemoryJournal)
+        self.async_transport, self.async_queue, self.async_journal = transport, queue, journal
+        # The sync parts underneath: one record of exchanges, one queue, one journal.
+        self.transport, self.queue, self.journal = transport.sync, queue.sync, journal.sync
 
     async def sell(
         self,
@@ -334,13 +323,8 @@ class AsyncTill(_TillBase):
 
     async def settle(self, *, max_rounds: int = 1000) -> None:
         """See :meth:`Till.settle`."""
-        rounds = 0
-        while len(self.queue):
-            if rounds >= max_rounds:
-                raise self._settle_failed(max_rounds)
-            self._advance_to_next_due()
-            await self.driver.forward()
-            rounds += 1
+        if not await self.driver.drain(max_rounds=max_rounds):
+            raise self._settle_failed(max_rounds)
         self.switch.pump()
 
     async def expire_decisions(self, *, wait: float | None = None) -> list[Transaction]:
@@ -350,5 +334,5 @@ class AsyncTill(_TillBase):
 
     async def restart(self) -> list[Transaction]:
         """See :meth:`Till.restart`."""
-        self.driver = self._new_driver()
+        self.driver = self.app.restart()
         return await self.driver.recover()
