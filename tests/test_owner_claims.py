@@ -12,11 +12,13 @@ import signal
 import subprocess
 import sys
 import textwrap
+import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
+from http_faults import RawServer, closed_port, silent
 from pg import fresh_schema, require_postgres, sql
 
 from voucher_adapters.stores.postgres import AsyncPostgresJournal, PostgresJournal, migrate
@@ -24,6 +26,7 @@ from voucher_adapters.stores.postgres import OwnerBusy as PostgresOwnerBusy
 from voucher_adapters.stores.sqlite import AsyncSqliteJournal, SqliteJournal
 from voucher_adapters.stores.sqlite import OwnerBusy as SqliteOwnerBusy
 from voucher_adapters.stores.sqlite.claim import lock_path
+from voucher_core import State
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -200,6 +203,50 @@ def test_voucher_recover_refuses_while_the_host_process_is_alive(
     )
     assert result.returncode == 1
     assert "another live process" in result.stderr and "Traceback" not in result.stderr
+
+
+def test_voucher_recover_refuses_while_voucher_provision_is_selling(tmp_path: Path) -> None:
+    """`voucher provision --db` drives a journal like any host, so it holds the owner claim
+    while its sale is on the wire: a `voucher recover` started meanwhile must not resume it."""
+    db = str(tmp_path / "pos.db")
+    with RawServer(silent) as switch:  # takes the provision and keeps it waiting
+        seller = subprocess.Popen(
+            [
+                *(sys.executable, "-m", "voucher_adapters.cli", "provision"),
+                *("--url", switch.url, "--product", "AIRTIME10", "--amount", "1000"),
+                *("--db", db, "--timeout", "30", "--json"),
+            ],
+            cwd=ROOT,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        try:
+            deadline = time.monotonic() + 60
+            while switch.connections == 0 and time.monotonic() < deadline:
+                assert seller.poll() is None, "voucher provision ended before it sent anything"
+                time.sleep(0.05)
+            assert switch.connections >= 1, "the provision never reached the switch"
+            with closed_port() as closed:
+                result = subprocess.run(
+                    [
+                        *(sys.executable, "-m", "voucher_adapters.cli", "recover"),
+                        *("--db", db, "--url", closed),
+                    ],
+                    cwd=ROOT,
+                    capture_output=True,
+                    text=True,
+                    timeout=60,
+                    check=False,
+                )
+            assert seller.poll() is None, "the seller should still be waiting on its switch"
+        finally:
+            seller.kill()
+            seller.wait(30)
+    assert result.returncode == 1, result.stderr
+    assert "another live process" in result.stderr and "Traceback" not in result.stderr
+    with SqliteJournal(db) as journal:  # the refused recover changed nothing
+        [entry] = journal.entries()
+        assert entry.transaction.state is State.PROVISIONING
 
 
 def test_the_sqlite_lock_file_names_its_holder(tmp_path: Path) -> None:

@@ -11,7 +11,6 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from voucher_adapters.bootstrap import MissingDatabase
 from voucher_adapters.cli.chaos import run_chaos
 from voucher_adapters.cli.scenarios import SCENARIOS, TimelineEntry, run_scenario
 from voucher_adapters.cli.sequence_diagram import to_sequence_diagram
@@ -396,11 +395,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     except MissingExtra as missing:
         print(f"voucher: {missing}", file=sys.stderr)
         return 2
-    except VoucherError as error:  # storage failures and the like: say what, no traceback
+    except VoucherError as error:  # storage failures, a missing database: say what, no traceback
         print(f"voucher: {error}", file=sys.stderr)
-        return 1
-    except MissingDatabase as missing:  # a SQLite file that is not there
-        print(f"voucher: {missing}", file=sys.stderr)
         return 1
     except BrokenPipeError:
         # The reader went away (``voucher ... | head``): stop quietly, as Unix tools do.
