@@ -30,7 +30,7 @@ import attrs
 
 from voucher_adapters.clock import SystemClock
 from voucher_adapters.demo import DEMO_CLIENT_ID, DEMO_PASSWORD
-from voucher_adapters.forwarder import ForwarderThread, forward_forever
+from voucher_adapters.forwarder import FORWARD_INTERVAL, ForwarderThread, forward_forever
 from voucher_adapters.simulator import SwitchSimulator
 from voucher_adapters.stores.memory import (
     AsyncInMemoryAdviceQueue,
@@ -249,7 +249,9 @@ class Application:
         )
         return self.driver
 
-    def forwarder(self, *, interval: float = 1.0, expire: bool = False) -> ForwarderThread:
+    def forwarder(
+        self, *, interval: float = FORWARD_INTERVAL, expire: bool = False
+    ) -> ForwarderThread:
         """Start a :class:`ForwarderThread` on this driver; :meth:`close` stops it first."""
         thread = ForwarderThread(self.driver, interval=interval, expire=expire).start()
         self._closers.add(thread.stop)
@@ -304,7 +306,9 @@ class AsyncApplication:
         )
         return self.driver
 
-    def forwarder(self, *, interval: float = 1.0, expire: bool = True) -> asyncio.Task[None]:
+    def forwarder(
+        self, *, interval: float = FORWARD_INTERVAL, expire: bool = True
+    ) -> asyncio.Task[None]:
         """Run :func:`forward_forever` as a task; :meth:`aclose` stops it first."""
         stop = asyncio.Event()
         task = asyncio.create_task(

@@ -20,7 +20,10 @@ from types import TracebackType
 
 from voucher_core import AsyncDriver, Driver
 
-__all__ = ["ForwarderThread", "forward_forever"]
+__all__ = ["FORWARD_INTERVAL", "ForwarderThread", "forward_forever"]
+
+# Seconds between rounds, for the thread and the task alike.
+FORWARD_INTERVAL = 1.0
 
 log = logging.getLogger("voucher_core.forwarder")
 
@@ -28,9 +31,10 @@ log = logging.getLogger("voucher_core.forwarder")
 class ForwarderThread:
     """``with ForwarderThread(driver):`` delivers queued advices until the block ends."""
 
-    def __init__(self, driver: Driver, *, interval: float = 1.0, expire: bool = False) -> None:
-        if not interval > 0:
-            raise ValueError(f"interval must be positive, got {interval!r}")
+    def __init__(
+        self, driver: Driver, *, interval: float = FORWARD_INTERVAL, expire: bool = False
+    ) -> None:
+        _check_interval(interval)
         self.driver = driver
         self.interval = interval
         self.expire = expire
@@ -78,10 +82,14 @@ async def forward_forever(
     driver: AsyncDriver,
     stop: asyncio.Event,
     *,
-    interval: float = 1.0,
+    interval: float = FORWARD_INTERVAL,
     expire: bool = True,
 ) -> None:
-    """Deliver queued advices (and, by default, expire overdue decisions) until ``stop``."""
+    """Deliver queued advices (and, by default, expire overdue decisions) until ``stop``.
+
+    Expiry is on by default here and off for the thread: a task shares the host's event
+    loop, so an expiry can never run in the middle of the host's own decision."""
+    _check_interval(interval)
     while not stop.is_set():
         try:
             if expire:
@@ -92,3 +100,8 @@ async def forward_forever(
             log.warning("advice forwarding failed this round: %s", error)
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(stop.wait(), timeout=interval)
+
+
+def _check_interval(interval: float) -> None:
+    if not interval > 0:
+        raise ValueError(f"interval must be positive, got {interval!r}")
