@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test lint typecheck bench diagram clean
+.PHONY: demo test lint typecheck bench diagram unasync clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -19,8 +19,9 @@ test: $(STAMP) lint typecheck
 	$(BIN)/python -m pytest
 
 lint: $(STAMP)
-	$(BIN)/ruff check voucher_core voucher_adapters tests benchmarks docs examples
-	$(BIN)/ruff format --check voucher_core voucher_adapters tests benchmarks docs examples
+	$(BIN)/ruff check voucher_core voucher_adapters tests benchmarks docs examples scripts
+	$(BIN)/ruff format --check voucher_core voucher_adapters tests benchmarks docs examples scripts
+	$(BIN)/python scripts/unasync.py --check
 
 typecheck: $(STAMP)
 	$(BIN)/mypy voucher_core voucher_adapters
@@ -33,6 +34,10 @@ bench: $(STAMP)
 
 diagram: $(STAMP)
 	$(BIN)/python docs/regenerate.py
+
+# The sync driver is generated from the async one; edit voucher_core/drivers/async_driver.py.
+unasync: $(STAMP)
+	$(BIN)/python scripts/unasync.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

@@ -1,6 +1,7 @@
 """Drivers run transactions over the ports. Both are thin: the decisions live in the core."""
 
-from voucher_core.drivers.asyncio import AsyncDriver
+from voucher_core.drivers.async_driver import AsyncDriver
+from voucher_core.drivers.driver import Driver
 from voucher_core.drivers.shared import (
     AdviceQueued,
     AdviceSettled,
@@ -8,7 +9,6 @@ from voucher_core.drivers.shared import (
     StateChanged,
     Trace,
 )
-from voucher_core.drivers.sync import Driver
 
 __all__ = [
     "AdviceQueued",

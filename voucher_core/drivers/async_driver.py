@@ -1,4 +1,9 @@
-"""The synchronous driver: runs each sale over a blocking transport, queue and journal."""
+"""The asyncio driver: runs each sale over an async transport, queue and journal.
+
+This module is the one source of both drivers: ``scripts/unasync.py`` writes the sync
+``Driver`` (``voucher_core/drivers/driver.py``) from it, so edit here and run
+``make unasync``.
+"""
 
 from __future__ import annotations
 
@@ -15,21 +20,21 @@ from voucher_core.drivers.shared import (
 from voucher_core.messages import ProvisionRequest, Tender, TenderAdvice
 from voucher_core.policy import ProviderProfile
 from voucher_core.ports import (
-    AdviceQueue,
+    AsyncAdviceQueue,
+    AsyncTransactionJournal,
+    AsyncTransport,
     Clock,
     LookupReply,
     QueuedAdvice,
-    TransactionJournal,
-    Transport,
 )
 from voucher_core.replies import AdviceReply, RepeatLater
 from voucher_core.table import State
 from voucher_core.transaction import Transaction
 
-__all__ = ["Driver"]
+__all__ = ["AsyncDriver"]
 
 
-class Driver:
+class AsyncDriver:
     """Sell vouchers over ``transport``, keeping advices in ``queue``.
 
     ``sell`` runs the provision phase and returns the transaction: terminal, waiting for the
@@ -45,12 +50,12 @@ class Driver:
 
     def __init__(
         self,
-        transport: Transport,
-        queue: AdviceQueue,
+        transport: AsyncTransport,
+        queue: AsyncAdviceQueue,
         *,
         clock: Clock,
         settings: DriverSettings | None = None,
-        journal: TransactionJournal | None = None,
+        journal: AsyncTransactionJournal | None = None,
     ) -> None:
         self.transport = transport
         self.queue = queue
@@ -61,7 +66,7 @@ class Driver:
 
     # -- the host's calls -----------------------------------------------------------------------
 
-    def sell(
+    async def sell(
         self,
         request: ProvisionRequest,
         *,
@@ -76,22 +81,22 @@ class Driver:
             tenders=tuple(tenders) if tenders is not None else None,
         )
         self.ledger.watch(tx)
-        self._run(tx, command)
+        await self._run(tx, command)
         return tx
 
-    def confirm(self, tx: Transaction, tenders: Iterable[Tender]) -> Transaction:
+    async def confirm(self, tx: Transaction, tenders: Iterable[Tender]) -> Transaction:
         command = tx.confirm(tuple(tenders), now=self.clock.now(), new_id=self.settings.new_id)
         self.ledger.moved(tx)
-        self._run(tx, command)
+        await self._run(tx, command)
         return tx
 
-    def cancel(self, tx: Transaction) -> Transaction:
+    async def cancel(self, tx: Transaction) -> Transaction:
         command = tx.cancel(now=self.clock.now(), new_id=self.settings.new_id)
         self.ledger.moved(tx)
-        self._run(tx, command)
+        await self._run(tx, command)
         return tx
 
-    def expire_decisions(self, *, all_waiting: bool = False) -> list[Transaction]:
+    async def expire_decisions(self, *, all_waiting: bool = False) -> list[Transaction]:
         """Reverse every sale whose host did not decide in time. Returns those reversed.
 
         ``all_waiting`` reverses every sale still waiting, due or not: for an operator
@@ -106,23 +111,23 @@ class Driver:
             command = tx.decision_timed_out(now=self.clock.now(), new_id=self.settings.new_id)
             self.ledger.moved(tx)
             expired.append(tx)
-            self._run(tx, command)
+            await self._run(tx, command)
         return expired
 
-    def forward(self, *, limit: int = 100) -> int:
+    async def forward(self, *, limit: int = 100) -> int:
         """Send every advice that is due, once. Returns how many were sent."""
-        self._queue_journaled()
+        await self._queue_journaled()
         # One at a time: a lease must not run out while earlier advices of a batch are sent.
         sent = 0
         while sent < limit:
-            taken = self.queue.take_due(self.clock.monotonic(), limit=1)
+            taken = await self.queue.take_due(self.clock.monotonic(), limit=1)
             if not taken:
                 break
-            self._deliver(taken[0])
+            await self._deliver(taken[0])
             sent += 1
         return sent
 
-    def drain(self, *, timeout: float | None = None, max_rounds: int | None = None) -> bool:
+    async def drain(self, *, timeout: float | None = None, max_rounds: int | None = None) -> bool:
         """Deliver every queued advice, waiting on the clock until each is due.
 
         Returns True once the queue holds nothing more to send (parked advices stay parked),
@@ -133,7 +138,7 @@ class Driver:
         deadline = None if timeout is None else clock.monotonic() + timeout
         rounds = 0
         while True:
-            due = self.queue.next_due()
+            due = await self.queue.next_due()
             if due is None and not self.ledger.unqueued:
                 return True
             now = clock.monotonic()
@@ -142,11 +147,11 @@ class Driver:
             ):
                 return False
             if due is not None and due > now:
-                clock.sleep((due if deadline is None else min(due, deadline)) - now)
-            self.forward()
+                await clock.asleep((due if deadline is None else min(due, deadline)) - now)
+            await self.forward()
             rounds += 1
 
-    def recover(self) -> list[Transaction]:
+    async def recover(self) -> list[Transaction]:
         """Resume every unfinished transaction in the journal (after a crash or restart).
 
         PROVISIONING and RETRYING continue with a retry, or a reversal once retries are spent
@@ -157,7 +162,7 @@ class Driver:
         if self.journal is None:
             raise ValueError("recover() needs a driver with a journal")
         resumed: list[Transaction] = []
-        for entry in self.journal.unfinished():
+        for entry in await self.journal.unfinished():
             tx = entry.transaction
             if tx.id in self.ledger.live:
                 continue
@@ -169,49 +174,49 @@ class Driver:
                 continue
             command = tx.interrupted(now=self.clock.now(), new_id=self.settings.new_id)
             self.ledger.moved(tx)
-            self._run(tx, command)
+            await self._run(tx, command)
         return resumed
 
-    def lookup(self, tx: Transaction) -> LookupReply:
+    async def lookup(self, tx: Transaction) -> LookupReply:
         """Ask the switch about a finished transaction (refused while it is in flight)."""
-        return self.transport.lookup(tx.lookup_id(), timeout=self.settings.policy.timeout)
+        return await self.transport.lookup(tx.lookup_id(), timeout=self.settings.policy.timeout)
 
     def in_flight(self) -> list[Transaction]:
         return list(self.ledger.live.values())
 
     # -- the loop -------------------------------------------------------------------------------
 
-    def _run(self, tx: Transaction, command: Command | None) -> None:
+    async def _run(self, tx: Transaction, command: Command | None) -> None:
         transport, clock, settings = self.transport, self.clock, self.settings
         timeout = settings.policy.timeout
         while True:
             if command is None:
-                self._save(tx)
+                await self._save(tx)
                 return
             if isinstance(command, SendProvision):
-                self._save(tx)
-                reply = transport.provision(command.request, timeout=timeout)
+                await self._save(tx)
+                reply = await transport.provision(command.request, timeout=timeout)
             elif isinstance(command, SendRetry):
-                clock.sleep(settings.policy.retry_delay)
-                self._save(tx)
-                reply = transport.retry(command.request, timeout=timeout)
+                await clock.asleep(settings.policy.retry_delay)
+                await self._save(tx)
+                reply = await transport.retry(command.request, timeout=timeout)
             elif isinstance(command, QueueAdvice):
-                self._save(tx)
-                self._queue(tx, command)
+                await self._save(tx)
+                await self._queue(tx, command)
                 return
             else:
                 assert isinstance(command, AwaitDecision)
                 self.ledger.awaiting(tx, clock.monotonic())
-                self._save(tx, decision_deadline=self._wall_deadline())
+                await self._save(tx, decision_deadline=self._wall_deadline())
                 return
             command = tx.provision_replied(reply, now=clock.now(), new_id=settings.new_id)
             self.ledger.moved(tx)
 
-    def _save(self, tx: Transaction, *, decision_deadline: float | None = None) -> None:
+    async def _save(self, tx: Transaction, *, decision_deadline: float | None = None) -> None:
         if self.journal is None:
             return
         try:
-            self.journal.record(tx, decision_deadline=decision_deadline)
+            await self.journal.record(tx, decision_deadline=decision_deadline)
         except Exception:
             # Stop here: the journal still holds the last state it took, and recovery
             # carries the sale on from there.
@@ -221,12 +226,12 @@ class Driver:
     def _wall_deadline(self) -> float:
         return self.clock.now().timestamp() + self.settings.decision.limit
 
-    def _queue(self, tx: Transaction, command: QueueAdvice) -> None:
+    async def _queue(self, tx: Transaction, command: QueueAdvice) -> None:
         now = self.clock.monotonic()
         try:
             # Stored already leased to this driver: it goes out now, and no forwarder sends it
             # at the same time.
-            taken = self.queue.enqueue(command.advice, due=now, take=True)
+            taken = await self.queue.enqueue(command.advice, due=now, take=True)
         except Exception:
             if self.journal is None:
                 raise
@@ -236,46 +241,46 @@ class Driver:
             return
         self.ledger.queued(tx, command)
         if taken is not None:  # None: someone else holds it (a forwarder), and sends it
-            self._deliver(taken)
+            await self._deliver(taken)
 
-    def _queue_journaled(self) -> None:
+    async def _queue_journaled(self) -> None:
         for tid in list(self.ledger.unqueued):
             tx = self.ledger.live.get(tid)
             if tx is None or tx.advice is None or tx.terminal:
                 self.ledger.unqueued.discard(tid)
                 continue
-            self.queue.enqueue(tx.advice, due=self.clock.monotonic())
+            await self.queue.enqueue(tx.advice, due=self.clock.monotonic())
             self.ledger.unqueued.discard(tid)
             self.ledger.queued(tx, QueueAdvice(tx.advice))
 
-    def _deliver(self, queued: QueuedAdvice) -> None:
+    async def _deliver(self, queued: QueuedAdvice) -> None:
         timeout = self.settings.policy.timeout
         advice = queued.advice
         reply: AdviceReply
         if isinstance(advice, TenderAdvice):
-            reply = self.transport.confirm(advice, timeout=timeout)
+            reply = await self.transport.confirm(advice, timeout=timeout)
         else:
-            reply = self.transport.reverse(advice, timeout=timeout)
+            reply = await self.transport.reverse(advice, timeout=timeout)
         self.ledger.trace(AdviceSettled(queued.request_id, queued.id, queued.kind, reply))
         if not isinstance(reply, RepeatLater):
-            tx = self._owner(queued.request_id)
+            tx = await self._sale_of(queued.request_id)
             if tx is not None and not tx.terminal:
                 tx.advice_replied(reply)
                 self.ledger.moved(tx)
-                self._save(tx)
+                await self._save(tx)
         outcome = disposition(queued, reply, self.clock.monotonic(), self.settings)
         if outcome.acknowledge:
-            self.queue.acknowledge(queued.id)
+            await self.queue.acknowledge(queued.id)
         elif outcome.park_reason is not None:
-            self.queue.park(queued.id, reason=outcome.park_reason)
+            await self.queue.park(queued.id, reason=outcome.park_reason)
         else:
             assert outcome.due is not None
-            self.queue.repeat_later(queued.id, due=outcome.due)
+            await self.queue.repeat_later(queued.id, due=outcome.due)
 
-    def _owner(self, transaction_id: str) -> Transaction | None:
-        """The transaction an advice belongs to: live here, or as the journal last saw it."""
+    async def _sale_of(self, transaction_id: str) -> Transaction | None:
+        """The sale an advice belongs to: live here, or as the journal last saw it."""
         tx = self.ledger.live.get(transaction_id)
         if tx is None and self.journal is not None:
-            entry = self.journal.get(transaction_id)
+            entry = await self.journal.get(transaction_id)
             tx = entry.transaction if entry is not None else None
         return tx

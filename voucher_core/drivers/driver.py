@@ -1,4 +1,6 @@
-"""The asyncio driver: the same loop as the sync driver, awaiting the async ports."""
+# Generated from voucher_core/drivers/async_driver.py by scripts/unasync.py: do not edit it by hand.
+# Edit the async module and run `make unasync`; `make lint` fails while this file is stale.
+"""The synchronous driver: runs each sale over a blocking transport, queue and journal."""
 
 from __future__ import annotations
 
@@ -15,21 +17,21 @@ from voucher_core.drivers.shared import (
 from voucher_core.messages import ProvisionRequest, Tender, TenderAdvice
 from voucher_core.policy import ProviderProfile
 from voucher_core.ports import (
-    AsyncAdviceQueue,
-    AsyncTransactionJournal,
-    AsyncTransport,
+    AdviceQueue,
     Clock,
     LookupReply,
     QueuedAdvice,
+    TransactionJournal,
+    Transport,
 )
 from voucher_core.replies import AdviceReply, RepeatLater
 from voucher_core.table import State
 from voucher_core.transaction import Transaction
 
-__all__ = ["AsyncDriver"]
+__all__ = ["Driver"]
 
 
-class AsyncDriver:
+class Driver:
     """Sell vouchers over ``transport``, keeping advices in ``queue``.
 
     ``sell`` runs the provision phase and returns the transaction: terminal, waiting for the
@@ -45,12 +47,12 @@ class AsyncDriver:
 
     def __init__(
         self,
-        transport: AsyncTransport,
-        queue: AsyncAdviceQueue,
+        transport: Transport,
+        queue: AdviceQueue,
         *,
         clock: Clock,
         settings: DriverSettings | None = None,
-        journal: AsyncTransactionJournal | None = None,
+        journal: TransactionJournal | None = None,
     ) -> None:
         self.transport = transport
         self.queue = queue
@@ -61,7 +63,7 @@ class AsyncDriver:
 
     # -- the host's calls -----------------------------------------------------------------------
 
-    async def sell(
+    def sell(
         self,
         request: ProvisionRequest,
         *,
@@ -76,22 +78,22 @@ class AsyncDriver:
             tenders=tuple(tenders) if tenders is not None else None,
         )
         self.ledger.watch(tx)
-        await self._run(tx, command)
+        self._run(tx, command)
         return tx
 
-    async def confirm(self, tx: Transaction, tenders: Iterable[Tender]) -> Transaction:
+    def confirm(self, tx: Transaction, tenders: Iterable[Tender]) -> Transaction:
         command = tx.confirm(tuple(tenders), now=self.clock.now(), new_id=self.settings.new_id)
         self.ledger.moved(tx)
-        await self._run(tx, command)
+        self._run(tx, command)
         return tx
 
-    async def cancel(self, tx: Transaction) -> Transaction:
+    def cancel(self, tx: Transaction) -> Transaction:
         command = tx.cancel(now=self.clock.now(), new_id=self.settings.new_id)
         self.ledger.moved(tx)
-        await self._run(tx, command)
+        self._run(tx, command)
         return tx
 
-    async def expire_decisions(self, *, all_waiting: bool = False) -> list[Transaction]:
+    def expire_decisions(self, *, all_waiting: bool = False) -> list[Transaction]:
         """Reverse every sale whose host did not decide in time. Returns those reversed.
 
         ``all_waiting`` reverses every sale still waiting, due or not: for an operator
@@ -106,23 +108,23 @@ class AsyncDriver:
             command = tx.decision_timed_out(now=self.clock.now(), new_id=self.settings.new_id)
             self.ledger.moved(tx)
             expired.append(tx)
-            await self._run(tx, command)
+            self._run(tx, command)
         return expired
 
-    async def forward(self, *, limit: int = 100) -> int:
+    def forward(self, *, limit: int = 100) -> int:
         """Send every advice that is due, once. Returns how many were sent."""
-        await self._queue_journaled()
+        self._queue_journaled()
         # One at a time: a lease must not run out while earlier advices of a batch are sent.
         sent = 0
         while sent < limit:
-            taken = await self.queue.take_due(self.clock.monotonic(), limit=1)
+            taken = self.queue.take_due(self.clock.monotonic(), limit=1)
             if not taken:
                 break
-            await self._deliver(taken[0])
+            self._deliver(taken[0])
             sent += 1
         return sent
 
-    async def drain(self, *, timeout: float | None = None, max_rounds: int | None = None) -> bool:
+    def drain(self, *, timeout: float | None = None, max_rounds: int | None = None) -> bool:
         """Deliver every queued advice, waiting on the clock until each is due.
 
         Returns True once the queue holds nothing more to send (parked advices stay parked),
@@ -133,7 +135,7 @@ class AsyncDriver:
         deadline = None if timeout is None else clock.monotonic() + timeout
         rounds = 0
         while True:
-            due = await self.queue.next_due()
+            due = self.queue.next_due()
             if due is None and not self.ledger.unqueued:
                 return True
             now = clock.monotonic()
@@ -142,11 +144,11 @@ class AsyncDriver:
             ):
                 return False
             if due is not None and due > now:
-                await clock.asleep((due if deadline is None else min(due, deadline)) - now)
-            await self.forward()
+                clock.sleep((due if deadline is None else min(due, deadline)) - now)
+            self.forward()
             rounds += 1
 
-    async def recover(self) -> list[Transaction]:
+    def recover(self) -> list[Transaction]:
         """Resume every unfinished transaction in the journal (after a crash or restart).
 
         PROVISIONING and RETRYING continue with a retry, or a reversal once retries are spent
@@ -157,7 +159,7 @@ class AsyncDriver:
         if self.journal is None:
             raise ValueError("recover() needs a driver with a journal")
         resumed: list[Transaction] = []
-        for entry in await self.journal.unfinished():
+        for entry in self.journal.unfinished():
             tx = entry.transaction
             if tx.id in self.ledger.live:
                 continue
@@ -169,49 +171,49 @@ class AsyncDriver:
                 continue
             command = tx.interrupted(now=self.clock.now(), new_id=self.settings.new_id)
             self.ledger.moved(tx)
-            await self._run(tx, command)
+            self._run(tx, command)
         return resumed
 
-    async def lookup(self, tx: Transaction) -> LookupReply:
+    def lookup(self, tx: Transaction) -> LookupReply:
         """Ask the switch about a finished transaction (refused while it is in flight)."""
-        return await self.transport.lookup(tx.lookup_id(), timeout=self.settings.policy.timeout)
+        return self.transport.lookup(tx.lookup_id(), timeout=self.settings.policy.timeout)
 
     def in_flight(self) -> list[Transaction]:
         return list(self.ledger.live.values())
 
     # -- the loop -------------------------------------------------------------------------------
 
-    async def _run(self, tx: Transaction, command: Command | None) -> None:
+    def _run(self, tx: Transaction, command: Command | None) -> None:
         transport, clock, settings = self.transport, self.clock, self.settings
         timeout = settings.policy.timeout
         while True:
             if command is None:
-                await self._save(tx)
+                self._save(tx)
                 return
             if isinstance(command, SendProvision):
-                await self._save(tx)
-                reply = await transport.provision(command.request, timeout=timeout)
+                self._save(tx)
+                reply = transport.provision(command.request, timeout=timeout)
             elif isinstance(command, SendRetry):
-                await clock.asleep(settings.policy.retry_delay)
-                await self._save(tx)
-                reply = await transport.retry(command.request, timeout=timeout)
+                clock.sleep(settings.policy.retry_delay)
+                self._save(tx)
+                reply = transport.retry(command.request, timeout=timeout)
             elif isinstance(command, QueueAdvice):
-                await self._save(tx)
-                await self._queue(tx, command)
+                self._save(tx)
+                self._queue(tx, command)
                 return
             else:
                 assert isinstance(command, AwaitDecision)
                 self.ledger.awaiting(tx, clock.monotonic())
-                await self._save(tx, decision_deadline=self._wall_deadline())
+                self._save(tx, decision_deadline=self._wall_deadline())
                 return
             command = tx.provision_replied(reply, now=clock.now(), new_id=settings.new_id)
             self.ledger.moved(tx)
 
-    async def _save(self, tx: Transaction, *, decision_deadline: float | None = None) -> None:
+    def _save(self, tx: Transaction, *, decision_deadline: float | None = None) -> None:
         if self.journal is None:
             return
         try:
-            await self.journal.record(tx, decision_deadline=decision_deadline)
+            self.journal.record(tx, decision_deadline=decision_deadline)
         except Exception:
             # Stop here: the journal still holds the last state it took, and recovery
             # carries the sale on from there.
@@ -221,12 +223,12 @@ class AsyncDriver:
     def _wall_deadline(self) -> float:
         return self.clock.now().timestamp() + self.settings.decision.limit
 
-    async def _queue(self, tx: Transaction, command: QueueAdvice) -> None:
+    def _queue(self, tx: Transaction, command: QueueAdvice) -> None:
         now = self.clock.monotonic()
         try:
             # Stored already leased to this driver: it goes out now, and no forwarder sends it
             # at the same time.
-            taken = await self.queue.enqueue(command.advice, due=now, take=True)
+            taken = self.queue.enqueue(command.advice, due=now, take=True)
         except Exception:
             if self.journal is None:
                 raise
@@ -236,46 +238,46 @@ class AsyncDriver:
             return
         self.ledger.queued(tx, command)
         if taken is not None:  # None: someone else holds it (a forwarder), and sends it
-            await self._deliver(taken)
+            self._deliver(taken)
 
-    async def _queue_journaled(self) -> None:
+    def _queue_journaled(self) -> None:
         for tid in list(self.ledger.unqueued):
             tx = self.ledger.live.get(tid)
             if tx is None or tx.advice is None or tx.terminal:
                 self.ledger.unqueued.discard(tid)
                 continue
-            await self.queue.enqueue(tx.advice, due=self.clock.monotonic())
+            self.queue.enqueue(tx.advice, due=self.clock.monotonic())
             self.ledger.unqueued.discard(tid)
             self.ledger.queued(tx, QueueAdvice(tx.advice))
 
-    async def _deliver(self, queued: QueuedAdvice) -> None:
+    def _deliver(self, queued: QueuedAdvice) -> None:
         timeout = self.settings.policy.timeout
         advice = queued.advice
         reply: AdviceReply
         if isinstance(advice, TenderAdvice):
-            reply = await self.transport.confirm(advice, timeout=timeout)
+            reply = self.transport.confirm(advice, timeout=timeout)
         else:
-            reply = await self.transport.reverse(advice, timeout=timeout)
+            reply = self.transport.reverse(advice, timeout=timeout)
         self.ledger.trace(AdviceSettled(queued.request_id, queued.id, queued.kind, reply))
         if not isinstance(reply, RepeatLater):
-            tx = await self._owner(queued.request_id)
+            tx = self._sale_of(queued.request_id)
             if tx is not None and not tx.terminal:
                 tx.advice_replied(reply)
                 self.ledger.moved(tx)
-                await self._save(tx)
+                self._save(tx)
         outcome = disposition(queued, reply, self.clock.monotonic(), self.settings)
         if outcome.acknowledge:
-            await self.queue.acknowledge(queued.id)
+            self.queue.acknowledge(queued.id)
         elif outcome.park_reason is not None:
-            await self.queue.park(queued.id, reason=outcome.park_reason)
+            self.queue.park(queued.id, reason=outcome.park_reason)
         else:
             assert outcome.due is not None
-            await self.queue.repeat_later(queued.id, due=outcome.due)
+            self.queue.repeat_later(queued.id, due=outcome.due)
 
-    async def _owner(self, transaction_id: str) -> Transaction | None:
-        """The transaction an advice belongs to: live here, or as the journal last saw it."""
+    def _sale_of(self, transaction_id: str) -> Transaction | None:
+        """The sale an advice belongs to: live here, or as the journal last saw it."""
         tx = self.ledger.live.get(transaction_id)
         if tx is None and self.journal is not None:
-            entry = await self.journal.get(transaction_id)
+            entry = self.journal.get(transaction_id)
             tx = entry.transaction if entry is not None else None
         return tx
