@@ -34,6 +34,7 @@ Clock
 
 from __future__ import annotations
 
+import enum
 from collections.abc import Sequence
 from datetime import datetime
 from typing import Protocol
@@ -52,11 +53,23 @@ __all__ = [
     "Clock",
     "JournalEntry",
     "LookupReply",
+    "Operation",
     "ParkedAdvice",
     "QueuedAdvice",
     "TransactionJournal",
     "Transport",
 ]
+
+
+class Operation(enum.StrEnum):
+    """The SUV operations, named by their ``operationId`` (``reset`` is the test server's)."""
+
+    PROVISION = "provisionVoucher"
+    RETRY = "retryProvisionVoucher"
+    CONFIRM = "confirmVoucher"
+    REVERSE = "reverseVoucher"
+    LOOKUP = "lookupVoucher"
+    RESET = "reset"
 
 
 @attrs.frozen

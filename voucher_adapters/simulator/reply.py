@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import attrs
 
-from voucher_adapters.transports.exchange import Operation
+from voucher_core.ports import Operation
 
 __all__ = ["JSON", "Operation", "SimReply"]
 

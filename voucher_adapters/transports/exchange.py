@@ -5,25 +5,12 @@ Shared by the in-memory and HTTP transports, so timelines and tests read both al
 
 from __future__ import annotations
 
-import enum
-
 import attrs
 
-from voucher_core.ports import LookupReply
+from voucher_core.ports import LookupReply, Operation
 from voucher_core.replies import AdviceReply, ProvisionReply
 
 __all__ = ["Exchange", "Operation"]
-
-
-class Operation(enum.StrEnum):
-    """The SUV operations, named by their ``operationId``."""
-
-    PROVISION = "provisionVoucher"
-    RETRY = "retryProvisionVoucher"
-    CONFIRM = "confirmVoucher"
-    REVERSE = "reverseVoucher"
-    LOOKUP = "lookupVoucher"
-    RESET = "reset"
 
 
 @attrs.frozen
