@@ -1,8 +1,9 @@
 """The testing kit, used exactly as a user's own suite would use it: fixtures, words, strategies.
 
-The fixtures come from the kit's pytest plugin. Once voucher-core is installed with its
-``pytest11`` entry point, pytest loads the plugin by itself; until then this module asks for
-it by name (asking twice would register it twice, which pytest refuses).
+The fixtures (``voucher_switch``, ``voucher_till``, ...) come from the kit's pytest plugin,
+:mod:`voucher_adapters.pytest_plugin`. Once voucher-core is installed with its ``pytest11``
+entry point, pytest loads the plugin by itself; until then this module asks for it by name
+(asking twice would register it twice, which pytest refuses).
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ import re
 import subprocess
 import sys
 import time
+import tomllib
 from importlib.metadata import entry_points
 from pathlib import Path
 from typing import Any
@@ -43,40 +45,44 @@ from voucher_core.messages import (
 from voucher_core.policy import NO_RETRIES
 from voucher_core.wire import from_json, from_wire, to_json, to_wire
 
-if not any(ep.value == "voucher_adapters.testing.plugin" for ep in entry_points(group="pytest11")):
-    pytest_plugins = ["voucher_adapters.testing.plugin"]
+PLUGIN = "voucher_adapters.pytest_plugin"
+
+if not any(ep.value == PLUGIN for ep in entry_points(group="pytest11")):
+    pytest_plugins = [PLUGIN]
 
 
 # -- the story the kit was built for -----------------------------------------------------------
 
 
 def test_the_next_provision_times_out_twice_then_succeeds(
-    till: Till, fake_switch: FakeSwitch
+    voucher_till: Till, voucher_switch: FakeSwitch
 ) -> None:
-    fake_switch.next_provision(product="AIRTIME10").times_out(2).then_succeeds()
+    voucher_switch.next_provision(product="AIRTIME10").times_out(2).then_succeeds()
 
-    tx = till.sell("AIRTIME10", tenders=cash(1000))
-    till.settle()
+    tx = voucher_till.sell("AIRTIME10", tenders=cash(1000))
+    voucher_till.settle()
 
-    till.assert_flow(
+    voucher_till.assert_flow(
         tx,
         operations=["provision", "retry", "retry", "confirm"],
         final_state=State.DONE,
         outcome="approved",
         reconciliation=False,
     )
-    assert fake_switch.scripted == 0
-    assert fake_switch.ledger_state(tx.id) == "confirmed"
-    assert fake_switch.voucher_active(tx.id)
+    assert voucher_switch.scripted == 0
+    assert voucher_switch.ledger_state(tx.id) == "confirmed"
+    assert voucher_switch.voucher_active(tx.id)
 
 
-def test_dual_messaging_waits_for_the_host_to_confirm(till: Till, fake_switch: FakeSwitch) -> None:
-    tx = till.sell()
+def test_dual_messaging_waits_for_the_host_to_confirm(
+    voucher_till: Till, voucher_switch: FakeSwitch
+) -> None:
+    tx = voucher_till.sell()
     assert tx.state is State.PROVISIONED and tx.outcome is None
-    till.confirm(tx)
-    till.settle()
-    till.assert_flow(tx, operations=["provision", "confirm"], final_state="DONE")
-    assert fake_switch.voucher_active(tx.id)
+    voucher_till.confirm(tx)
+    voucher_till.settle()
+    voucher_till.assert_flow(tx, operations=["provision", "confirm"], final_state="DONE")
+    assert voucher_switch.voucher_active(tx.id)
 
 
 @pytest.mark.parametrize(
@@ -84,79 +90,83 @@ def test_dual_messaging_waits_for_the_host_to_confirm(till: Till, fake_switch: F
     ["times_out", "is_lost", "is_dropped", "answers_unknown", "is_unavailable", "fails_with_5xx"],
 )
 def test_every_unanswered_kind_of_provision_is_retried(
-    till: Till, fake_switch: FakeSwitch, fault: str
+    voucher_till: Till, voucher_switch: FakeSwitch, fault: str
 ) -> None:
-    getattr(fake_switch.next_provision(), fault)()
-    tx = till.sell(tenders=cash(1000))
-    till.settle()
-    till.assert_flow(tx, operations=["provision", "retry", "confirm"], final_state="DONE")
+    getattr(voucher_switch.next_provision(), fault)()
+    tx = voucher_till.sell(tenders=cash(1000))
+    voucher_till.settle()
+    voucher_till.assert_flow(tx, operations=["provision", "retry", "confirm"], final_state="DONE")
 
 
-def test_a_declined_provision_ends_the_sale(till: Till, fake_switch: FakeSwitch) -> None:
-    fake_switch.next_provision().declines()
-    tx = till.sell()
-    till.assert_flow(tx, operations=["provision"], final_state="DECLINED", outcome="declined")
+def test_a_declined_provision_ends_the_sale(voucher_till: Till, voucher_switch: FakeSwitch) -> None:
+    voucher_switch.next_provision().declines()
+    tx = voucher_till.sell()
+    voucher_till.assert_flow(
+        tx, operations=["provision"], final_state="DECLINED", outcome="declined"
+    )
 
 
-def test_retries_spent_the_sale_is_reversed(till: Till, fake_switch: FakeSwitch) -> None:
-    fake_switch.next_provision("AIRTIME10").times_out().is_lost(3)
-    tx = till.sell("AIRTIME10", tenders=cash(1000))
-    till.settle()
-    till.assert_flow(
+def test_retries_spent_the_sale_is_reversed(voucher_till: Till, voucher_switch: FakeSwitch) -> None:
+    voucher_switch.next_provision("AIRTIME10").times_out().is_lost(3)
+    tx = voucher_till.sell("AIRTIME10", tenders=cash(1000))
+    voucher_till.settle()
+    voucher_till.assert_flow(
         tx,
         operations=["provision", "retry", "retry", "retry", "reverse"],
         final_state="DECLINED",
         outcome="declined",
     )
-    assert not fake_switch.voucher_active(tx.id)
+    assert not voucher_switch.voucher_active(tx.id)
 
 
 def test_a_confirmation_refused_with_5xx_is_repeated_until_it_lands(
-    till: Till, fake_switch: FakeSwitch
+    voucher_till: Till, voucher_switch: FakeSwitch
 ) -> None:
-    fake_switch.next_confirmation().fails_with_5xx(times=2).then_succeeds()
-    tx = till.sell(tenders=cash(1000))
+    voucher_switch.next_confirmation().fails_with_5xx(times=2).then_succeeds()
+    tx = voucher_till.sell(tenders=cash(1000))
     # The customer's outcome is known before the messaging ends.
     assert tx.state is State.CONFIRMING and tx.outcome == "approved"
-    assert till.forward() == 0  # the repeat is not due yet: simulated time has not moved
-    till.settle()  # skips the backoff in simulated time
-    till.assert_flow(
+    assert voucher_till.forward() == 0  # the repeat is not due yet: simulated time has not moved
+    voucher_till.settle()  # skips the backoff in simulated time
+    voucher_till.assert_flow(
         tx, operations=["provision", "confirm", "confirm", "confirm"], final_state="DONE"
     )
 
 
-def test_a_rejected_confirmation_is_parked_and_flagged(till: Till, fake_switch: FakeSwitch) -> None:
-    fake_switch.next_confirmation().is_rejected()
-    tx = till.sell(tenders=cash(1000))
-    till.settle()
-    till.assert_flow(tx, final_state="DONE", reconciliation=True)
-    assert [parked.queued.request_id for parked in till.queue.parked()] == [tx.id]
+def test_a_rejected_confirmation_is_parked_and_flagged(
+    voucher_till: Till, voucher_switch: FakeSwitch
+) -> None:
+    voucher_switch.next_confirmation().is_rejected()
+    tx = voucher_till.sell(tenders=cash(1000))
+    voucher_till.settle()
+    voucher_till.assert_flow(tx, final_state="DONE", reconciliation=True)
+    assert [parked.queued.request_id for parked in voucher_till.queue.parked()] == [tx.id]
 
 
-def test_a_cancelled_sale_is_reversed(till: Till, fake_switch: FakeSwitch) -> None:
-    tx = till.sell()
-    till.cancel(tx)
-    till.settle()
-    till.assert_flow(tx, operations=["provision", "reverse"], final_state="DECLINED")
-    assert fake_switch.ledger_state(tx.id) == "reversed"
+def test_a_cancelled_sale_is_reversed(voucher_till: Till, voucher_switch: FakeSwitch) -> None:
+    tx = voucher_till.sell()
+    voucher_till.cancel(tx)
+    voucher_till.settle()
+    voucher_till.assert_flow(tx, operations=["provision", "reverse"], final_state="DECLINED")
+    assert voucher_switch.ledger_state(tx.id) == "reversed"
 
 
-def test_a_host_that_never_decides_is_timed_out(till: Till) -> None:
-    tx = till.sell()
-    assert till.expire_decisions(wait=1.0) == []  # not due yet
-    assert till.expire_decisions() == [tx]  # the whole limit passes, at once
-    till.settle()
-    till.assert_flow(tx, operations=["provision", "reverse"], final_state="DECLINED")
+def test_a_host_that_never_decides_is_timed_out(voucher_till: Till) -> None:
+    tx = voucher_till.sell()
+    assert voucher_till.expire_decisions(wait=1.0) == []  # not due yet
+    assert voucher_till.expire_decisions() == [tx]  # the whole limit passes, at once
+    voucher_till.settle()
+    voucher_till.assert_flow(tx, operations=["provision", "reverse"], final_state="DECLINED")
     assert tx.host_timed_out
 
 
-def test_a_restart_resumes_a_sale_waiting_for_its_host(till: Till) -> None:
-    tx = till.sell()
-    (resumed,) = till.restart()
+def test_a_restart_resumes_a_sale_waiting_for_its_host(voucher_till: Till) -> None:
+    tx = voucher_till.sell()
+    (resumed,) = voucher_till.restart()
     assert resumed.id == tx.id and resumed.state is State.PROVISIONED
-    till.confirm(resumed)
-    till.settle()
-    entry = till.journal.get(tx.id)
+    voucher_till.confirm(resumed)
+    voucher_till.settle()
+    entry = voucher_till.journal.get(tx.id)
     assert entry is not None and entry.transaction.state is State.DONE
 
 
@@ -172,24 +182,24 @@ def test_each_product_gets_its_providers_profile() -> None:
     assert till.sell("AIRTIME10").state is State.PROVISIONED  # anything else: dual
 
 
-def test_voucher_driver_is_the_tills_driver(voucher_driver: Driver, till: Till) -> None:
-    assert voucher_driver is till.driver
-    tx = voucher_driver.sell(till.request(), tenders=cash(1000))
+def test_voucher_driver_is_the_tills_driver(voucher_driver: Driver, voucher_till: Till) -> None:
+    assert voucher_driver is voucher_till.driver
+    tx = voucher_driver.sell(voucher_till.request(), tenders=cash(1000))
     assert tx.state is State.DONE
-    assert till.operations() == ["provision", "confirm"]
+    assert voucher_till.operations() == ["provision", "confirm"]
 
 
 def test_the_async_till_tells_the_same_story(
-    async_till: AsyncTill, fake_switch: FakeSwitch
+    voucher_async_till: AsyncTill, voucher_switch: FakeSwitch
 ) -> None:
-    fake_switch.next_provision(product="AIRTIME10").times_out(2).then_succeeds()
-    fake_switch.next_confirmation().is_unavailable()
+    voucher_switch.next_provision(product="AIRTIME10").times_out(2).then_succeeds()
+    voucher_switch.next_confirmation().is_unavailable()
 
     async def sale() -> None:
-        tx = await async_till.sell("AIRTIME10")
-        await async_till.confirm(tx)
-        await async_till.settle()
-        async_till.assert_flow(
+        tx = await voucher_async_till.sell("AIRTIME10")
+        await voucher_async_till.confirm(tx)
+        await voucher_async_till.settle()
+        voucher_async_till.assert_flow(
             tx,
             operations=["provision", "retry", "retry", "confirm", "confirm"],
             final_state="DONE",
@@ -198,33 +208,35 @@ def test_the_async_till_tells_the_same_story(
     asyncio.run(sale())
 
 
-def test_settle_gives_up_on_a_switch_that_never_agrees(till: Till, fake_switch: FakeSwitch) -> None:
-    fake_switch.next_confirmation().fails_with_5xx(times=50)
-    till.sell(tenders=cash(1000))
+def test_settle_gives_up_on_a_switch_that_never_agrees(
+    voucher_till: Till, voucher_switch: FakeSwitch
+) -> None:
+    voucher_switch.next_confirmation().fails_with_5xx(times=50)
+    voucher_till.sell(tenders=cash(1000))
     with pytest.raises(SettleError, match="still queued after 10 deliveries"):
-        till.settle(max_rounds=10)
+        voucher_till.settle(max_rounds=10)
 
 
 # -- fast mode -----------------------------------------------------------------------------------
 
 
 def test_a_hundred_sales_with_faults_take_well_under_a_second(
-    till: Till, fake_switch: FakeSwitch, monkeypatch: pytest.MonkeyPatch
+    voucher_till: Till, voucher_switch: FakeSwitch, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     def no_sleeping(seconds: float) -> None:
         raise AssertionError(f"something really slept {seconds} s")
 
     monkeypatch.setattr(time, "sleep", no_sleeping)
     for _ in range(25):
-        fake_switch.next_provision().times_out().then_succeeds()
-        fake_switch.next_confirmation().fails_with_5xx()
+        voucher_switch.next_provision().times_out().then_succeeds()
+        voucher_switch.next_confirmation().fails_with_5xx()
     started = time.perf_counter()
-    sales = [till.sell(tenders=cash(1000)) for _ in range(100)]
-    till.settle()
+    sales = [voucher_till.sell(tenders=cash(1000)) for _ in range(100)]
+    voucher_till.settle()
     elapsed = time.perf_counter() - started
     assert all(tx.state is State.DONE for tx in sales)
-    assert len(till.exchanges) == 100 + 25 + 100 + 25
-    assert till.clock.monotonic() > 0  # backoff passed, in simulated time only
+    assert len(voucher_till.exchanges) == 100 + 25 + 100 + 25
+    assert voucher_till.clock.monotonic() > 0  # backoff passed, in simulated time only
     assert elapsed < 0.5, f"100 sales took {elapsed:.3f} s"
 
 
@@ -232,13 +244,13 @@ def test_a_hundred_sales_with_faults_take_well_under_a_second(
 
 
 def test_a_flow_mismatch_shows_expected_actual_and_the_timeline(
-    till: Till, fake_switch: FakeSwitch
+    voucher_till: Till, voucher_switch: FakeSwitch
 ) -> None:
-    fake_switch.next_provision().times_out(2)
-    tx = till.sell(tenders=cash(1000))
-    till.settle()
+    voucher_switch.next_provision().times_out(2)
+    tx = voucher_till.sell(tenders=cash(1000))
+    voucher_till.settle()
     with pytest.raises(FlowMismatch) as raised:
-        till.assert_flow(
+        voucher_till.assert_flow(
             tx, operations=["provision", "confirm"], final_state="DECLINED", outcome=None
         )
     message = str(raised.value)
@@ -255,14 +267,16 @@ def test_a_flow_mismatch_shows_expected_actual_and_the_timeline(
     assert timeline[-1].endswith("state      CONFIRMING -> DONE")
 
 
-def test_assert_flow_works_on_records_of_your_own(till: Till) -> None:
-    tx = till.sell(tenders=cash(1000))
-    other = till.sell(tenders=cash(1000))
+def test_assert_flow_works_on_records_of_your_own(voucher_till: Till) -> None:
+    tx = voucher_till.sell(tenders=cash(1000))
+    other = voucher_till.sell(tenders=cash(1000))
     # Another sale's records are ignored; a correct expectation passes silently.
-    assert_flow(tx, till.records, operations=["provision", "confirmVoucher"], outcome="approved")
-    assert_flow(other, till.exchanges, operations=["provisionVoucher", "confirm"])
+    assert_flow(
+        tx, voucher_till.records, operations=["provision", "confirmVoucher"], outcome="approved"
+    )
+    assert_flow(other, voucher_till.exchanges, operations=["provisionVoucher", "confirm"])
     with pytest.raises(ValueError, match="unknown operation 'sell'"):
-        assert_flow(tx, till.records, operations=["sell"])
+        assert_flow(tx, voucher_till.records, operations=["sell"])
 
 
 def test_scripts_refuse_nonsense() -> None:
@@ -284,6 +298,65 @@ def test_the_kit_imports_without_pytest_or_hypothesis() -> None:
     )
     assert done.returncode == 0, done.stderr
     assert done.stdout.strip() == "DONE"
+
+
+# -- the plugin ----------------------------------------------------------------------------------
+
+PYPROJECT = Path(__file__).resolve().parent.parent / "pyproject.toml"
+
+
+def test_the_plugin_is_the_one_pyproject_registers() -> None:
+    registered = tomllib.loads(PYPROJECT.read_text())["project"]["entry-points"]["pytest11"]
+    assert registered == {"voucher": PLUGIN}
+
+
+def test_the_plugin_imports_nothing_of_the_library_until_a_fixture_is_used() -> None:
+    # pytest imports every registered plugin in every run of a host's suite, used or not.
+    heavy = [
+        "voucher_core",
+        "voucher_adapters.testing",
+        "voucher_adapters.testing.till",
+        "voucher_adapters.simulator",
+        "hypothesis",
+    ]
+    code = (
+        f"import sys, {PLUGIN} as plugin\n"
+        f"print([name for name in {heavy!r} if name in sys.modules])\n"
+        "print(sorted(name for name in sys.modules if name.startswith('voucher')))\n"
+        "print(sorted(name for name in vars(plugin) if name.startswith('voucher')))"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=False, timeout=60
+    )
+    assert done.returncode == 0, done.stderr
+    loaded, ours, fixtures = done.stdout.splitlines()
+    assert loaded == "[]"
+    assert ours == repr(["voucher_adapters", PLUGIN])
+    assert fixtures == repr(
+        sorted(
+            [
+                "voucher_switch",
+                "voucher_till",
+                "voucher_driver",
+                "voucher_async_till",
+                "voucher_async_driver",
+            ]
+        )
+    )
+
+
+def test_the_fixtures_carry_the_voucher_prefix(request: pytest.FixtureRequest) -> None:
+    switch = request.getfixturevalue("voucher_switch")
+    till = request.getfixturevalue("voucher_till")
+    async_till = request.getfixturevalue("voucher_async_till")
+    assert isinstance(switch, FakeSwitch)
+    assert isinstance(till, Till) and till.switch is switch
+    assert isinstance(async_till, AsyncTill) and async_till.switch is switch
+    assert request.getfixturevalue("voucher_driver") is till.driver
+    assert request.getfixturevalue("voucher_async_driver") is async_till.driver
+    for old in ("fake_switch", "till", "async_till", "async_voucher_driver"):
+        with pytest.raises(pytest.FixtureLookupError):
+            request.getfixturevalue(old)
 
 
 # -- the strategies ------------------------------------------------------------------------------
@@ -331,16 +404,16 @@ def test_the_guides_examples_run_as_written() -> None:
     ran = 0
     for block in blocks:
         setup = Till()
-        namespace: dict[str, Any] = {"fake_switch": setup.switch, "tx": setup.sell()}
+        namespace: dict[str, Any] = {"voucher_switch": setup.switch, "tx": setup.sell()}
         exec(compile(block, str(GUIDE), "exec"), namespace)
         for name, test in list(namespace.items()):
             if not (name.startswith("test_") and callable(test)):
                 continue
             switch = FakeSwitch()
             fixtures = {
-                "fake_switch": switch,
-                "till": Till(switch),
-                "async_till": AsyncTill(switch),
+                "voucher_switch": switch,
+                "voucher_till": Till(switch),
+                "voucher_async_till": AsyncTill(switch),
             }
             wanted = inspect.signature(test).parameters
             test(**{key: fixtures[key] for key in wanted})

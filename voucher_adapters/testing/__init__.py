@@ -11,10 +11,11 @@ Importable without pytest or hypothesis::
     till.settle()
     till.assert_flow(tx, operations=["provision", "retry", "retry", "confirm"], final_state="DONE")
 
-With pytest, the plugin :mod:`voucher_adapters.testing.plugin` (registered automatically when
-voucher-core is installed) provides the fixtures ``fake_switch``, ``till``,
-``voucher_driver``, ``async_till`` and ``async_voucher_driver``. Hypothesis strategies for
-every message are in :mod:`voucher_adapters.testing.strategies` (needs hypothesis).
+With pytest, the plugin :mod:`voucher_adapters.pytest_plugin` (registered automatically when
+voucher-core is installed, and importing nothing of the kit until a test asks for a fixture)
+provides the fixtures ``voucher_switch``, ``voucher_till``, ``voucher_driver``,
+``voucher_async_till`` and ``voucher_async_driver``. Hypothesis strategies for every message
+are in :mod:`voucher_adapters.testing.strategies` (needs hypothesis).
 See ``docs/testing-kit.md``.
 """
 
