@@ -1,6 +1,6 @@
 """Run as a script: one forwarder draining a PostgreSQL advice queue, logging each delivery.
 
-``python pg_forwarder.py DSN SCHEMA NAME LOG GO LEASE`` opens the queue as owner NAME,
+``python pg_forwarder.py DSN SCHEMA NAME LOG GO LEASE`` opens the queue as holder NAME,
 writes ``LOG.ready``, waits for the file GO (so the forwarders start together), then takes
 due advices in small batches until none is left queued or leased. It "delivers" each one
 (the bytes it would send, between two readings of the monotonic clock), appends a line per
@@ -25,7 +25,7 @@ GIVE_UP_AFTER = 50.0  # seconds: a stuck test must not hang CI
 
 def main() -> None:
     dsn, schema, name, log_path, go, lease = sys.argv[1:7]
-    queue = PostgresAdviceQueue(dsn, schema=schema, owner=name, lease=float(lease), pool_size=1)
+    queue = PostgresAdviceQueue(dsn, schema=schema, holder=name, lease=float(lease), pool_size=1)
     Path(f"{log_path}.ready").touch()
     while not Path(go).exists():
         time.sleep(0.001)

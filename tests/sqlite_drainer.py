@@ -1,6 +1,6 @@
 """Run as a script: drain a SQLite advice queue, logging when this process held each advice.
 
-``python sqlite_drainer.py DB OWNER LOG GO`` opens the queue, writes ``LOG.ready`` and waits
+``python sqlite_drainer.py DB HOLDER LOG GO`` opens the queue, writes ``LOG.ready`` and waits
 for the file GO to appear (so several drainers begin together), then takes due advices in
 small batches until
 none are left queued or leased, and puts each back (at most twice) or acknowledges it. The
@@ -20,9 +20,9 @@ from voucher_adapters.stores.sqlite import SqliteAdviceQueue
 
 
 def main() -> None:
-    path, owner, log_path, go = sys.argv[1:5]
-    queue = SqliteAdviceQueue(path, owner=owner, lease=60.0)
-    rng = random.Random(owner)
+    path, holder, log_path, go = sys.argv[1:5]
+    queue = SqliteAdviceQueue(path, holder=holder, lease=60.0)
+    rng = random.Random(holder)
     log: list[list[object]] = []
     Path(f"{log_path}.ready").touch()
     while not Path(go).exists():

@@ -60,6 +60,7 @@ API_MODULES = (
     "voucher_core.messages",
     "voucher_core.diagram",
     "voucher_adapters.clock",
+    "voucher_adapters.errors",
     "voucher_adapters.stores.memory",
     "voucher_adapters.stores.sqlite",
     "voucher_adapters.stores.postgres",

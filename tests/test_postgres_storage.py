@@ -165,9 +165,9 @@ def test_a_forwarder_whose_lease_was_taken_over_changes_nothing(
 ) -> None:
     acked, parked, repeated, expired = (samples.confirmation() for _ in range(4))
     with (
-        PostgresAdviceQueue(PG_DSN, schema=schema, lease=2.0, owner="A", time_base="caller") as a,
-        PostgresAdviceQueue(PG_DSN, schema=schema, lease=2.0, owner="B", time_base="caller") as b,
-        PostgresAdviceQueue(PG_DSN, schema=schema, lease=2.0, owner="C", time_base="caller") as c,
+        PostgresAdviceQueue(PG_DSN, schema=schema, lease=2.0, holder="A", time_base="caller") as a,
+        PostgresAdviceQueue(PG_DSN, schema=schema, lease=2.0, holder="B", time_base="caller") as b,
+        PostgresAdviceQueue(PG_DSN, schema=schema, lease=2.0, holder="C", time_base="caller") as c,
     ):
         a.enqueue_many([acked, parked, repeated, expired], due=0.0)
         assert len(a.take_due(0.0)) == 4
@@ -177,7 +177,7 @@ def test_a_forwarder_whose_lease_was_taken_over_changes_nothing(
         assert [q.attempts for q in stolen] == [2, 2, 2]
         before = sql("SELECT * FROM {s}.advice ORDER BY seq", schema=schema)
 
-        with caplog.at_level(logging.WARNING, logger="voucher_adapters.stores.postgres"):
+        with caplog.at_level(logging.WARNING, logger="voucher_core.postgres"):
             a.acknowledge(acked.id)
             a.park(parked.id, reason="HTTP 400")
             a.repeat_later(repeated.id, due=0.0)
@@ -223,9 +223,9 @@ def test_queues_taking_from_threads_never_share_an_advice(schema: str, samples: 
     taken: dict[str, list[str]] = {}
     together = threading.Barrier(4)
 
-    def drain(owner: str) -> None:
-        mine = taken.setdefault(owner, [])
-        with PostgresAdviceQueue(PG_DSN, schema=schema, owner=owner, pool_size=1) as queue:
+    def drain(holder: str) -> None:
+        mine = taken.setdefault(holder, [])
+        with PostgresAdviceQueue(PG_DSN, schema=schema, holder=holder, pool_size=1) as queue:
             together.wait()
             while batch := queue.take_due(time.monotonic(), limit=7):
                 mine.extend(ids(batch))  # held for ever (lease 150 s): never handed out twice
@@ -278,7 +278,7 @@ def test_forwarders_on_hosts_with_unrelated_clocks_agree_on_due_times_and_leases
     advice = samples.confirmation()
     clocks = {"A": host_clock(0.0), "B": host_clock(900_000.0), "C": host_clock(-40_000.0)}
     queues = {
-        name: PostgresAdviceQueue(PG_DSN, schema=schema, lease=1.0, owner=name, monotonic=clock)
+        name: PostgresAdviceQueue(PG_DSN, schema=schema, lease=1.0, holder=name, monotonic=clock)
         for name, clock in clocks.items()
     }
     a, b, c = queues["A"], queues["B"], queues["C"]
@@ -308,8 +308,8 @@ def test_with_the_caller_time_base_unrelated_clocks_would_steal_a_live_lease(
     advice = samples.reversal()
     behind, ahead = host_clock(0.0), host_clock(900_000.0)
     with (
-        PostgresAdviceQueue(PG_DSN, schema=schema, owner="A", time_base="caller") as a,
-        PostgresAdviceQueue(PG_DSN, schema=schema, owner="B", time_base="caller") as b,
+        PostgresAdviceQueue(PG_DSN, schema=schema, holder="A", time_base="caller") as a,
+        PostgresAdviceQueue(PG_DSN, schema=schema, holder="B", time_base="caller") as b,
     ):
         assert a.enqueue(advice, due=ahead(), take=True) is not None
         assert ids(b.take_due(behind())) == [advice.id]  # taken twice: the hazard

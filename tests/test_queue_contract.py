@@ -422,13 +422,13 @@ def test_a_lease_that_runs_out_frees_the_advice_for_another_queue(
     path = tmp_path / "voucher.db"
     advice = samples.confirmation()
     with (
-        SqliteAdviceQueue(path, lease=10.0, owner="a") as a,
-        SqliteAdviceQueue(path, lease=10.0, owner="b") as b,
+        SqliteAdviceQueue(path, lease=10.0, holder="a") as a,
+        SqliteAdviceQueue(path, lease=10.0, holder="b") as b,
     ):
         a.enqueue(advice, due=0.0)
         assert ids(a.take_due(0.0)) == [advice.id]
         assert b.take_due(9.99) == []
-        assert a.take_due(9.99) == []  # the owner itself does not get it twice either
+        assert a.take_due(9.99) == []  # the holder itself does not get it twice either
         assert b.next_due() == 10.0
         [again] = b.take_due(10.0)
         assert again.attempts == 2
@@ -444,14 +444,14 @@ def test_a_drainer_whose_lease_was_taken_over_changes_nothing(
     path = tmp_path / "voucher.db"
     acked, parked, repeated, expired = (samples.confirmation() for _ in range(4))
     with (
-        SqliteAdviceQueue(path, lease=2.0, owner="a") as a,
-        SqliteAdviceQueue(path, lease=2.0, owner="b") as b,
+        SqliteAdviceQueue(path, lease=2.0, holder="a") as a,
+        SqliteAdviceQueue(path, lease=2.0, holder="b") as b,
     ):
         for advice in (acked, parked, repeated, expired):
             a.enqueue(advice, due=0.0)
         assert len(a.take_due(0.0)) == 4
         assert ids(b.take_due(2.0, limit=3)) == [acked.id, parked.id, repeated.id]
-        with caplog.at_level(logging.WARNING, logger="voucher_adapters.stores.sqlite"):
+        with caplog.at_level(logging.WARNING, logger="voucher_core.sqlite"):
             a.acknowledge(acked.id)
             a.park(parked.id, reason="HTTP 400")
             a.repeat_later(repeated.id, due=0.0)
@@ -480,8 +480,8 @@ def test_two_queue_objects_in_threads_never_hold_the_same_advice(
     lock = threading.Lock()
     together = threading.Barrier(3)
 
-    def drain(owner: str) -> None:
-        with SqliteAdviceQueue(path, owner=owner, lease=60.0) as queue:
+    def drain(holder: str) -> None:
+        with SqliteAdviceQueue(path, holder=holder, lease=60.0) as queue:
             together.wait()
             while len(queue):
                 taken = queue.take_due(time.monotonic(), limit=3)
@@ -490,7 +490,7 @@ def test_two_queue_objects_in_threads_never_hold_the_same_advice(
                 for queued in taken:
                     end = time.monotonic()
                     with lock:
-                        held[queued.id].append((start, end, owner))
+                        held[queued.id].append((start, end, holder))
                     if queued.attempts < 2:
                         queue.repeat_later(queued.id, due=0.0)
                     else:
@@ -506,7 +506,7 @@ def test_two_queue_objects_in_threads_never_hold_the_same_advice(
     for spans in held.values():
         first, second = sorted(spans)
         assert first[1] <= second[0]
-    assert len({owner for spans in held.values() for *_, owner in spans}) > 1
+    assert len({holder for spans in held.values() for *_, holder in spans}) > 1
 
 
 def test_two_processes_draining_one_file_never_hold_the_same_advice_at_once(

@@ -46,6 +46,7 @@ from cattrs.errors import (
 from cattrs.gen import make_dict_structure_fn, make_dict_unstructure_fn, override
 
 from voucher_core import messages
+from voucher_core.errors import FieldError, WireFormatError
 from voucher_core.messages import PinClear, PinEncrypted, PinHashed, PinType, UnknownPin
 from voucher_core.messages._validators import (
     InvalidFieldTypeError,
@@ -74,32 +75,6 @@ _JSON_TYPES: Final = {
     list: "an array",
     dict: "an object",
 }
-
-
-@attrs.frozen
-class FieldError:
-    """One bad field: its wire path (``""`` for the whole document) and what is wrong."""
-
-    path: str
-    reason: str
-
-    def __str__(self) -> str:
-        return f"{self.path} {self.reason}" if self.path else self.reason
-
-
-class WireFormatError(ValueError):
-    """A document could not be read as the expected message; ``errors`` says where and why."""
-
-    message_type: str
-    errors: tuple[FieldError, ...]
-
-    def __init__(self, message_type: str, errors: Iterable[FieldError]) -> None:
-        self.message_type = message_type
-        self.errors = tuple(errors)
-        super().__init__(f"{message_type}: " + "; ".join(map(str, self.errors)))
-
-    def __reduce__(self) -> tuple[Any, ...]:
-        return (type(self), (self.message_type, self.errors))
 
 
 # --- leaf hooks -------------------------------------------------------------------------

@@ -19,6 +19,7 @@ from typing import Final
 from voucher_adapters.cli.timeline import describe_reply
 from voucher_adapters.transports.exchange import Exchange, Operation
 from voucher_core.drivers import AdviceQueued, AdviceSettled, DecisionAwaited, StateChanged, Trace
+from voucher_core.errors import VoucherError
 from voucher_core.replies import RepeatLater
 from voucher_core.table import State
 from voucher_core.transaction import Outcome, Transaction
@@ -59,8 +60,11 @@ class _Unchecked:
 UNCHECKED: Final = _Unchecked()
 
 
-class FlowMismatch(AssertionError):
-    """A sale's flow differs from what the test expected; the message shows the timeline."""
+class FlowMismatch(VoucherError, AssertionError):
+    """A sale's flow differs from what the test expected; the message shows the timeline.
+
+    An ``AssertionError``, so pytest reports it as a failed assertion, and a
+    :class:`~voucher_core.errors.VoucherError`, as every error of the library is."""
 
 
 def operation_name(operation: Operation | str) -> str:

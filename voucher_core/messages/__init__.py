@@ -2,8 +2,13 @@
 
 These are plain attrs values: they know nothing about JSON. :mod:`voucher_core.wire` turns
 them into the interface's camelCase JSON and back.
+
+A message that breaks a rule of the interface is refused when it is built, with a
+:class:`MessageError`: an :class:`InvalidFieldValueError` (also a ``ValueError``) or an
+:class:`InvalidFieldTypeError` (also a ``TypeError``) naming the field by its wire name.
 """
 
+from voucher_core.errors import InvalidFieldTypeError, InvalidFieldValueError, MessageError
 from voucher_core.messages.enums import (
     AccountType,
     ErrorType,
@@ -64,10 +69,13 @@ __all__ = [
     "ErrorType",
     "HashedPinParameters",
     "Institution",
+    "InvalidFieldTypeError",
+    "InvalidFieldValueError",
     "LedgerAmount",
     "LedgerIndicator",
     "Merchant",
     "MerchantName",
+    "MessageError",
     "Originator",
     "PanEntryMode",
     "Pin",

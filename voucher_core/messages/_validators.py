@@ -6,9 +6,10 @@ Every validator names the offending field by its *wire* name (``terminalId``, no
 told which field it guards.
 
 The errors raised here carry the field and the reason separately
-(:class:`InvalidFieldValueError`, :class:`InvalidFieldTypeError`), so the JSON codec can
-splice the field into a full path such as ``originator.terminalId`` when a parsed message
-fails construction.
+(:class:`~voucher_core.errors.InvalidFieldValueError`,
+:class:`~voucher_core.errors.InvalidFieldTypeError`, both a
+:class:`~voucher_core.errors.MessageError`), so the JSON codec can splice the field into a
+full path such as ``originator.terminalId`` when a parsed message fails construction.
 """
 
 import math
@@ -19,6 +20,8 @@ from functools import cache
 from typing import Any, TypeAlias
 
 import attrs
+
+from voucher_core.errors import InvalidFieldTypeError, InvalidFieldValueError
 
 Validator: TypeAlias = Callable[[Any, "attrs.Attribute[Any]", Any], None]
 
@@ -40,30 +43,6 @@ def wire_name(attribute_name: str) -> str:
     """
     head, *rest = attribute_name.split("_")
     return head + "".join(part[:1].upper() + part[1:] for part in rest)
-
-
-class InvalidFieldValueError(ValueError):
-    """A field holds a value of the right type that breaks a constraint."""
-
-    def __init__(self, field: str, reason: str) -> None:
-        super().__init__(f"{field} {reason}" if field else reason)
-        self.field = field
-        self.reason = reason
-
-    def __reduce__(self) -> tuple[Any, ...]:
-        return (type(self), (self.field, self.reason))
-
-
-class InvalidFieldTypeError(TypeError):
-    """A field holds a value of the wrong type."""
-
-    def __init__(self, field: str, reason: str) -> None:
-        super().__init__(f"{field} {reason}" if field else reason)
-        self.field = field
-        self.reason = reason
-
-    def __reduce__(self) -> tuple[Any, ...]:
-        return (type(self), (self.field, self.reason))
 
 
 def type_name(value: object) -> str:

@@ -35,7 +35,7 @@ from voucher_adapters.simulator.server.suv import suv_routes
 
 __all__ = ["create_app"]
 
-logger = logging.getLogger("voucher_adapters.simulator.server")
+logger = logging.getLogger("voucher_core.server")
 
 
 def create_app(

@@ -27,7 +27,7 @@ from voucher_adapters.simulator.server.connection import EXTENSION, ConnectionLi
 
 __all__ = ["LinkedH11Protocol", "RunningServer", "serve"]
 
-logger = logging.getLogger("voucher_adapters.simulator.server")
+logger = logging.getLogger("voucher_core.server")
 
 _START_LIMIT = 10.0  # seconds for the server to start accepting
 _STOP_LIMIT = 5.0  # seconds for it to stop, before it is told to stop harder

@@ -5,15 +5,16 @@ by default), created or migrated when a queue or journal opens it, or ahead of t
 :func:`migrate`. Any number of forwarders, in any number of processes, may drain one queue:
 rows are claimed ``FOR UPDATE SKIP LOCKED`` under a lease with a fencing token (see
 :mod:`voucher_adapters.stores.postgres.queue`). The public API mirrors
-:mod:`voucher_adapters.stores.sqlite`.
+:mod:`voucher_adapters.stores.sqlite`, down to its errors: ``StorageError`` and ``OwnerBusy`` are
+those of :mod:`voucher_adapters.errors`, the very classes the SQLite stores raise.
 """
 
+from voucher_adapters.errors import OwnerBusy, StorageError
 from voucher_adapters.stores.postgres.async_stores import (
     AsyncPostgresAdviceQueue,
     AsyncPostgresJournal,
 )
-from voucher_adapters.stores.postgres.claim import OwnerBusy
-from voucher_adapters.stores.postgres.errors import StorageError, redact
+from voucher_adapters.stores.postgres.errors import redact
 from voucher_adapters.stores.postgres.journal import PostgresJournal
 from voucher_adapters.stores.postgres.queue import PostgresAdviceQueue
 from voucher_adapters.stores.postgres.schema import SCHEMA_VERSION, migrate

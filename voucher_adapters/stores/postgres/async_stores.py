@@ -5,7 +5,7 @@ They run the very plans of the sync classes on an
 call, in the running loop; constructing one does no I/O. ``.sync`` is a sync object on the
 same schema, with its own small pool opened when first used (its calls block: for
 operators and scripts, not the event loop's hot path); the queue's ``.sync`` shares its
-owner and lease tokens, so it may settle what the twin took. ``aclose()`` closes both.
+lease holder and tokens, so it may settle what the twin took. ``aclose()`` closes both.
 """
 
 from __future__ import annotations
@@ -15,15 +15,15 @@ import time
 from collections.abc import Callable, Iterable
 from typing import Literal
 
+from voucher_adapters.errors import StorageError
 from voucher_adapters.stores.postgres.database import AsyncDatabase
-from voucher_adapters.stores.postgres.errors import StorageError
 from voucher_adapters.stores.postgres.journal import JournalPlans, PostgresJournal
 from voucher_adapters.stores.postgres.queue import PostgresAdviceQueue
 from voucher_adapters.stores.postgres.queue_sql import (
     AdvicePlans,
     Fence,
     TimeBase,
-    default_owner,
+    default_holder,
     finite,
     row,
 )
@@ -43,7 +43,7 @@ class AsyncPostgresAdviceQueue:
         dsn: str,
         *,
         lease: float = 150.0,
-        owner: str | None = None,
+        holder: str | None = None,
         horizon: float = 3600.0,
         schema: str = "voucher",
         pool_size: int = 4,
@@ -51,7 +51,7 @@ class AsyncPostgresAdviceQueue:
         time_base: Literal["server", "caller"] = "server",
         monotonic: Callable[[], float] = time.monotonic,
     ) -> None:
-        self.fence = Fence(owner or default_owner())
+        self.fence = Fence(holder or default_holder())
         self.plans = AdvicePlans(
             fence=self.fence,
             lease=lease,
@@ -86,8 +86,8 @@ class AsyncPostgresAdviceQueue:
         return self.plans.time.kind
 
     @property
-    def owner(self) -> str:
-        return self.fence.owner
+    def holder(self) -> str:
+        return self.fence.holder
 
     @property
     def fenced(self) -> int:

@@ -27,7 +27,8 @@ from typing import Any
 import psycopg
 from psycopg.conninfo import make_conninfo
 
-from voucher_adapters.stores.postgres.errors import StorageError, describe, redact
+from voucher_adapters.errors import OwnerBusy, StorageError
+from voucher_adapters.stores.postgres.errors import describe, redact
 from voucher_adapters.stores.postgres.schema import connect_kwargs
 
 __all__ = ["OwnerBusy", "OwnerClaim", "claim_owner"]
@@ -42,10 +43,6 @@ _HOLDER = (
     "WHERE l.locktype = 'advisory' AND l.granted AND l.objsubid = 2 "
     "AND l.classid = hashtext(%s)::oid AND l.objid = hashtext(%s)::oid"
 )
-
-
-class OwnerBusy(StorageError):
-    """Another live process holds the claim on this owner's sales in this schema."""
 
 
 def _label(owner: str | None) -> str:

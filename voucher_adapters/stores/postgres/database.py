@@ -28,7 +28,8 @@ from typing import Any, TypeVar
 import psycopg
 import psycopg_pool
 
-from voucher_adapters.stores.postgres.errors import StorageError, describe, redact
+from voucher_adapters.errors import StorageError
+from voucher_adapters.stores.postgres.errors import describe, redact
 from voucher_adapters.stores.postgres.schema import OPEN, check_schema_name, connect_kwargs, migrate
 
 __all__ = ["AsyncDatabase", "Database", "Plan", "Result", "Statement"]

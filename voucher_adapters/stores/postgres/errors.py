@@ -1,4 +1,5 @@
-"""StorageError, the DSN as it may be shown, and PostgreSQL's failures told in plain words."""
+"""The DSN as it may be shown, and PostgreSQL's failures told in plain words, for the one
+:class:`~voucher_adapters.errors.StorageError` (re-exported here) that every store raises."""
 
 from __future__ import annotations
 
@@ -9,27 +10,9 @@ import psycopg
 import psycopg_pool
 from psycopg.conninfo import conninfo_to_dict
 
-from voucher_core.errors import VoucherError
+from voucher_adapters.errors import StorageError
 
 __all__ = ["StorageError", "describe", "redact"]
-
-
-class StorageError(VoucherError):
-    """Durable storage failed: nothing the call was asked to store can be counted on.
-
-    The message names the operation, the server (its DSN without the password) and the
-    cause, for instance ``cannot store advice 1f..: postgresql://till@db:5432/shop: the
-    server's disk is full``. ``__cause__`` keeps the underlying exception when there is one.
-    """
-
-    def __init__(self, dsn: str, operation: str, reason: str) -> None:
-        self.dsn = dsn
-        self.operation = operation
-        self.reason = reason
-        super().__init__(f"cannot {operation}: {dsn}: {reason}")
-
-    def __reduce__(self) -> tuple[object, ...]:
-        return (type(self), (self.dsn, self.operation, self.reason))
 
 
 _KV_PASSWORD = re.compile(r"(?<![\w.])password\s*=\s*(?:'(?:[^'\\]|\\.)*'|[^\s']\S*)\s*")

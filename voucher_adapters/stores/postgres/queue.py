@@ -2,14 +2,14 @@
 
 Each advice is one row holding its exact wire JSON (``bytea``), so every repeat sends the
 same bytes. ``take_due`` picks due rows ``FOR UPDATE SKIP LOCKED`` (earliest due first),
-leases them to this queue's ``owner`` until ``now + lease`` and raises each row's
+leases them to this queue's ``holder`` until ``now + lease`` and raises each row's
 ``lease_token``; a forwarder that died lets its lease run out and the rows are taken again.
 
 Fencing: the queue object remembers the token of every advice it took. ``acknowledge``,
-``repeat_later`` and ``park`` change the row only while it is still leased to this owner
+``repeat_later`` and ``park`` change the row only while it is still leased to this holder
 under that token; if another forwarder took it over meanwhile (this one stalled past its
 lease), the call changes nothing, adds one to ``fenced`` and logs a warning. A call for an
-advice this object did not take acts only on a row no other owner holds.
+advice this object did not take acts only on a row no other holder has leased.
 
 Times: callers speak in their monotonic seconds, as with SQLite; by default the queue stores
 due times and leases on the database server's clock (``time_base="server"``, see
@@ -29,7 +29,7 @@ from voucher_adapters.stores.postgres.queue_sql import (
     AdvicePlans,
     Fence,
     TimeBase,
-    default_owner,
+    default_holder,
     finite,
     row,
 )
@@ -43,7 +43,7 @@ class PostgresAdviceQueue:
     """:class:`~voucher_core.ports.AdviceQueue` in a PostgreSQL schema; thread-safe.
 
     Every mutating call has committed when it returns, or raises
-    :class:`~voucher_adapters.stores.postgres.StorageError`. ``lease``, ``owner`` and ``horizon``
+    :class:`~voucher_adapters.stores.postgres.StorageError`. ``lease``, ``holder`` and ``horizon``
     mean what
     they mean for :class:`~voucher_adapters.stores.sqlite.SqliteAdviceQueue`; ``schema`` is created
     or migrated on opening (:func:`~voucher_adapters.stores.postgres.migrate`); ``pool_size`` bounds
@@ -53,7 +53,7 @@ class PostgresAdviceQueue:
     translated from ``monotonic`` (the same clock the driver reads; ``time.monotonic`` for
     :class:`~voucher_adapters.clock.SystemClock`); ``"caller"`` stores the caller's seconds as
     given, for forwarders on one host only. ``fence`` and ``shared_time`` let several queue
-    objects act as one owner (the async twin and its ``.sync``).
+    objects act as one holder (the async twin and its ``.sync``).
     """
 
     def __init__(
@@ -61,7 +61,7 @@ class PostgresAdviceQueue:
         dsn: str,
         *,
         lease: float = 150.0,
-        owner: str | None = None,
+        holder: str | None = None,
         horizon: float = 3600.0,
         schema: str = "voucher",
         pool_size: int = 4,
@@ -71,7 +71,7 @@ class PostgresAdviceQueue:
         fence: Fence | None = None,
         shared_time: TimeBase | None = None,
     ) -> None:
-        self.fence = fence or Fence(owner or default_owner())
+        self.fence = fence or Fence(holder or default_holder())
         self.plans = AdvicePlans(
             fence=self.fence,
             lease=lease,
@@ -82,8 +82,9 @@ class PostgresAdviceQueue:
         self.database = Database(dsn, schema=schema, pool_size=pool_size, timeout=timeout)
 
     @property
-    def owner(self) -> str:
-        return self.fence.owner
+    def holder(self) -> str:
+        """The name this queue leases advices under (in the ``lease_owner`` column)."""
+        return self.fence.holder
 
     @property
     def time_base(self) -> str:

@@ -1,6 +1,8 @@
 """The advice queue's SQL, row format and lease tokens, shared by the sync and async queues.
 
-See :mod:`voucher_adapters.stores.postgres.queue` for the semantics.
+See :mod:`voucher_adapters.stores.postgres.queue` for the semantics. A lease's *holder* is a
+queue object (or a twin and its ``.sync``, sharing one :class:`Fence`); the ``lease_owner``
+column keeps its name from the first schema.
 """
 
 from __future__ import annotations
@@ -21,9 +23,9 @@ from voucher_core.ports import ParkedAdvice, QueuedAdvice
 from voucher_core.replies import AdviceKind
 from voucher_core.wire import WireFormatError, from_json, to_json
 
-__all__ = ["AdvicePlans", "Fence", "TimeBase", "default_owner", "finite", "row"]
+__all__ = ["AdvicePlans", "Fence", "TimeBase", "default_holder", "finite", "row"]
 
-log = logging.getLogger("voucher_adapters.stores.postgres")
+log = logging.getLogger("voucher_core.postgres")
 
 _TAKEABLE = """state = 'queued'
     AND (due <= %(now)s OR due > %(now)s + %(horizon)s)
@@ -33,11 +35,11 @@ _READY_AT = """GREATEST(
         CASE WHEN lease_until IS NULL THEN due
              WHEN leased_at > %(now)s + %(grace)s THEN %(now)s ELSE lease_until END)"""
 _FREE = "lease_owner = NULL, leased_at = NULL, lease_until = NULL"
-_FENCE_TOKEN = " AND lease_owner = %(owner)s AND lease_token = %(token)s"
-_FENCE_NONE = " AND (lease_owner IS NULL OR lease_owner = %(owner)s)"
+_FENCE_TOKEN = " AND lease_owner = %(holder)s AND lease_token = %(token)s"
+_FENCE_NONE = " AND (lease_owner IS NULL OR lease_owner = %(holder)s)"
 
 
-def default_owner() -> str:
+def default_holder() -> str:
     """Names this queue object in the lease columns: host, process, and a random tag."""
     return f"{socket.gethostname()}:{os.getpid()}:{secrets.token_hex(4)}"
 
@@ -56,7 +58,7 @@ def _decode(kind: str, body: bytes) -> TenderAdvice | BasicReversal:
 
 AdviceRow = tuple[str, str, str, bytes, float]
 Taken = tuple[list[QueuedAdvice], dict[str, int]]  # the advices taken, and their lease tokens
-Holder = tuple[str | None, int] | None  # who holds a row this owner may not change
+Holder = tuple[str | None, int] | None  # who holds a row this queue may not change
 
 
 def row(advice: TenderAdvice | BasicReversal, due: float) -> AdviceRow:
@@ -66,10 +68,10 @@ def row(advice: TenderAdvice | BasicReversal, due: float) -> AdviceRow:
 
 
 class Fence:
-    """The lease tokens one owner holds, and how many of its calls were refused."""
+    """The lease tokens one holder has, and how many of its calls were refused."""
 
-    def __init__(self, owner: str) -> None:
-        self.owner = owner
+    def __init__(self, holder: str) -> None:
+        self.holder = holder
         self.fenced = 0
         self._tokens: dict[str, int] = {}
         self._lock = threading.Lock()
@@ -94,7 +96,7 @@ class Fence:
             "%s of advice %s refused: no longer leased to %s (held by %s, token %s; ours: %s)",
             action,
             advice_id,
-            self.owner,
+            self.holder,
             holder[0],
             holder[1],
             mine,
@@ -189,7 +191,7 @@ class AdvicePlans:
     def store_leased(
         self, rows: list[AdviceRow], known: TenderAdvice | BasicReversal
     ) -> Plan[Taken | None]:
-        """Store the advice already leased to this owner, in one idempotent statement (it
+        """Store the advice already leased to this holder, in one idempotent statement (it
         runs in autocommit); None if it was queued before (then :meth:`take_due` it)."""
         yield from self.time.sync()
         [(advice_id, kind, request_id, body, due)] = rows
@@ -198,7 +200,7 @@ class AdvicePlans:
             "INSERT INTO {s}.advice (id, kind, request_id, body, due, attempts, lease_owner, "
             "leased_at, lease_until, lease_token) VALUES (%s, %s, %s, %s, %s, 1, %s, %s, %s, 1) "
             "ON CONFLICT (id) DO NOTHING RETURNING lease_token",
-            (advice_id, kind, request_id, body, due, self.fence.owner, due, due + self.lease),
+            (advice_id, kind, request_id, body, due, self.fence.holder, due, due + self.lease),
         )
         if not inserted:
             return None
@@ -245,15 +247,15 @@ class AdvicePlans:
             "UPDATE {s}.advice SET attempts = attempts + 1, lease_owner = %s, leased_at = %s, "
             "lease_until = %s, lease_token = lease_token + 1 WHERE id = ANY(%s) "
             "RETURNING id, lease_token",
-            (self.fence.owner, now, now + self.lease, [queued.id for queued in taken]),
+            (self.fence.holder, now, now + self.lease, [queued.id for queued in taken]),
         )
         return taken, dict(tokens)
 
     def settle(self, advice_id: str, change: str, **values: Any) -> Plan[Holder]:
-        """``change`` (DELETE or UPDATE ... SET ...) the queued row if this owner may; else
+        """``change`` (DELETE or UPDATE ... SET ...) the queued row if this holder may; else
         return who holds it (None when there is no queued row to change)."""
         token = self.fence.token(advice_id)
-        params = {**values, "id": advice_id, "owner": self.fence.owner, "token": token}
+        params = {**values, "id": advice_id, "holder": self.fence.holder, "token": token}
         fence = _FENCE_TOKEN if token is not None else _FENCE_NONE
         count, _ = yield f"{change} WHERE id = %(id)s AND state = 'queued'{fence}", params
         if count == 1:

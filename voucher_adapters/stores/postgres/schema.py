@@ -16,7 +16,8 @@ from typing import Any
 import psycopg
 from psycopg.conninfo import conninfo_to_dict, make_conninfo
 
-from voucher_adapters.stores.postgres.errors import StorageError, describe, redact
+from voucher_adapters.errors import StorageError
+from voucher_adapters.stores.postgres.errors import describe, redact
 
 __all__ = ["SCHEMA_VERSION", "check_schema_name", "connect_kwargs", "migrate"]
 

@@ -4,12 +4,13 @@ Both may share one file (separate tables). See :mod:`voucher_adapters.stores.sql
 the file itself, :mod:`voucher_adapters.stores.sqlite.queue` and
 :mod:`voucher_adapters.stores.sqlite.journal` for the contracts, and
 :mod:`voucher_adapters.stores.sqlite.group_commit` for how the async twins batch commits.
+``StorageError`` and ``OwnerBusy`` are those of :mod:`voucher_adapters.errors`, the very
+classes the PostgreSQL stores raise.
 """
 
+from voucher_adapters.errors import OwnerBusy, StorageError
 from voucher_adapters.stores.sqlite.async_stores import AsyncSqliteAdviceQueue, AsyncSqliteJournal
-from voucher_adapters.stores.sqlite.claim import OwnerBusy
 from voucher_adapters.stores.sqlite.database import SCHEMA_VERSION, Database
-from voucher_adapters.stores.sqlite.errors import StorageError
 from voucher_adapters.stores.sqlite.journal import SqliteJournal
 from voucher_adapters.stores.sqlite.queue import SqliteAdviceQueue
 from voucher_core.ports import ParkedAdvice

@@ -47,7 +47,7 @@ class AsyncSqliteAdviceQueue:
         path: str | os.PathLike[str],
         *,
         lease: float = 150.0,
-        owner: str | None = None,
+        holder: str | None = None,
         synchronous: str = "FULL",
         busy_timeout: float = 5.0,
         horizon: float = 3600.0,
@@ -56,7 +56,7 @@ class AsyncSqliteAdviceQueue:
         self.sync = SqliteAdviceQueue(
             path,
             lease=lease,
-            owner=owner,
+            holder=holder,
             synchronous=synchronous,
             busy_timeout=busy_timeout,
             horizon=horizon,

@@ -23,7 +23,7 @@ import os
 import socket
 import threading
 
-from voucher_adapters.stores.sqlite.errors import StorageError
+from voucher_adapters.errors import OwnerBusy, StorageError
 
 __all__ = ["OwnerBusy", "OwnerClaim", "claim_owner", "lock_path"]
 
@@ -31,10 +31,6 @@ try:
     import fcntl
 except ImportError:  # pragma: no cover - not on POSIX
     fcntl = None  # type: ignore[assignment]
-
-
-class OwnerBusy(StorageError):
-    """Another live process holds the claim on this owner's sales in this database."""
 
 
 def _label(owner: str | None) -> str:

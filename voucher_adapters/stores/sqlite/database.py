@@ -19,7 +19,8 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Generic, TypeVar
 
-from voucher_adapters.stores.sqlite.errors import StorageError, describe
+from voucher_adapters.errors import StorageError
+from voucher_adapters.stores.sqlite.errors import describe
 
 __all__ = ["SCHEMA_VERSION", "Database", "Failure", "Step", "read_boot_id"]
 

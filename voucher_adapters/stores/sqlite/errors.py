@@ -1,31 +1,14 @@
-"""StorageError, and SQLite's failures told in plain words."""
+"""SQLite's failures told in plain words, for the one
+:class:`~voucher_adapters.errors.StorageError` (re-exported here) that every store raises."""
 
 from __future__ import annotations
 
 import os
 import sqlite3
 
-from voucher_core.errors import VoucherError
+from voucher_adapters.errors import StorageError
 
 __all__ = ["StorageError", "describe"]
-
-
-class StorageError(VoucherError):
-    """Durable storage failed: nothing the call was asked to store can be counted on.
-
-    The message names the operation, the database file and the cause, for instance
-    ``cannot store advice 1f..: /var/lib/till/voucher.db: the disk or database is full``.
-    ``__cause__`` keeps the underlying exception when there is one.
-    """
-
-    def __init__(self, path: str, operation: str, reason: str) -> None:
-        self.path = path
-        self.operation = operation
-        self.reason = reason
-        super().__init__(f"cannot {operation}: {path}: {reason}")
-
-    def __reduce__(self) -> tuple[object, ...]:
-        return (type(self), (self.path, self.operation, self.reason))
 
 
 _REASONS = {

@@ -20,8 +20,8 @@ import threading
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
+from voucher_adapters.errors import StorageError
 from voucher_adapters.stores.sqlite.database import Database, Failure, Step
-from voucher_adapters.stores.sqlite.errors import StorageError
 
 __all__ = ["GroupCommitter"]
 

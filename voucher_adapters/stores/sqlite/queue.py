@@ -1,13 +1,15 @@
 """The advice queue in SQLite: survives crashes and power cuts, shared safely by processes.
 
 Each advice is one row holding its exact wire JSON, so every repeat sends the same bytes.
-``take_due`` leases the rows it hands out to this queue's ``owner`` until ``now + lease``
+``take_due`` leases the rows it hands out to this queue's ``holder`` until ``now + lease``
 inside one ``BEGIN IMMEDIATE`` transaction: two queues on one file (threads or processes)
 never hold the same advice at once, and an advice whose drainer died is handed out again
 when its lease runs out. ``acknowledge``, ``repeat_later`` and ``park`` leave a row alone
-that another owner holds (it took the advice over after this one's lease ran out): the call
+that another holder has (it took the advice over after this one's lease ran out): the call
 is counted in ``fenced`` and logged, as on PostgreSQL (which also checks a lease token).
-Nothing is dropped by count or age; parked advices stay listed until re-queued.
+Nothing is dropped by count or age; parked advices stay listed until re-queued. (A lease's
+holder is a queue object; the ``lease_owner`` column keeps its name from the first schema. A
+journal's *owner*, the process that drives its sales, is another thing.)
 
 Times are the caller's monotonic seconds. After a reboot the stored times are reset when the
 file is opened (see :mod:`voucher_adapters.stores.sqlite.database`); a due time more than
@@ -33,9 +35,9 @@ from voucher_core.ports import ParkedAdvice, QueuedAdvice
 from voucher_core.replies import AdviceKind
 from voucher_core.wire import WireFormatError, from_json, to_json
 
-__all__ = ["AdviceSteps", "SqliteAdviceQueue", "default_owner"]
+__all__ = ["AdviceSteps", "SqliteAdviceQueue", "default_holder"]
 
-log = logging.getLogger("voucher_adapters.stores.sqlite")
+log = logging.getLogger("voucher_core.sqlite")
 
 _TAKEABLE = """
     state = 'queued'
@@ -54,7 +56,7 @@ _READY_AT = """
 """
 
 
-def default_owner() -> str:
+def default_holder() -> str:
     """Names this queue object in the lease columns: host, process, and a random tag."""
     return f"{socket.gethostname()}:{os.getpid()}:{secrets.token_hex(4)}"
 
@@ -74,8 +76,8 @@ def _decode(kind: str, body: bytes) -> TenderAdvice | BasicReversal:
 class AdviceSteps:
     """The queue's SQL as :class:`Step` objects, shared by the sync and the async queue."""
 
-    def __init__(self, *, owner: str, lease: float, horizon: float, grace: float) -> None:
-        self.owner = owner
+    def __init__(self, *, holder: str, lease: float, horizon: float, grace: float) -> None:
+        self.holder = holder
         self.lease = lease
         self.horizon = horizon
         self.grace = grace
@@ -88,7 +90,7 @@ class AdviceSteps:
         row = (advice.id, kind.value, advice.request_id, body, _finite("due", due), wall_time())
         lease = self.take_due(due, 1, advice.id, known=advice).run if take else None
         # A new row taken at once is stored already leased, as take_due would lease it.
-        leased = (1, self.owner, due, due + self.lease) if take else (0, None, None, None)
+        leased = (1, self.holder, due, due + self.lease) if take else (0, None, None, None)
 
         def run(conn: sqlite3.Connection) -> QueuedAdvice | None:
             stored = conn.execute(
@@ -147,7 +149,7 @@ class AdviceSteps:
                 conn.execute(
                     "UPDATE advice SET attempts = attempts + 1, lease_owner = ?, leased_at = ?, "
                     "lease_until = ? WHERE id = ?",
-                    (self.owner, now, now + self.lease, row_id),
+                    (self.holder, now, now + self.lease, row_id),
                 )
                 taken.append(QueuedAdvice(advice, attempts + 1))
             return taken
@@ -188,13 +190,13 @@ class AdviceSteps:
         return Step(f"requeue advice {advice_id}", run)
 
     def _change(self, operation: str, sql: str, values: tuple[object, ...]) -> Step[str | None]:
-        """Change the queued row unless another owner holds it; then return that owner (the
-        row is left alone: that owner took the advice over when this one's lease ran out)."""
+        """Change the queued row unless another holder has its lease; then return that holder
+        (the row is left alone: it took the advice over when this one's lease ran out)."""
         fenced = sql + " AND (lease_owner IS NULL OR lease_owner = ?)"
         advice_id = values[-1]
 
         def run(conn: sqlite3.Connection) -> str | None:
-            if conn.execute(fenced, (*values, self.owner)).rowcount == 1:
+            if conn.execute(fenced, (*values, self.holder)).rowcount == 1:
                 return None
             row = conn.execute(
                 "SELECT lease_owner FROM advice WHERE id = ? AND state = 'queued'", (advice_id,)
@@ -260,7 +262,7 @@ class SqliteAdviceQueue:
 
     ``lease``: how long a taken advice stays with its taker; longer than one forwarding
     round takes, or a slow round's advices go to a second drainer too (harmless, as repeats
-    are, but wasteful). ``owner``: names this object in the lease columns (default: host,
+    are, but wasteful). ``holder``: the name this object takes leases under (default: host,
     pid and a random tag). ``horizon``: a due time further ahead than this is taken as a
     clock gone backwards; keep it above the longest backoff (``BackoffPolicy`` ceiling).
     """
@@ -270,7 +272,7 @@ class SqliteAdviceQueue:
         path: str | os.PathLike[str],
         *,
         lease: float = 150.0,
-        owner: str | None = None,
+        holder: str | None = None,
         synchronous: str = "FULL",
         busy_timeout: float = 5.0,
         horizon: float = 3600.0,
@@ -278,17 +280,18 @@ class SqliteAdviceQueue:
         if not (math.isfinite(lease) and lease > 0 and math.isfinite(horizon) and horizon > 0):
             raise ValueError("lease and horizon must be positive numbers of seconds")
         self.steps = AdviceSteps(
-            owner=owner or default_owner(),
+            holder=holder or default_holder(),
             lease=lease,
             horizon=horizon,
             grace=max(60.0, 2 * busy_timeout),
         )
         self.database = Database(path, synchronous=synchronous, busy_timeout=busy_timeout)
-        self.fenced = 0  # calls refused: another owner had taken the advice over
+        self.fenced = 0  # calls refused: another holder had taken the advice over
 
     @property
-    def owner(self) -> str:
-        return self.steps.owner
+    def holder(self) -> str:
+        """The name this queue leases advices under (in the ``lease_owner`` column)."""
+        return self.steps.holder
 
     @property
     def path(self) -> str:
@@ -323,7 +326,7 @@ class SqliteAdviceQueue:
         self._refused("park", advice_id, self.database.run(self.steps.park(advice_id, reason)))
 
     def _refused(self, action: str, advice_id: str, holder: str | None) -> None:
-        """Count and log a call refused because another owner holds the advice."""
+        """Count and log a call refused because another holder has the advice's lease."""
         if holder is None:
             return
         self.fenced += 1
@@ -331,7 +334,7 @@ class SqliteAdviceQueue:
             "%s of advice %s refused: no longer leased to %s (held by %s)",
             action,
             advice_id,
-            self.owner,
+            self.holder,
             holder,
         )
 

@@ -23,6 +23,8 @@ from urllib.parse import urlencode, urlsplit
 
 import attrs
 
+from voucher_adapters.errors import TokenError
+
 __all__ = ["BasicAuth", "OAuth2ClientCredentials", "TokenError"]
 
 # RFC 6750 b64token characters, which also keeps a hostile token out of header syntax.
@@ -50,15 +52,6 @@ class BasicAuth:
         """The ``Authorization`` header value."""
         pair = f"{self.username}:{self.password}".encode()
         return "Basic " + base64.b64encode(pair).decode("ascii")
-
-
-class TokenError(Exception):
-    """No usable token: the call that needed it becomes a no-response. ``detail`` is safe to
-    show (it names the token endpoint's path and what went wrong, never a body or header)."""
-
-    def __init__(self, detail: str) -> None:
-        super().__init__(detail)
-        self.detail = detail
 
 
 class OAuth2ClientCredentials:
