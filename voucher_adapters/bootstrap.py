@@ -30,6 +30,7 @@ import attrs
 
 from voucher_adapters.clock import SystemClock
 from voucher_adapters.demo import DEMO_CLIENT_ID, DEMO_PASSWORD
+from voucher_adapters.errors import MissingDatabase, SettingsError
 from voucher_adapters.forwarder import FORWARD_INTERVAL, ForwarderThread, forward_forever
 from voucher_adapters.simulator import SwitchSimulator
 from voucher_adapters.stores.memory import (
@@ -42,7 +43,6 @@ from voucher_adapters.transports.exchange import Exchange
 from voucher_adapters.transports.in_process import AsyncInMemoryTransport, InMemoryTransport
 from voucher_core.drivers import AsyncDriver, Driver
 from voucher_core.drivers.shared import DriverSettings
-from voucher_core.errors import VoucherError
 from voucher_core.ports import (
     AdviceQueue,
     AsyncAdviceQueue,
@@ -107,14 +107,6 @@ class DurableJournal(TransactionJournal, Protocol):
     def claim(self) -> None: ...
 
     def close(self) -> None: ...
-
-
-class SettingsError(VoucherError, ValueError):
-    """The settings contradict themselves (a SQLite file and a PostgreSQL DSN, say)."""
-
-
-class MissingDatabase(VoucherError):
-    """A command that only reads was pointed at a SQLite file that does not exist."""
 
 
 @attrs.frozen(kw_only=True)

@@ -6,7 +6,9 @@
     VoucherError                 (voucher_core.errors)
     ├── StorageError             a journal or advice queue could not do what it was asked
     │   └── OwnerBusy            another live process drives this owner's sales
-    └── TokenError               no usable OAuth2 token (the HTTP call becomes a no-response)
+    ├── TokenError               no usable OAuth2 token (the HTTP call becomes a no-response)
+    ├── SettingsError            settings that contradict themselves (bootstrap.Settings)
+    └── MissingDatabase          a command that only reads found no SQLite file there
 
 SQLite and PostgreSQL raise these very classes (``voucher_adapters.stores.sqlite.StorageError``
 is ``voucher_adapters.stores.postgres.StorageError``), so one ``except`` clause serves both.
@@ -17,7 +19,7 @@ from __future__ import annotations
 
 from voucher_core.errors import VoucherError
 
-__all__ = ["OwnerBusy", "StorageError", "TokenError"]
+__all__ = ["MissingDatabase", "OwnerBusy", "SettingsError", "StorageError", "TokenError"]
 
 
 class StorageError(VoucherError):
@@ -63,3 +65,11 @@ class TokenError(VoucherError):
     def __init__(self, detail: str) -> None:
         super().__init__(detail)
         self.detail = detail
+
+
+class SettingsError(VoucherError, ValueError):
+    """The settings contradict themselves (a SQLite file and a PostgreSQL DSN, say)."""
+
+
+class MissingDatabase(VoucherError):
+    """A command that only reads was pointed at a SQLite file that does not exist."""

@@ -28,6 +28,7 @@ __all__ = [
     "InvalidFieldValueError",
     "LookupRefused",
     "MessageError",
+    "SnapshotError",
     "VoucherError",
     "WireFormatError",
 ]
@@ -119,3 +120,7 @@ class WireFormatError(MessageError, ValueError):
 
     def __reduce__(self) -> tuple[Any, ...]:
         return (type(self), (self.message_type, self.errors))
+
+
+class SnapshotError(VoucherError, ValueError):
+    """A stored snapshot cannot be read back: it names the transaction and what is wrong."""

@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from voucher_core.errors import SnapshotError
 from voucher_core.messages import (
     BasicReversal,
     ErrorDetail,
@@ -29,10 +30,6 @@ from voucher_core.wire import from_wire, to_json, to_wire
 __all__ = ["SNAPSHOT_VERSION", "SnapshotError", "restore", "snapshot", "snapshot_json"]
 
 SNAPSHOT_VERSION = 1
-
-
-class SnapshotError(ValueError):
-    """A stored snapshot cannot be read back: it names the transaction and what is wrong."""
 
 
 def _head(tx: Transaction) -> dict[str, Any]:

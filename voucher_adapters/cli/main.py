@@ -262,7 +262,7 @@ def _simulate(args: argparse.Namespace) -> int:
     return 0
 
 
-class MissingExtra(Exception):
+class MissingExtra(VoucherError):
     """An optional dependency group is not installed."""
 
 

@@ -44,13 +44,14 @@ from voucher_core import (
     Transaction,
 )
 from voucher_core.drivers import Trace
+from voucher_core.errors import VoucherError
 from voucher_core.messages import ProvisionRequest, Tender
 from voucher_core.transaction import Outcome
 
 __all__ = ["AsyncTill", "SettleError", "Till"]
 
 
-class SettleError(AssertionError):
+class SettleError(VoucherError, AssertionError):
     """Advices were still queued after ``max_rounds`` deliveries (a switch that never agrees)."""
 
 

@@ -17,6 +17,7 @@ from starlette.requests import Request
 from voucher_adapters.simulator import FaultKind, Operation
 from voucher_adapters.simulator.refusals import FormatProblem
 from voucher_adapters.simulator.server.intake import read_body
+from voucher_core.errors import VoucherError
 from voucher_core.policy import Messaging
 
 __all__ = ["Fields", "Invalid", "json_object"]
@@ -24,7 +25,7 @@ __all__ = ["Fields", "Invalid", "json_object"]
 E = TypeVar("E", FaultKind, Operation, Messaging)
 
 
-class Invalid(Exception):
+class Invalid(VoucherError):
     def __init__(self, problems: list[FormatProblem]) -> None:
         super().__init__(problems)
         self.problems = problems

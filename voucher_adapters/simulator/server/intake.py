@@ -16,10 +16,12 @@ import binascii
 
 from starlette.requests import Request
 
+from voucher_core.errors import VoucherError
+
 __all__ = ["TooLarge", "basic_username", "read_body"]
 
 
-class TooLarge(Exception):
+class TooLarge(VoucherError):
     """The request body is larger than the server accepts."""
 
 
