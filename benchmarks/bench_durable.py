@@ -16,8 +16,10 @@ and the sale ends DONE with its confirmation acknowledged and removed from the q
   number of rows as there are sales, one commit each: what the disk allows one writer that
   commits every change on its own.
 
-Journal and queue share one file, as a till would keep them. Files go in a temporary
-directory inside the project, so they sit on the filesystem the project does.
+Journal and queue share one file, as a till would keep them; the drivers are built as a
+host builds them (:mod:`voucher_adapters.bootstrap`), which claims the journal before the
+clock starts. Files go in a temporary directory inside the project, so they sit on the
+filesystem the project does.
 """
 
 from __future__ import annotations
@@ -34,6 +36,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Literal, cast
 
+from voucher_adapters.bootstrap import Settings, build, build_async
 from voucher_adapters.clock import SystemClock
 from voucher_adapters.demo import DEMO_CLIENT_ID, SeededIds, cash, demo_request
 from voucher_adapters.simulator import Operation, SimReply, SwitchSimulator
@@ -43,11 +46,9 @@ from voucher_adapters.stores.sqlite import (
     SqliteAdviceQueue,
     SqliteJournal,
 )
-from voucher_adapters.transports.in_process import AsyncInMemoryTransport, InMemoryTransport
-from voucher_core import AsyncDriver, Driver, DriverSettings, ProviderProfile, State
+from voucher_core import AsyncDriver, DriverSettings, ProviderProfile, State
 from voucher_core.messages import ProvisionRequest
 from voucher_core.policy import Messaging
-from voucher_core.ports import AsyncAdviceQueue, AsyncTransactionJournal
 from voucher_core.wire import to_wire
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -120,48 +121,44 @@ def switch_for(sales: list[ProvisionRequest], seed: int, recorded: bool) -> Swit
     return SwitchSimulator(seed=seed)
 
 
-def sequential(path: Path, count: int, seed: int, *, recorded: bool) -> tuple[float, int]:
-    """Seconds for ``count`` sales through the sync driver, and how many commits they took."""
-    journal, queue = SqliteJournal(path), SqliteAdviceQueue(path)
-    sales = requests(count, seed)
-    driver = Driver(
-        InMemoryTransport(switch_for(sales, seed, recorded), username=DEMO_CLIENT_ID),
-        queue,
-        clock=SystemClock(),
-        journal=journal,
-        settings=settings(seed),
-    )
-    commits_before = journal.commits + queue.commits
-    began = time.perf_counter()
-    for request in sales:
-        driver.confirm(driver.sell(request), TENDERS)
-    seconds = time.perf_counter() - began
-    commits = journal.commits + queue.commits - commits_before
-    check(journal, queue, count)
-    journal.close()
-    queue.close()
-    return seconds, commits
-
-
-async def drive(
-    journal: AsyncTransactionJournal,
-    queue: AsyncAdviceQueue,
-    count: int,
-    in_flight: int,
+def till(
+    path: Path,
+    sales: list[ProvisionRequest],
     seed: int,
     *,
     recorded: bool,
-) -> float:
-    """Seconds for ``count`` sales through the asyncio driver, ``in_flight`` at a time,
-    against the simulator or a :class:`RecordedSwitch`."""
-    sales = requests(count, seed)
-    driver = AsyncDriver(
-        AsyncInMemoryTransport(switch_for(sales, seed, recorded), username=DEMO_CLIENT_ID),
-        queue,
+    commit_on: Literal["thread", "loop"] = "thread",
+) -> Settings:
+    """A till on the SQLite file ``path``, reaching the simulator or a recording of its
+    answers for ``sales`` in this process."""
+    return Settings(
+        simulator=switch_for(sales, seed, recorded),
+        username=DEMO_CLIENT_ID,
+        db=str(path),
+        commit_on=commit_on,
         clock=SystemClock(),
-        journal=journal,
-        settings=settings(seed),
+        driver=settings(seed),
     )
+
+
+def sequential(path: Path, count: int, seed: int, *, recorded: bool) -> tuple[float, int]:
+    """Seconds for ``count`` sales through the sync driver, and how many commits they took."""
+    sales = requests(count, seed)
+    with build(till(path, sales, seed, recorded=recorded)) as app:
+        driver = app.driver
+        journal, queue = cast(SqliteJournal, app.journal), cast(SqliteAdviceQueue, app.queue)
+        commits_before = journal.commits + queue.commits
+        began = time.perf_counter()
+        for request in sales:
+            driver.confirm(driver.sell(request), TENDERS)
+        seconds = time.perf_counter() - began
+        commits = journal.commits + queue.commits - commits_before
+        check(journal, queue, count)
+    return seconds, commits
+
+
+async def drive(driver: AsyncDriver, sales: list[ProvisionRequest], in_flight: int) -> float:
+    """Seconds for ``sales`` through the asyncio driver, ``in_flight`` at a time."""
     gate = asyncio.Semaphore(in_flight)
 
     async def one(request: ProvisionRequest) -> None:
@@ -184,14 +181,15 @@ async def concurrent(
 ) -> tuple[float, int]:
     """Seconds for ``count`` sales on SQLite through the asyncio driver, ``in_flight`` at a
     time, and how many commits they took."""
-    journal = await asyncio.to_thread(AsyncSqliteJournal, path, commit_on=commit_on)
-    queue = await asyncio.to_thread(AsyncSqliteAdviceQueue, path, commit_on=commit_on)
-    commits_before = journal.commits + queue.commits
-    seconds = await drive(journal, queue, count, in_flight, seed, recorded=recorded)
-    commits = journal.commits + queue.commits - commits_before
-    check(journal.sync, queue.sync, count)
-    await journal.aclose()
-    await queue.aclose()
+    sales = requests(count, seed)
+    wanted = till(path, sales, seed, recorded=recorded, commit_on=commit_on)
+    async with await build_async(wanted) as app:
+        journal = cast(AsyncSqliteJournal, app.journal)
+        queue = cast(AsyncSqliteAdviceQueue, app.queue)
+        commits_before = journal.commits + queue.commits
+        seconds = await drive(app.driver, sales, in_flight)
+        commits = journal.commits + queue.commits - commits_before
+        check(journal.sync, queue.sync, count)
     return seconds, commits
 
 

@@ -10,9 +10,12 @@ and the sale ends DONE with its confirmation acknowledged and removed from the q
 - **postgres, N lanes**: the ``AsyncDriver`` with ``AsyncPostgresJournal`` and
   ``AsyncPostgresAdviceQueue``, N sales in flight. Each pool holds ``min(N, 32)``
   connections (two pools, so up to twice that on the server). Every run gets a fresh schema
-  ``voucher_bench_<hex>``, migrated before and dropped after.
+  ``voucher_bench_<hex>``, migrated before and dropped after. These stores are opened here:
+  the composition root's ``Settings`` has no schema or pool size to give them.
 - **sqlite**: the ``AsyncDriver`` with ``AsyncSqliteJournal`` and ``AsyncSqliteAdviceQueue``
-  (``commit_on="loop"``), 16 in flight, in a temporary directory inside the project.
+  (``commit_on="loop"``), 16 in flight, in a temporary directory inside the project, built
+  through the composition root (:mod:`voucher_adapters.bootstrap`) as ``bench_durable.py``
+  builds its drivers.
 
 The server is ``$VOUCHER_BENCH_PG_DSN`` (default ``postgresql://postgres@127.0.0.1:5432/test``).
 If it does not answer, the benchmark says so and exits 0 without a ``BENCH`` line.
@@ -29,13 +32,19 @@ import tempfile
 import uuid
 from collections.abc import Callable
 from pathlib import Path
+from typing import cast
 
 import psycopg
-from bench_durable import drive
+from bench_durable import drive, requests, settings, switch_for, till
 
+from voucher_adapters.bootstrap import build_async
+from voucher_adapters.clock import SystemClock
+from voucher_adapters.demo import DEMO_CLIENT_ID
 from voucher_adapters.stores.postgres import AsyncPostgresAdviceQueue, AsyncPostgresJournal, migrate
 from voucher_adapters.stores.sqlite import AsyncSqliteAdviceQueue, AsyncSqliteJournal
-from voucher_core import State
+from voucher_adapters.transports.in_process import AsyncInMemoryTransport
+from voucher_core import AsyncDriver, State
+from voucher_core.messages import ProvisionRequest
 from voucher_core.ports import JournalEntry
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -65,18 +74,19 @@ async def close(journal: Journal, queue: Queue) -> None:
 
 
 async def measured(
-    journal: Journal, queue: Queue, count: int, in_flight: int, seed: int
+    driver: AsyncDriver,
+    journal: Journal,
+    queue: Queue,
+    sales: list[ProvisionRequest],
+    in_flight: int,
 ) -> tuple[float, int]:
-    """Seconds for ``count`` sales and the commits they took; checks every sale ended DONE
-    with the queue empty, and closes both stores."""
-    try:
-        commits_before = journal.commits + queue.commits
-        seconds = await drive(journal, queue, count, in_flight, seed, recorded=True)
-        commits = journal.commits + queue.commits - commits_before
-        entries = await journal.entries()
-        check(entries, len(await queue.pending()), len(await queue.parked()), count)
-    finally:
-        await close(journal, queue)
+    """Seconds for ``sales`` through ``driver`` on ``journal`` and ``queue``, and the commits
+    they took; checks every sale ended DONE with the queue empty."""
+    commits_before = journal.commits + queue.commits
+    seconds = await drive(driver, sales, in_flight)
+    commits = journal.commits + queue.commits - commits_before
+    entries = await journal.entries()
+    check(entries, len(await queue.pending()), len(await queue.parked()), len(sales))
     return seconds, commits
 
 
@@ -94,15 +104,24 @@ def postgres(dsn: str, count: int, lanes: int, seed: int) -> tuple[float, int]:
     try:
 
         async def run() -> tuple[float, int]:
+            sales = requests(count, seed)
             journal = AsyncPostgresJournal(dsn, schema=schema, pool_size=pool_size)
             queue = AsyncPostgresAdviceQueue(dsn, schema=schema, pool_size=pool_size)
             try:
                 await journal.entries()  # open both pools before the clock starts
                 await queue.stats()
-            except BaseException:
+                driver = AsyncDriver(
+                    AsyncInMemoryTransport(
+                        switch_for(sales, seed, recorded=True), username=DEMO_CLIENT_ID
+                    ),
+                    queue,
+                    clock=SystemClock(),
+                    journal=journal,
+                    settings=settings(seed),
+                )
+                return await measured(driver, journal, queue, sales, lanes)
+            finally:
                 await close(journal, queue)
-                raise
-            return await measured(journal, queue, count, lanes, seed)
 
         return asyncio.run(run())
     finally:
@@ -113,9 +132,12 @@ def sqlite(path: Path, count: int, in_flight: int, seed: int) -> tuple[float, in
     """Seconds for ``count`` sales on SQLite (commit on the loop), and their commits."""
 
     async def run() -> tuple[float, int]:
-        journal = await asyncio.to_thread(AsyncSqliteJournal, path, commit_on="loop")
-        queue = await asyncio.to_thread(AsyncSqliteAdviceQueue, path, commit_on="loop")
-        return await measured(journal, queue, count, in_flight, seed)
+        sales = requests(count, seed)
+        wanted = till(path, sales, seed, recorded=True, commit_on="loop")
+        async with await build_async(wanted) as app:
+            journal = cast(AsyncSqliteJournal, app.journal)
+            queue = cast(AsyncSqliteAdviceQueue, app.queue)
+            return await measured(app.driver, journal, queue, sales, in_flight)
 
     return asyncio.run(run())
 

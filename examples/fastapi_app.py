@@ -13,9 +13,11 @@ What runs where:
 * The journal and the advice queue share one SQLite file (``VOUCHER_DB``, default
   ``./voucher.db``). The async stores run SQLite on a worker thread and commit concurrent
   sales together, so the event loop never blocks on the disk.
-* The lifespan opens the stores, calls ``await driver.recover()``, and starts
-  :func:`~voucher_adapters.forwarder.forward_forever` as a task; on shutdown it sets the stop event,
-  waits for the task to finish its round, and closes the stores.
+* The lifespan builds the driver, its transport and its stores in one call
+  (:func:`voucher_adapters.bootstrap.build_async`), calls ``await driver.recover()``, and
+  starts :func:`~voucher_adapters.forwarder.forward_forever` as a task
+  (``application.forwarder()``); on shutdown the application stops the task, which finishes
+  its round, then closes the transport and the stores.
 * Here the forwarder also expires host decisions (``expire=True``, its default). Everything
   runs on one event loop, and the library moves a sale from "waiting" to "confirming" or
   "reversing" without awaiting in between, so an expiry and a confirm can never both act on
@@ -25,22 +27,19 @@ What runs where:
 
 from __future__ import annotations
 
-import asyncio
 import os
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 from fastapi import APIRouter, FastAPI, HTTPException, Request
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
 
-from voucher_adapters.clock import SystemClock
+from voucher_adapters.bootstrap import AsyncApplication, Settings, build_async
 from voucher_adapters.demo import DEMO_CLIENT_ID, cash, demo_request
-from voucher_adapters.forwarder import forward_forever
 from voucher_adapters.simulator import SwitchSimulator
-from voucher_adapters.stores.sqlite import AsyncSqliteAdviceQueue, AsyncSqliteJournal, StorageError
-from voucher_adapters.transports.in_process import AsyncInMemoryTransport
-from voucher_core import AsyncDriver, AsyncTransport, DriverSettings, State, Transaction
+from voucher_adapters.stores.sqlite import StorageError
+from voucher_core import DriverSettings, State, Transaction
 from voucher_core.messages import LedgerAmount, Tender
 from voucher_core.transaction import random_id
 
@@ -86,17 +85,11 @@ def sale_out(tx: Transaction) -> SaleOut:
 class VoucherService:
     """The library as this app uses it, built and torn down by the lifespan."""
 
-    def __init__(
-        self,
-        driver: AsyncDriver,
-        journal: AsyncSqliteJournal,
-        queue: AsyncSqliteAdviceQueue,
-        *,
-        username: str,
-    ) -> None:
-        self.driver = driver
-        self.journal = journal
-        self.queue = queue
+    def __init__(self, application: AsyncApplication, *, username: str) -> None:
+        self.application = application
+        self.driver = application.driver
+        assert application.journal is not None  # built with a db: the journal is in it
+        self.journal = application.journal
         self.username = username
 
     async def sell(self, product: str, amount: int) -> Transaction:
@@ -193,43 +186,30 @@ def create_app(
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        transport: AsyncTransport
-        close_transport: Callable[[], Awaitable[None]] | None = None
+        driver = settings if settings is not None else DriverSettings()
+        voucher_settings: Settings
         if url:
-            from voucher_adapters.transports.http import AsyncHttpTransport, BasicAuth  # noqa: PLC0415
+            from voucher_adapters.transports.http import BasicAuth  # noqa: PLC0415  ([http] extra)
 
             password = os.environ.get("VOUCHER_PASSWORD", "demo")
-            http = AsyncHttpTransport(url, auth=BasicAuth(username, password))
-            transport, close_transport = http, http.aclose
+            auth = BasicAuth(username, password)
+            voucher_settings = Settings(url=url, auth=auth, db=path, driver=driver)
         else:
-            # One event loop, one thread: the simulator needs no lock here.
-            switch = simulator if simulator is not None else SwitchSimulator()
-            transport = AsyncInMemoryTransport(switch, username=username)
-        # Opening a SQLite file checks it, which blocks: do it off the event loop.
-        journal = await asyncio.to_thread(AsyncSqliteJournal, path)
-        queue = await asyncio.to_thread(AsyncSqliteAdviceQueue, path)
-        stop = asyncio.Event()
-        forwarder: asyncio.Task[None] | None = None
-        try:
-            driver = AsyncDriver(
-                transport, queue, clock=SystemClock(), journal=journal, settings=settings
+            # One event loop, one thread: the simulator (a fresh one if none is given) needs
+            # no lock here.
+            voucher_settings = Settings(
+                simulator=simulator, username=username, db=path, driver=driver
             )
+        # Opening a SQLite file checks it, which blocks: build_async does it off the event
+        # loop, and claims the journal for this process. Leaving the block stops the
+        # forwarder (it finishes the round it is in), then closes the transport and stores.
+        async with await build_async(voucher_settings) as application:
             # Before serving: settle what a crash left in doubt, and put sales that wait for
             # their host back on the clock.
-            await driver.recover()
-            forwarder = asyncio.create_task(
-                forward_forever(driver, stop, interval=forward_interval, expire=True)
-            )
-            app.state.voucher = VoucherService(driver, journal, queue, username=username)
+            await application.driver.recover()
+            application.forwarder(interval=forward_interval, expire=True)
+            app.state.voucher = VoucherService(application, username=username)
             yield
-        finally:
-            stop.set()
-            if forwarder is not None:
-                await forwarder  # it finishes the round it is in
-            await queue.aclose()
-            await journal.aclose()
-            if close_transport is not None:
-                await close_transport()
 
     app = FastAPI(title="voucher-core example", lifespan=lifespan)
     app.include_router(router)

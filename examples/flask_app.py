@@ -22,12 +22,13 @@ What runs where:
 * The journal and the advice queue share one SQLite file (``VOUCHER_DB``, default
   ``./voucher.db``). Keep it on a disk that survives a restart: it is what recovery reads.
 * Serve it from one process (threads are fine). A second process on the same file would
-  resume the same sales, so its ``recover()`` is refused with ``OwnerBusy``; a server with
-  several worker processes gives each its own journal ``owner`` instead.
-* ``create_app`` calls ``driver.recover()`` before serving, then starts a
-  :class:`~voucher_adapters.forwarder.ForwarderThread` that delivers queued confirmations and
-  reversals in the background. ``VoucherService.close()`` stops it (registered with
-  ``atexit``, since Flask has no shutdown hook of its own).
+  resume the same sales, so it is refused with ``OwnerBusy`` when it builds its driver; a
+  server with several worker processes gives each its own journal ``owner`` instead.
+* ``create_app`` builds the driver, its transport and its stores in one call
+  (:func:`voucher_adapters.bootstrap.build`), calls ``driver.recover()`` before serving, then
+  starts a :class:`~voucher_adapters.forwarder.ForwarderThread` that delivers queued
+  confirmations and reversals in the background. ``VoucherService.close()`` stops it and
+  closes the rest (registered with ``atexit``, since Flask has no shutdown hook of its own).
 * Host decisions are expired on a schedule by a small thread of this app, under the same lock
   as ``confirm`` and ``cancel``, not by the forwarder's ``expire=True``: requests arrive on
   several threads, and a confirm that lands exactly at the deadline must not race the expiry
@@ -46,13 +47,12 @@ from typing import Any, TypeVar
 from flask import Flask, abort, jsonify, request
 from flask.typing import ResponseReturnValue
 
-from voucher_adapters.clock import SystemClock
+from voucher_adapters.bootstrap import Settings, build
 from voucher_adapters.demo import DEMO_CLIENT_ID, cash, demo_request
-from voucher_adapters.forwarder import ForwarderThread
 from voucher_adapters.simulator import SwitchSimulator
-from voucher_adapters.stores.sqlite import SqliteAdviceQueue, SqliteJournal, StorageError
+from voucher_adapters.stores.sqlite import StorageError
 from voucher_adapters.transports.in_process import InMemoryTransport
-from voucher_core import Driver, DriverSettings, State, Transaction, Transport
+from voucher_core import DriverSettings, State, Transaction
 from voucher_core.messages import (
     BasicReversal,
     LedgerAmount,
@@ -102,33 +102,28 @@ class VoucherService:
 
     def __init__(
         self,
-        transport: Transport,
-        db_path: str,
+        settings: Settings,
         *,
         username: str,
-        settings: DriverSettings | None = None,
         forward_interval: float = 1.0,
         expire_interval: float = 5.0,
-        on_close: Callable[[], None] | None = None,
     ) -> None:
-        self.db_path = os.path.abspath(db_path)
         self.username = username
-        self.clock = SystemClock()
-        self.journal = SqliteJournal(self.db_path)
-        self.queue = SqliteAdviceQueue(self.db_path)
-        self.driver = Driver(
-            transport, self.queue, clock=self.clock, journal=self.journal, settings=settings
-        )
+        # The driver with its transport, journal and queue. Building it claims the journal
+        # for this process: a second process on the same file gets OwnerBusy here.
+        self.application = build(settings)
+        self.driver = self.application.driver
+        self.clock = self.application.clock
+        assert self.application.journal is not None  # a sync application always has one
+        self.journal = self.application.journal
         # A Driver's host calls (sell, confirm, cancel, expire_decisions) must not run on two
         # threads at once. A till sells one voucher at a time anyway; for many concurrent
         # sales in one process, see examples/fastapi_app.py.
         self.decisions = threading.Lock()
-        # The forwarder only delivers advices, which is safe next to the host's calls.
-        self.forwarder = ForwarderThread(self.driver, interval=forward_interval, expire=False)
+        self.forward_interval = forward_interval
         self.expire_interval = expire_interval
         self._stop = threading.Event()
         self._expiry = threading.Thread(target=self._expire_on_schedule, daemon=True)
-        self._on_close = on_close
         self._closed = False
 
     def start(self) -> None:
@@ -136,7 +131,8 @@ class VoucherService:
             # Before serving: retry or reverse provisions a crash left in doubt, queue their
             # advices again, and put sales that wait for their host back on the clock.
             self.driver.recover()
-        self.forwarder.start()
+        # The forwarder only delivers advices, which is safe next to the host's calls.
+        self.application.forwarder(interval=self.forward_interval, expire=False)
         self._expiry.start()
 
     def close(self) -> None:
@@ -145,13 +141,10 @@ class VoucherService:
             return
         self._closed = True
         self._stop.set()
-        self.forwarder.stop()
         if self._expiry.is_alive():
             self._expiry.join()
-        self.queue.close()
-        self.journal.close()
-        if self._on_close is not None:
-            self._on_close()
+        # The forwarder first, then the transport, the queue and the journal.
+        self.application.close()
 
     def _expire_on_schedule(self) -> None:
         while not self._stop.wait(self.expire_interval):
@@ -241,29 +234,28 @@ def create_app(
     expire_interval: float = 5.0,
 ) -> Flask:
     """The app; arguments left out come from the environment (see the module docstring)."""
-    db_path = db_path or os.environ.get("VOUCHER_DB", "./voucher.db")
+    db = os.path.abspath(db_path or os.environ.get("VOUCHER_DB", "./voucher.db"))
     switch_url = switch_url or os.environ.get("VOUCHER_SWITCH_URL")
     username = os.environ.get("VOUCHER_USERNAME", DEMO_CLIENT_ID)
-    transport: Transport
-    on_close: Callable[[], None] | None = None
+    driver = settings if settings is not None else DriverSettings()
+    voucher_settings: Settings
     if switch_url:
-        from voucher_adapters.transports.http import BasicAuth, HttpTransport  # noqa: PLC0415  ([http] extra)
+        from voucher_adapters.transports.http import BasicAuth  # noqa: PLC0415  ([http] extra)
 
         password = os.environ.get("VOUCHER_PASSWORD", "demo")
-        http = HttpTransport(switch_url, auth=BasicAuth(username, password))
-        transport, on_close = http, http.close
+        auth = BasicAuth(username, password)
+        voucher_settings = Settings(url=switch_url, auth=auth, db=db, driver=driver)
     else:
+        # The simulator in this process, wrapped so that one thread at a time reaches it.
         switch = simulator if simulator is not None else SwitchSimulator()
         transport = OneCallAtATime(InMemoryTransport(switch, username=username))
+        voucher_settings = Settings(transport=transport, db=db, driver=driver)
 
     service = VoucherService(
-        transport,
-        db_path,
+        voucher_settings,
         username=username,
-        settings=settings,
         forward_interval=forward_interval,
         expire_interval=expire_interval,
-        on_close=on_close,
     )
     service.start()
     atexit.register(service.close)

@@ -19,20 +19,10 @@ import sys
 import tempfile
 from pathlib import Path
 
-from voucher_adapters.clock import SystemClock
+from voucher_adapters.bootstrap import Settings, build
 from voucher_adapters.demo import DEMO_CLIENT_ID, cash, demo_request
 from voucher_adapters.simulator import Provider, SwitchSimulator
-from voucher_adapters.stores.sqlite import SqliteAdviceQueue, SqliteJournal
-from voucher_adapters.transports.in_process import InMemoryTransport
-from voucher_core import (
-    Driver,
-    DriverSettings,
-    ProviderProfile,
-    RetryPolicy,
-    State,
-    Transaction,
-    Transport,
-)
+from voucher_core import DriverSettings, ProviderProfile, RetryPolicy, State, Transaction
 from voucher_core.policy import Messaging
 from voucher_core.transaction import random_id
 
@@ -51,16 +41,22 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     return parser.parse_args(argv)
 
 
-def open_transport(args: argparse.Namespace) -> Transport:
+def settings(args: argparse.Namespace, db: str) -> Settings:
+    """The application to build: where the switch is, where the stores live, the driver's
+    per-attempt timeout."""
+    # One file holds both stores. The journal records every sale before each request
+    # leaves; the queue keeps confirmations and reversals until the switch takes them.
+    driver = DriverSettings(policy=RetryPolicy(timeout=args.timeout))
     if args.url:
         # The real thing: HTTP with Basic credentials (install the [http] extra).
-        from voucher_adapters.transports.http import BasicAuth, HttpTransport  # noqa: PLC0415
+        from voucher_adapters.transports.http import BasicAuth  # noqa: PLC0415
 
-        return HttpTransport(args.url, auth=BasicAuth(args.username, args.password))
+        auth = BasicAuth(args.username, args.password)
+        return Settings(url=args.url, auth=auth, db=db, driver=driver)
     # The simulator, in this process: the same bytes on the "wire", no network.
     dual = ProviderProfile(messaging=Messaging.DUAL)
     switch = SwitchSimulator([Provider("airtimeco", dual, frozenset({args.product}))])
-    return InMemoryTransport(switch, username=args.username)
+    return Settings(simulator=switch, username=args.username, db=db, driver=driver)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -68,26 +64,17 @@ def main(argv: list[str] | None = None) -> int:
     db = args.db or str(Path(tempfile.mkdtemp(prefix="voucher-")) / "voucher.db")
     print(f"journal and advice queue: {Path(db).resolve()}")
 
-    clock = SystemClock()
-    transport = open_transport(args)
-    # One file holds both stores. The journal records every sale before each request
-    # leaves; the queue keeps confirmations and reversals until the switch takes them.
-    journal, queue = SqliteJournal(db), SqliteAdviceQueue(db)
-    try:
-        driver = Driver(
-            transport,
-            queue,
-            clock=clock,
-            journal=journal,
-            settings=DriverSettings(policy=RetryPolicy(timeout=args.timeout)),
-        )
+    # The driver with its transport and stores; building it claims the journal for this
+    # process. Leaving the block closes the transport, the queue and the journal.
+    with build(settings(args, db)) as app:
+        driver = app.driver
         # Always first: finish whatever a crash of an earlier run left half done.
         for resumed in driver.recover():
             print(f"recovered sale {resumed.id}: now {resumed.state}")
 
         request = demo_request(
             id=random_id(),
-            time=clock.now(),
+            time=app.clock.now(),
             product_id=args.product,
             amount=args.amount,
             client_id=args.username,
@@ -109,27 +96,15 @@ def main(argv: list[str] | None = None) -> int:
             # The customer's outcome is known now, before the advice is delivered.
             print(f"after the decision: {tx.state}, outcome {tx.outcome}")
 
-        delivered = drain(driver, queue, clock, args.drain_timeout)
+        # Deliver what is queued, waiting until each advice is due; a long-running host
+        # would start a forwarder instead (app.forwarder()).
+        delivered = driver.drain(timeout=args.drain_timeout)
         report(tx)
         print(f"inspect the journal: voucher journal list --db {db}")
         if not delivered:
             print("an advice is still queued; run again (or `voucher recover`) to deliver it")
             return 1
         return 0
-    finally:
-        queue.close()
-        journal.close()
-
-
-def drain(driver: Driver, queue: SqliteAdviceQueue, clock: SystemClock, seconds: float) -> bool:
-    """Deliver what is queued; a long-running host would use ForwarderThread instead."""
-    deadline = clock.monotonic() + seconds
-    while len(queue) and clock.monotonic() < deadline:
-        next_due = queue.next_due(clock.monotonic())
-        if next_due is not None:
-            clock.sleep(min(next_due, deadline) - clock.monotonic())
-        driver.forward()
-    return len(queue) == 0
 
 
 def report(tx: Transaction) -> None:
