@@ -8,7 +8,8 @@
     │   └── OwnerBusy            another live process drives this owner's sales
     ├── TokenError               no usable OAuth2 token (the HTTP call becomes a no-response)
     ├── SettingsError            settings that contradict themselves (bootstrap.Settings)
-    └── MissingDatabase          a command that only reads found no SQLite file there
+    ├── MissingDatabase          a command that only reads found no SQLite file there
+    └── SimulatorError           the simulator or its server could not do what it was asked
 
 SQLite and PostgreSQL raise these very classes (``voucher_adapters.stores.sqlite.StorageError``
 is ``voucher_adapters.stores.postgres.StorageError``), so one ``except`` clause serves both.
@@ -19,7 +20,14 @@ from __future__ import annotations
 
 from voucher_core.errors import VoucherError
 
-__all__ = ["MissingDatabase", "OwnerBusy", "SettingsError", "StorageError", "TokenError"]
+__all__ = [
+    "MissingDatabase",
+    "OwnerBusy",
+    "SettingsError",
+    "SimulatorError",
+    "StorageError",
+    "TokenError",
+]
 
 
 class StorageError(VoucherError):
@@ -73,3 +81,7 @@ class SettingsError(VoucherError, ValueError):
 
 class MissingDatabase(VoucherError):
     """A command that only reads was pointed at a SQLite file that does not exist."""
+
+
+class SimulatorError(VoucherError, RuntimeError):
+    """The switch simulator or its server could not do what it was asked (start, drain)."""

@@ -19,6 +19,7 @@ import threading
 from types import TracebackType
 
 from voucher_core import AsyncDriver, Driver
+from voucher_core.errors import InvalidArgument
 
 __all__ = ["FORWARD_INTERVAL", "ForwarderThread", "forward_forever"]
 
@@ -104,4 +105,4 @@ async def forward_forever(
 
 def _check_interval(interval: float) -> None:
     if not interval > 0:
-        raise ValueError(f"interval must be positive, got {interval!r}")
+        raise InvalidArgument(f"interval must be positive, got {interval!r}")

@@ -23,6 +23,7 @@ import attrs
 
 __all__ = [
     "FieldError",
+    "InvalidArgument",
     "InvalidEvent",
     "InvalidFieldTypeError",
     "InvalidFieldValueError",
@@ -124,3 +125,10 @@ class WireFormatError(MessageError, ValueError):
 
 class SnapshotError(VoucherError, ValueError):
     """A stored snapshot cannot be read back: it names the transaction and what is wrong."""
+
+
+class InvalidArgument(VoucherError, ValueError):
+    """A call was given a value it cannot use (a negative interval, a URL with no host...).
+
+    Raised at once, before anything is sent or stored; the message names the argument.
+    """

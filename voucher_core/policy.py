@@ -19,6 +19,8 @@ from typing import Any
 
 import attrs
 
+from voucher_core.errors import InvalidArgument
+
 __all__ = [
     "DUAL",
     "NO_ADVICES",
@@ -34,12 +36,12 @@ __all__ = [
 
 def _non_negative(_: object, attribute: attrs.Attribute[Any], value: float) -> None:
     if value < 0:
-        raise ValueError(f"{attribute.name} must not be negative, got {value!r}")
+        raise InvalidArgument(f"{attribute.name} must not be negative, got {value!r}")
 
 
 def _positive(_: object, attribute: attrs.Attribute[Any], value: float) -> None:
     if value <= 0:
-        raise ValueError(f"{attribute.name} must be positive, got {value!r}")
+        raise InvalidArgument(f"{attribute.name} must be positive, got {value!r}")
 
 
 class Messaging(enum.StrEnum):
@@ -115,7 +117,7 @@ class BackoffPolicy:
     @jitter.validator
     def _check_jitter(self, _: attrs.Attribute[float], value: float) -> None:
         if not 0.0 <= value <= 1.0:
-            raise ValueError(f"jitter must be between 0 and 1, got {value!r}")
+            raise InvalidArgument(f"jitter must be between 0 and 1, got {value!r}")
 
     def delay(self, attempt: int, draw: float) -> float:
         """Seconds to wait before repeat number ``attempt`` (1 for the first repeat)."""

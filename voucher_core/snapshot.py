@@ -12,7 +12,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from voucher_core.errors import SnapshotError
+from voucher_core.errors import InvalidArgument, SnapshotError
 from voucher_core.messages import (
     BasicReversal,
     ErrorDetail,
@@ -142,7 +142,7 @@ def restore(data: dict[str, Any]) -> Transaction:
     name = data.get("id", "?") if isinstance(data, dict) else "?"
     try:
         if data.get("version") != SNAPSHOT_VERSION:
-            raise ValueError(f"unsupported snapshot version {data.get('version')!r}")
+            raise InvalidArgument(f"unsupported snapshot version {data.get('version')!r}")
         profile = data["profile"]
         policy = data["policy"]
         tx = Transaction(

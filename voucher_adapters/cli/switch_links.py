@@ -18,6 +18,7 @@ from collections.abc import Callable
 from types import TracebackType
 from typing import Protocol
 
+from voucher_adapters.errors import SimulatorError
 from voucher_adapters.simulator import SwitchSimulator
 from voucher_adapters.transports.exchange import Exchange
 from voucher_adapters.transports.in_process import InMemoryTransport
@@ -108,7 +109,7 @@ class HttpLink:
         for _ in range(1000):
             if self._pump() == 0:
                 return
-        raise RuntimeError("the simulator's store-and-forward queue did not drain")
+        raise SimulatorError("the simulator's store-and-forward queue did not drain")
 
     def close(self) -> None:
         for transport in self._transports:

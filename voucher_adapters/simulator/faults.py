@@ -25,6 +25,7 @@ from collections.abc import Collection, Sequence
 import attrs
 
 from voucher_adapters.simulator.reply import Operation
+from voucher_core.errors import InvalidArgument
 
 __all__ = ["ADVICES", "Fault", "FaultKind", "FaultPlan"]
 
@@ -55,7 +56,7 @@ _RANDOM_OPERATIONS = frozenset(
 
 def _not_negative(_: object, attribute: attrs.Attribute[float], value: float) -> None:
     if value < 0:
-        raise ValueError(f"{attribute.name} must not be negative, got {value!r}")
+        raise InvalidArgument(f"{attribute.name} must not be negative, got {value!r}")
 
 
 @attrs.frozen
@@ -97,7 +98,7 @@ class _RandomFaults:
 
 def _check_rate(name: str, rate: float) -> None:
     if not 0.0 <= rate <= 1.0:
-        raise ValueError(f"{name} must be between 0 and 1, got {rate!r}")
+        raise InvalidArgument(f"{name} must be between 0 and 1, got {rate!r}")
 
 
 @attrs.define
@@ -122,7 +123,7 @@ class FaultPlan:
         ``requestId`` for an advice, ``provisionRequestId`` for a lookup.
         """
         if times < 1:
-            raise ValueError(f"times must be at least 1, got {times}")
+            raise InvalidArgument(f"times must be at least 1, got {times}")
         if isinstance(fault, FaultKind):
             fault = Fault(fault)
         self._scripts.append(_Script(Operation(operation), fault, times, product_id, provision_id))
@@ -147,7 +148,7 @@ class FaultPlan:
         _check_rate("rate", rate)
         _check_rate("provider_down_rate", provider_down_rate)
         if rate > 0 and not kinds:
-            raise ValueError("random faults need at least one kind")
+            raise InvalidArgument("random faults need at least one kind")
         self._random = _RandomFaults(
             random.Random(seed),
             # A stream of its own: pumping the switch's queue more or less often must not

@@ -6,6 +6,7 @@ from collections.abc import Sequence
 
 import attrs
 
+from voucher_core.errors import InvalidArgument
 from voucher_core.policy import DUAL, ProviderProfile
 
 __all__ = ["DEFAULT_PROVIDER", "Provider", "Routing"]
@@ -38,17 +39,17 @@ class Routing:
     @classmethod
     def of(cls, providers: Sequence[Provider], default_provider: str | None) -> Routing:
         if not providers:
-            raise ValueError("the switch needs at least one provider")
+            raise InvalidArgument("the switch needs at least one provider")
         names = [provider.name for provider in providers]
         if len(set(names)) != len(names):
-            raise ValueError(f"provider names must be unique, got {names}")
+            raise InvalidArgument(f"provider names must be unique, got {names}")
         by_name = {provider.name: provider for provider in providers}
         if default_provider is None:
             default = providers[0]
         elif default_provider in by_name:
             default = by_name[default_provider]
         else:
-            raise ValueError(f"no provider named {default_provider!r} among {names}")
+            raise InvalidArgument(f"no provider named {default_provider!r} among {names}")
         return cls(tuple(providers), default)
 
     def route(self, product_id: str | None) -> Provider:

@@ -46,6 +46,7 @@ from voucher_adapters.simulator.refusals import About, FormatProblem, refuse, re
 from voucher_adapters.simulator.reply import Operation, SimReply
 from voucher_adapters.simulator.validation import UUID_MSG, is_uuid, parse, peek, read_object
 from voucher_adapters.simulator.vouchers import SWITCH_INSTITUTION_ID, VoucherMint
+from voucher_core.errors import InvalidArgument
 from voucher_core.messages import BasicReversal, ErrorType, ProvisionRequest, TenderAdvice
 
 __all__ = ["RESET_BODY", "SwitchSimulator"]
@@ -386,7 +387,7 @@ class SwitchSimulator:
         )
         missing = sorted(named - kept)
         if missing:
-            raise ValueError(
+            raise InvalidArgument(
                 f"providers {missing} still hold records, ledger entries or queued advices; "
                 "keep them or reset the users that used them first"
             )

@@ -32,6 +32,7 @@ from voucher_adapters.simulator import (
     Provider,
     SwitchSimulator,
 )
+from voucher_core.errors import InvalidArgument
 from voucher_core.messages import ProvisionRequest
 from voucher_core.policy import Messaging, ProviderProfile
 
@@ -65,7 +66,7 @@ class _Script:
 
     def _add(self, kind: FaultKind, times: int) -> Self:
         if times < 1:
-            raise ValueError(f"times must be at least 1, got {times}")
+            raise InvalidArgument(f"times must be at least 1, got {times}")
         for _ in range(times):
             fault = Fault(kind, delay=self._switch.late_by)
             self._switch.faults.script(
@@ -161,7 +162,7 @@ class FakeSwitch:
         late_by: float = 3600.0,
     ) -> None:
         if products is not None and providers is not None:
-            raise ValueError("give products or providers, not both")
+            raise InvalidArgument("give products or providers, not both")
         if providers is None:
             providers = [DEFAULT_PROVIDER] + [
                 Provider(product, _profile(profile), frozenset({product}))

@@ -19,7 +19,7 @@ from typing import Final
 from voucher_adapters.cli.timeline import describe_reply
 from voucher_adapters.transports.exchange import Exchange, Operation
 from voucher_core.drivers import AdviceQueued, AdviceSettled, DecisionAwaited, StateChanged, Trace
-from voucher_core.errors import VoucherError
+from voucher_core.errors import InvalidArgument, VoucherError
 from voucher_core.replies import RepeatLater
 from voucher_core.table import State
 from voucher_core.transaction import Outcome, Transaction
@@ -73,7 +73,7 @@ def operation_name(operation: Operation | str) -> str:
         return SHORT_NAMES[_BY_NAME[str(operation)]]
     except KeyError:
         known = ", ".join(SHORT_NAMES.values())
-        raise ValueError(f"unknown operation {operation!r}; use one of {known}") from None
+        raise InvalidArgument(f"unknown operation {operation!r}; use one of {known}") from None
 
 
 def _transaction_id(record: Record) -> str:

@@ -17,6 +17,7 @@ from voucher_core.drivers.shared import (
     disposition,
     resume_deadline,
 )
+from voucher_core.errors import InvalidArgument
 from voucher_core.messages import ProvisionRequest, Tender, TenderAdvice
 from voucher_core.policy import ProviderProfile
 from voucher_core.ports import (
@@ -160,7 +161,7 @@ class AsyncDriver:
         Returns the transactions resumed.
         """
         if self.journal is None:
-            raise ValueError("recover() needs a driver with a journal")
+            raise InvalidArgument("recover() needs a driver with a journal")
         resumed: list[Transaction] = []
         for entry in await self.journal.unfinished():
             tx = entry.transaction

@@ -14,6 +14,7 @@ from voucher_core.drivers.shared import (
     disposition,
     resume_deadline,
 )
+from voucher_core.errors import InvalidArgument
 from voucher_core.messages import ProvisionRequest, Tender, TenderAdvice
 from voucher_core.policy import ProviderProfile
 from voucher_core.ports import (
@@ -157,7 +158,7 @@ class Driver:
         Returns the transactions resumed.
         """
         if self.journal is None:
-            raise ValueError("recover() needs a driver with a journal")
+            raise InvalidArgument("recover() needs a driver with a journal")
         resumed: list[Transaction] = []
         for entry in self.journal.unfinished():
             tx = entry.transaction

@@ -32,6 +32,7 @@ from voucher_adapters.simulator import SwitchSimulator
 from voucher_adapters.simulator.server.admin import admin_routes
 from voucher_adapters.simulator.server.answers import crashed, http_refusal
 from voucher_adapters.simulator.server.suv import suv_routes
+from voucher_core.errors import InvalidArgument
 
 __all__ = ["create_app"]
 
@@ -51,9 +52,9 @@ def create_app(
     /suv/v1/testServerAdmin/pump``. ``max_body`` is the largest request body read, in bytes.
     """
     if not math.isfinite(pump_interval):
-        raise ValueError(f"pump_interval must be a finite number, got {pump_interval!r}")
+        raise InvalidArgument(f"pump_interval must be a finite number, got {pump_interval!r}")
     if max_body < 0:
-        raise ValueError(f"max_body must not be negative, got {max_body!r}")
+        raise InvalidArgument(f"max_body must not be negative, got {max_body!r}")
     the_switch = switch if switch is not None else SwitchSimulator()
 
     @contextlib.asynccontextmanager

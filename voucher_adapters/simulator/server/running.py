@@ -21,6 +21,7 @@ import uvicorn
 from starlette.types import ASGIApp, Receive, Scope, Send
 from uvicorn.protocols.http.h11_impl import H11Protocol
 
+from voucher_adapters.errors import SimulatorError
 from voucher_adapters.simulator import SwitchSimulator
 from voucher_adapters.simulator.server.app import create_app
 from voucher_adapters.simulator.server.connection import EXTENSION, ConnectionLink
@@ -108,7 +109,7 @@ class RunningServer:
 
     def __enter__(self) -> RunningServer:
         if self._thread is not None:
-            raise RuntimeError("this server is already running")
+            raise SimulatorError("this server is already running")
         # Bound here, not by uvicorn, so that port 0 yields one known port.
         family, kind, proto, _, address = socket.getaddrinfo(
             self.host, self.port, type=socket.SOCK_STREAM
@@ -135,10 +136,10 @@ class RunningServer:
             if not self._thread.is_alive():
                 self._close_socket()
                 self._thread = None
-                raise RuntimeError(f"the server at {self.url} failed to start") from self._failure
+                raise SimulatorError(f"the server at {self.url} failed to start") from self._failure
             if time.monotonic() > deadline:
                 self._stop()
-                raise RuntimeError(f"the server at {self.url} did not start in {_START_LIMIT} s")
+                raise SimulatorError(f"the server at {self.url} did not start in {_START_LIMIT} s")
             time.sleep(0.005)
         return self
 

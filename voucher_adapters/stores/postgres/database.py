@@ -31,6 +31,7 @@ import psycopg_pool
 from voucher_adapters.errors import StorageError
 from voucher_adapters.stores.postgres.errors import describe, redact
 from voucher_adapters.stores.postgres.schema import OPEN, check_schema_name, connect_kwargs, migrate
+from voucher_core.errors import InvalidArgument
 
 __all__ = ["AsyncDatabase", "Database", "Plan", "Result", "Statement"]
 
@@ -43,7 +44,7 @@ Plan = Generator[Statement, Result, T]
 class _Settings:
     def __init__(self, dsn: str, schema: str, pool_size: int, timeout: float) -> None:
         if pool_size < 1:
-            raise ValueError("pool_size must be at least 1")
+            raise InvalidArgument("pool_size must be at least 1")
         self.quoted = check_schema_name(schema)
         self.dsn = dsn
         self.where = redact(dsn)
@@ -167,9 +168,10 @@ class AsyncDatabase(_Settings):
             if self._pool is not None and self._loop is loop:
                 return self._pool
             if self._loop is not None and self._loop.is_running():
-                raise RuntimeError(
-                    "this PostgreSQL store is in use by another running event loop: "
-                    "create one per loop"
+                raise StorageError(
+                    self.where,
+                    "open a connection pool",
+                    "this store is in use by another running event loop: create one per loop",
                 )
             # A pool left by a loop that was closed without ending its tasks is dropped.
             self._pool = self._loop = self._watcher = None

@@ -17,6 +17,7 @@ from typing import Any
 
 from voucher_adapters.stores.postgres.claim import OwnerClaim, claim_owner
 from voucher_adapters.stores.postgres.database import Database, Plan
+from voucher_core.errors import InvalidArgument
 from voucher_core.ports import JournalEntry
 from voucher_core.snapshot import restore, snapshot_json
 from voucher_core.table import TERMINAL
@@ -40,7 +41,7 @@ class JournalPlans:
         """The row to store, taken now: the transaction may move on right after."""
         text = snapshot_json(tx)
         if decision_deadline is not None and not math.isfinite(decision_deadline):
-            raise ValueError(f"decision_deadline must be finite, not {decision_deadline!r}")
+            raise InvalidArgument(f"decision_deadline must be finite, not {decision_deadline!r}")
         state = tx.state
         return (
             tx.id,

@@ -18,6 +18,7 @@ from collections.abc import Callable
 from typing import Any, Literal
 
 from voucher_adapters.stores.postgres.database import Plan
+from voucher_core.errors import InvalidArgument
 from voucher_core.messages import BasicReversal, TenderAdvice
 from voucher_core.ports import ParkedAdvice, QueuedAdvice
 from voucher_core.replies import AdviceKind
@@ -46,7 +47,7 @@ def default_holder() -> str:
 
 def finite(name: str, value: float) -> float:
     if not math.isfinite(value):
-        raise ValueError(f"{name} must be a finite number of seconds, not {value!r}")
+        raise InvalidArgument(f"{name} must be a finite number of seconds, not {value!r}")
     return float(value)
 
 
@@ -127,9 +128,9 @@ class TimeBase:
         refresh: float = 10.0,
     ) -> None:
         if kind not in ("server", "caller"):
-            raise ValueError(f"time base must be 'server' or 'caller', not {kind!r}")
+            raise InvalidArgument(f"time base must be 'server' or 'caller', not {kind!r}")
         if not (math.isfinite(refresh) and refresh > 0):
-            raise ValueError("refresh must be a positive number of seconds")
+            raise InvalidArgument("refresh must be a positive number of seconds")
         self.kind = kind
         self.monotonic = monotonic
         self.refresh = refresh
@@ -168,7 +169,7 @@ class AdvicePlans:
         time_base: TimeBase | None = None,
     ) -> None:
         if not (math.isfinite(lease) and lease > 0 and math.isfinite(horizon) and horizon > 0):
-            raise ValueError("lease and horizon must be positive numbers of seconds")
+            raise InvalidArgument("lease and horizon must be positive numbers of seconds")
         self.fence = fence
         self.lease = lease
         self.horizon = horizon

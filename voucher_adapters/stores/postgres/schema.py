@@ -18,6 +18,7 @@ from psycopg.conninfo import conninfo_to_dict, make_conninfo
 
 from voucher_adapters.errors import StorageError
 from voucher_adapters.stores.postgres.errors import describe, redact
+from voucher_core.errors import InvalidArgument
 
 __all__ = ["SCHEMA_VERSION", "check_schema_name", "connect_kwargs", "migrate"]
 
@@ -69,7 +70,7 @@ assert len(MIGRATIONS) == SCHEMA_VERSION
 def check_schema_name(schema: str) -> str:
     """The schema name, double-quoted for SQL; only plain lower-case names are accepted."""
     if not _NAME.fullmatch(schema):
-        raise ValueError(
+        raise InvalidArgument(
             f"schema must be a plain lower-case SQL name (letters, digits, _), not {schema!r}"
         )
     return f'"{schema}"'
@@ -85,7 +86,7 @@ def connect_kwargs(dsn: str, timeout: float) -> dict[str, str | int]:
     already gives (its own ``options`` included) are kept.
     """
     if not (math.isfinite(timeout) and timeout > 0):
-        raise ValueError("timeout must be a positive number of seconds")
+        raise InvalidArgument("timeout must be a positive number of seconds")
     given = conninfo_to_dict(dsn)
     seconds = max(2, math.ceil(timeout))
     wait_ms, statement_ms = seconds * 1000, seconds * 6000

@@ -23,6 +23,7 @@ from voucher_adapters.stores.sqlite.database import Database
 from voucher_adapters.stores.sqlite.group_commit import GroupCommitter, LoopCommitter
 from voucher_adapters.stores.sqlite.journal import SqliteJournal
 from voucher_adapters.stores.sqlite.queue import SqliteAdviceQueue
+from voucher_core.errors import InvalidArgument
 from voucher_core.messages import BasicReversal, TenderAdvice
 from voucher_core.ports import JournalEntry, ParkedAdvice, QueuedAdvice
 from voucher_core.transaction import Transaction
@@ -36,7 +37,7 @@ def _committer(database: Database, commit_on: str) -> GroupCommitter | LoopCommi
         return GroupCommitter(database)
     if commit_on == "loop":
         return LoopCommitter(database)
-    raise ValueError(f"commit_on must be 'thread' or 'loop', not {commit_on!r}")
+    raise InvalidArgument(f"commit_on must be 'thread' or 'loop', not {commit_on!r}")
 
 
 class AsyncSqliteAdviceQueue:

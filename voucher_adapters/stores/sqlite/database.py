@@ -21,6 +21,7 @@ from typing import Any, Generic, TypeVar
 
 from voucher_adapters.errors import StorageError
 from voucher_adapters.stores.sqlite.errors import describe
+from voucher_core.errors import InvalidArgument
 
 __all__ = ["SCHEMA_VERSION", "Database", "Failure", "Step", "read_boot_id"]
 
@@ -113,9 +114,9 @@ class Database:
         busy_timeout: float = 5.0,
     ) -> None:
         if synchronous.upper() not in SYNCHRONOUS:
-            raise ValueError(f"synchronous must be one of {', '.join(SYNCHRONOUS)}")
+            raise InvalidArgument(f"synchronous must be one of {', '.join(SYNCHRONOUS)}")
         if busy_timeout < 0:
-            raise ValueError("busy_timeout may not be negative")
+            raise InvalidArgument("busy_timeout may not be negative")
         self.path = os.path.abspath(os.fspath(path))
         self.busy_timeout = busy_timeout
         self.commits = 0  # write transactions committed
@@ -320,7 +321,7 @@ class Database:
     def pragma(self, name: str) -> object:
         """Read a setting back from this connection (``journal_mode``, ``synchronous``...)."""
         if not name.replace("_", "").isalpha():
-            raise ValueError(f"not a pragma name: {name!r}")
+            raise InvalidArgument(f"not a pragma name: {name!r}")
         step = Step(f"read {name}", lambda c: c.execute(f"PRAGMA {name}").fetchone()[0], False)
         return self.run(step)
 

@@ -22,6 +22,7 @@ from typing import Any, TypeVar
 
 from voucher_adapters.errors import StorageError
 from voucher_adapters.stores.sqlite.database import Database, Failure, Step
+from voucher_core.errors import InvalidArgument
 
 __all__ = ["GroupCommitter"]
 
@@ -49,7 +50,7 @@ def _settle(outcomes: list[tuple[asyncio.Future[Any], Any]]) -> None:
 class GroupCommitter:
     def __init__(self, database: Database, *, max_batch: int = 512) -> None:
         if max_batch < 1:
-            raise ValueError("max_batch must be at least 1")
+            raise InvalidArgument("max_batch must be at least 1")
         self._database = database
         self._max_batch = max_batch
         self._jobs: queue.SimpleQueue[_Job | None] = queue.SimpleQueue()
@@ -134,7 +135,7 @@ class LoopCommitter:
 
     def __init__(self, database: Database, *, max_batch: int = 512) -> None:
         if max_batch < 1:
-            raise ValueError("max_batch must be at least 1")
+            raise InvalidArgument("max_batch must be at least 1")
         self._database = database
         self._max_batch = max_batch
         self._pending: list[tuple[Step[Any], asyncio.Future[Any]]] = []

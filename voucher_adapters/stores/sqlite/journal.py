@@ -17,6 +17,7 @@ from collections.abc import Iterable
 
 from voucher_adapters.stores.sqlite.claim import OwnerClaim, claim_owner
 from voucher_adapters.stores.sqlite.database import Database, Step, wall_time
+from voucher_core.errors import InvalidArgument
 from voucher_core.ports import JournalEntry
 from voucher_core.snapshot import restore, snapshot_json
 from voucher_core.table import TERMINAL
@@ -44,7 +45,7 @@ class JournalSteps:
         # Taken now, in the caller's thread: the transaction may move on right after.
         text = snapshot_json(tx)
         if decision_deadline is not None and not math.isfinite(decision_deadline):
-            raise ValueError(f"decision_deadline must be finite, not {decision_deadline!r}")
+            raise InvalidArgument(f"decision_deadline must be finite, not {decision_deadline!r}")
         state = tx.state
         row = (
             tx.id,

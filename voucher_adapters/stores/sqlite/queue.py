@@ -30,6 +30,7 @@ import sqlite3
 from typing import Any
 
 from voucher_adapters.stores.sqlite.database import Database, Step, wall_time
+from voucher_core.errors import InvalidArgument
 from voucher_core.messages import BasicReversal, TenderAdvice
 from voucher_core.ports import ParkedAdvice, QueuedAdvice
 from voucher_core.replies import AdviceKind
@@ -63,7 +64,7 @@ def default_holder() -> str:
 
 def _finite(name: str, value: float) -> float:
     if not math.isfinite(value):
-        raise ValueError(f"{name} must be a finite number of seconds, not {value!r}")
+        raise InvalidArgument(f"{name} must be a finite number of seconds, not {value!r}")
     return float(value)
 
 
@@ -278,7 +279,7 @@ class SqliteAdviceQueue:
         horizon: float = 3600.0,
     ) -> None:
         if not (math.isfinite(lease) and lease > 0 and math.isfinite(horizon) and horizon > 0):
-            raise ValueError("lease and horizon must be positive numbers of seconds")
+            raise InvalidArgument("lease and horizon must be positive numbers of seconds")
         self.steps = AdviceSteps(
             holder=holder or default_holder(),
             lease=lease,

@@ -24,6 +24,7 @@ from urllib.parse import urlencode, urlsplit
 import attrs
 
 from voucher_adapters.errors import TokenError
+from voucher_core.errors import InvalidArgument
 
 __all__ = ["BasicAuth", "OAuth2ClientCredentials", "TokenError"]
 
@@ -33,7 +34,7 @@ _TOKEN_CHARS = re.compile(r"[A-Za-z0-9\-._~+/]+=*")
 
 def _no_colon(_instance: object, _attribute: attrs.Attribute[str], value: str) -> None:
     if ":" in value:
-        raise ValueError("a Basic auth username cannot contain ':'")
+        raise InvalidArgument("a Basic auth username cannot contain ':'")
 
 
 @attrs.frozen
@@ -91,11 +92,11 @@ class OAuth2ClientCredentials:
     ) -> None:
         parts = urlsplit(token_url)
         if parts.scheme not in ("http", "https") or not parts.hostname:
-            raise ValueError("token_url must be an absolute http:// or https:// URL")
+            raise InvalidArgument("token_url must be an absolute http:// or https:// URL")
         if parts.username is not None or parts.password is not None:
-            raise ValueError("token_url must not carry credentials; pass client_id and secret")
+            raise InvalidArgument("token_url must not carry credentials; pass client_id and secret")
         if refresh_margin < 0:
-            raise ValueError("refresh_margin must not be negative")
+            raise InvalidArgument("refresh_margin must not be negative")
         self.token_url = token_url
         self.client_id = client_id
         self._client_secret = client_secret

@@ -35,6 +35,7 @@ import httpx
 
 from voucher_adapters.transports.exchange import Exchange, Operation
 from voucher_adapters.transports.http.auth import BasicAuth, OAuth2ClientCredentials
+from voucher_core.errors import InvalidArgument
 from voucher_core.messages import BasicReversal, ProvisionRequest, TenderAdvice
 from voucher_core.ports import LookupReply
 from voucher_core.replies import (
@@ -82,21 +83,21 @@ Auth = BasicAuth | OAuth2ClientCredentials
 def normalize_base_url(base_url: str) -> str:
     """``scheme://host[:port]/path`` without a trailing slash; the default path if none."""
     if not isinstance(base_url, str):
-        raise ValueError(f"base_url must be a string, got {type(base_url).__name__}")
+        raise InvalidArgument(f"base_url must be a string, got {type(base_url).__name__}")
     parts = urlsplit(base_url.strip())
     if parts.scheme not in ("http", "https"):
-        raise ValueError("base_url must start with http:// or https://")
+        raise InvalidArgument("base_url must start with http:// or https://")
     if "@" in parts.netloc:
         # Not echoing the URL: it holds a password.
-        raise ValueError("base_url must not carry credentials; pass them as auth=")
+        raise InvalidArgument("base_url must not carry credentials; pass them as auth=")
     if not parts.hostname:
-        raise ValueError(f"base_url has no host: {base_url!r}")
+        raise InvalidArgument(f"base_url has no host: {base_url!r}")
     try:
         parts.port  # noqa: B018  (urlsplit checks the port only when asked)
     except ValueError:
-        raise ValueError(f"base_url has an invalid port: {base_url!r}") from None
+        raise InvalidArgument(f"base_url has an invalid port: {base_url!r}") from None
     if parts.query or parts.fragment:
-        raise ValueError(f"base_url must not have a query or fragment: {base_url!r}")
+        raise InvalidArgument(f"base_url must not have a query or fragment: {base_url!r}")
     path = parts.path.rstrip("/") or DEFAULT_BASE_PATH
     return urlunsplit((parts.scheme, parts.netloc, path, "", ""))
 
@@ -111,25 +112,25 @@ def ssl_context(verify: bool | str | ssl.SSLContext) -> ssl.SSLContext:
                 return ssl.create_default_context(capath=verify)
             return ssl.create_default_context(cafile=verify)
         except (OSError, ValueError) as exc:  # ssl.SSLError is an OSError
-            raise ValueError(f"verify: cannot load CA certificates from {verify!r}") from exc
+            raise InvalidArgument(f"verify: cannot load CA certificates from {verify!r}") from exc
     if verify is True:
         return httpx.create_ssl_context(verify=True, trust_env=False)
     if verify is False:
         return httpx.create_ssl_context(verify=False, trust_env=False)
-    raise ValueError(f"verify must be a bool, a CA path or an SSLContext, got {verify!r}")
+    raise InvalidArgument(f"verify must be a bool, a CA path or an SSLContext, got {verify!r}")
 
 
 def limits(max_connections: int) -> httpx.Limits:
     if isinstance(max_connections, bool) or not isinstance(max_connections, int):
-        raise ValueError("max_connections must be an integer")
+        raise InvalidArgument("max_connections must be an integer")
     if max_connections < 1:
-        raise ValueError(f"max_connections must be at least 1, got {max_connections}")
+        raise InvalidArgument(f"max_connections must be at least 1, got {max_connections}")
     return httpx.Limits(max_connections=max_connections, max_keepalive_connections=max_connections)
 
 
 def _check_max_body(max_body: int) -> int:
     if isinstance(max_body, bool) or not isinstance(max_body, int) or max_body < 1:
-        raise ValueError(f"max_body must be a positive integer, got {max_body!r}")
+        raise InvalidArgument(f"max_body must be a positive integer, got {max_body!r}")
     return max_body
 
 
@@ -304,7 +305,7 @@ class TransportBase:
         observer: Callable[[Exchange], None] | None,
     ) -> None:
         if auth is not None and not isinstance(auth, BasicAuth | OAuth2ClientCredentials):
-            raise ValueError("auth must be BasicAuth, OAuth2ClientCredentials or None")
+            raise InvalidArgument("auth must be BasicAuth, OAuth2ClientCredentials or None")
         self.base_url = normalize_base_url(base_url)
         self.auth = auth
         self.max_body = _check_max_body(max_body)
