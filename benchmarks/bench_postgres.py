@@ -10,12 +10,12 @@ and the sale ends DONE with its confirmation acknowledged and removed from the q
 - **postgres, N lanes**: the ``AsyncDriver`` with ``AsyncPostgresJournal`` and
   ``AsyncPostgresAdviceQueue``, N sales in flight. Each pool holds ``min(N, 32)``
   connections (two pools, so up to twice that on the server). Every run gets a fresh schema
-  ``voucher_bench_<hex>``, migrated before and dropped after. These stores are opened here:
-  the composition root's ``Settings`` has no schema or pool size to give them.
+  ``voucher_bench_<hex>``, migrated before and dropped after.
 - **sqlite**: the ``AsyncDriver`` with ``AsyncSqliteJournal`` and ``AsyncSqliteAdviceQueue``
-  (``commit_on="loop"``), 16 in flight, in a temporary directory inside the project, built
-  through the composition root (:mod:`voucher_adapters.bootstrap`) as ``bench_durable.py``
-  builds its drivers.
+  (``commit_on="loop"``), 16 in flight, in a temporary directory inside the project.
+
+Both are built through the composition root (:mod:`voucher_adapters.bootstrap`), as
+``bench_durable.py`` builds its drivers.
 
 The server is ``$VOUCHER_BENCH_PG_DSN`` (default ``postgresql://postgres@127.0.0.1:5432/test``).
 If it does not answer, the benchmark says so and exits 0 without a ``BENCH`` line.
@@ -34,15 +34,13 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import cast
 
+import attrs
 import psycopg
-from bench_durable import drive, requests, settings, switch_for, till
+from bench_durable import drive, requests, till
 
 from voucher_adapters.bootstrap import build_async
-from voucher_adapters.clock import SystemClock
-from voucher_adapters.demo import DEMO_CLIENT_ID
 from voucher_adapters.stores.postgres import AsyncPostgresAdviceQueue, AsyncPostgresJournal, migrate
 from voucher_adapters.stores.sqlite import AsyncSqliteAdviceQueue, AsyncSqliteJournal
-from voucher_adapters.transports.in_process import AsyncInMemoryTransport
 from voucher_core import AsyncDriver, State
 from voucher_core.messages import ProvisionRequest
 from voucher_core.ports import JournalEntry
@@ -66,11 +64,6 @@ def check(entries: list[JournalEntry], queued: int, parked: int, count: int) -> 
 
 Journal = AsyncPostgresJournal | AsyncSqliteJournal
 Queue = AsyncPostgresAdviceQueue | AsyncSqliteAdviceQueue
-
-
-async def close(journal: Journal, queue: Queue) -> None:
-    await journal.aclose()
-    await queue.aclose()
 
 
 async def measured(
@@ -105,23 +98,14 @@ def postgres(dsn: str, count: int, lanes: int, seed: int) -> tuple[float, int]:
 
         async def run() -> tuple[float, int]:
             sales = requests(count, seed)
-            journal = AsyncPostgresJournal(dsn, schema=schema, pool_size=pool_size)
-            queue = AsyncPostgresAdviceQueue(dsn, schema=schema, pool_size=pool_size)
-            try:
+            on_sqlite = till(Path("unused"), sales, seed, recorded=True)
+            wanted = attrs.evolve(on_sqlite, db=None, dsn=dsn, schema=schema, pool_size=pool_size)
+            async with await build_async(wanted) as app:
+                journal = cast(AsyncPostgresJournal, app.journal)
+                queue = cast(AsyncPostgresAdviceQueue, app.queue)
                 await journal.entries()  # open both pools before the clock starts
                 await queue.stats()
-                driver = AsyncDriver(
-                    AsyncInMemoryTransport(
-                        switch_for(sales, seed, recorded=True), username=DEMO_CLIENT_ID
-                    ),
-                    queue,
-                    clock=SystemClock(),
-                    journal=journal,
-                    settings=settings(seed),
-                )
-                return await measured(driver, journal, queue, sales, lanes)
-            finally:
-                await close(journal, queue)
+                return await measured(app.driver, journal, queue, sales, lanes)
 
         return asyncio.run(run())
     finally:

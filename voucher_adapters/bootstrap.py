@@ -124,7 +124,8 @@ class Settings:
     process guards nothing, and its snapshots cost time). ``owner`` names the process
     whose unfinished sales the journal resumes; ``claim`` (on by default) claims it when the
     application is built. ``create=False`` refuses a SQLite file that does not exist yet.
-    ``commit_on`` picks where the async SQLite stores commit (see ``AsyncSqliteJournal``).
+    ``commit_on`` picks where the async SQLite stores commit (see ``AsyncSqliteJournal``);
+    ``schema`` and ``pool_size`` say where and how wide the PostgreSQL stores are.
 
     The driver: ``driver`` (policies, profiles, ids, trace observer) and ``clock`` (the
     system's by default). ``exchange_observer`` sees every exchange of a transport built
@@ -141,6 +142,8 @@ class Settings:
     db: str | None = None
     dsn: str | None = None
     memory_journal: bool = False
+    schema: str = "voucher"
+    pool_size: int = 4
     owner: str | None = None
     claim: bool = True
     create: bool = True
@@ -357,9 +360,11 @@ def build(settings: Settings) -> Application:
     return Application(settings, driver, queue, journal, closers)
 
 
-def _open_stores(settings: Settings, closers: _Closers) -> tuple[TransactionJournal, LocalQueue]:
+def _open_stores(
+    settings: Settings, closers: _Closers
+) -> tuple[TransactionJournal | None, LocalQueue]:
     if not settings.durable:
-        return InMemoryJournal(), InMemoryAdviceQueue()
+        return (InMemoryJournal() if settings.memory_journal else None), InMemoryAdviceQueue()
     journal, queue = _open_durable(settings, closers)
     if settings.claim:
         journal.claim()
@@ -392,10 +397,13 @@ def _open_durable(settings: Settings, closers: _Closers) -> tuple[DurableJournal
             migrate,
         )
 
-        migrate(settings.dsn)
-        journal = PostgresJournal(settings.dsn, owner=settings.owner)
+        schema, pool_size = settings.schema, settings.pool_size
+        migrate(settings.dsn, schema=settings.schema)
+        journal = PostgresJournal(
+            settings.dsn, owner=settings.owner, schema=schema, pool_size=pool_size
+        )
         closers.add(journal.close)
-        queue = PostgresAdviceQueue(settings.dsn)
+        queue = PostgresAdviceQueue(settings.dsn, schema=schema, pool_size=pool_size)
         closers.add(queue.close)
         return journal, queue
     _check_db(settings)
@@ -468,10 +476,13 @@ async def _open_async_stores(
             migrate,
         )
 
-        await asyncio.to_thread(migrate, settings.dsn)
-        pg_journal = AsyncPostgresJournal(settings.dsn, owner=settings.owner)
+        await asyncio.to_thread(migrate, settings.dsn, schema=settings.schema)
+        schema, pool_size = settings.schema, settings.pool_size
+        pg_journal = AsyncPostgresJournal(
+            settings.dsn, owner=settings.owner, schema=schema, pool_size=pool_size
+        )
         closers.add(pg_journal.aclose)
-        pg_queue = AsyncPostgresAdviceQueue(settings.dsn)
+        pg_queue = AsyncPostgresAdviceQueue(settings.dsn, schema=schema, pool_size=pool_size)
         closers.add(pg_queue.aclose)
         if settings.claim:
             await asyncio.to_thread(pg_journal.sync.claim)
