@@ -1,8 +1,10 @@
 """The transaction state machine, as data.
 
 This table is the single source of truth for how a sale moves. :mod:`voucher_core.transaction`
-builds its ``transitions`` machine from it, and :mod:`voucher_core.diagram` draws the state
-diagram in ``docs/`` from it, so the picture cannot drift from the code.
+builds its ``transitions`` machine from it, one transition per rule with the rule's guard as
+its condition, and :mod:`voucher_core.diagram` draws the state diagram in ``docs/`` from it, so
+the picture cannot drift from the code. A few rules need more than a state and an event and
+live in the code instead: the WARNING above :data:`TRANSITIONS` lists them.
 
 Each :class:`Rule` reads: in state ``source``, when ``event`` happens and ``guard`` holds, move
 to ``dest`` and send ``sends``. Rules for one (source, event) pair are tried in order; their
@@ -55,7 +57,11 @@ class Event(enum.StrEnum):
 
 
 class Guard(enum.StrEnum):
-    """Conditions a rule may require; :mod:`voucher_core.transaction` evaluates them."""
+    """Conditions a rule may require; each is a condition of the machine, named by its value.
+
+    :mod:`voucher_core.transaction` holds one predicate per guard and hands it to the machine
+    as the condition of every transition whose rule names that guard.
+    """
 
     SINGLE_MESSAGING = "single messaging"
     RETRY_ALLOWED = "retries supported and left"
@@ -81,6 +87,25 @@ class Rule:
     sends: Send = Send.NOTHING
     flags_reconciliation: bool = False
 
+
+# WARNING: these rules are kept in voucher_core.transaction, not in the table below, because
+# they need more than a state and an event. Change one there and here together; the diagram
+# and docs/state-machine.md show only the table.
+#
+# * Chained moves. An approval in single messaging is followed at once by ``delivered``, which
+#   the core fires itself (Transaction.provision_replied); no driver feeds it. In dual
+#   messaging, tenders given up front (Transaction.begin(tenders=...)) make the approval go
+#   straight on to ``host_confirmed``, exactly as if the host had called Transaction.confirm.
+# * Send to command. What a rule's ``sends`` becomes is code: RETRY counts the retry and sends
+#   the original request again (SendRetry, Transaction._command); CONFIRMATION is the
+#   TenderAdvice that Transaction.confirm builds before it fires the event, so a bad tender
+#   leaves the state alone; both reversals queue a BasicReversal (QueueAdvice), built once.
+# * The reversal's reason. REVERSAL_CANCELLED carries CANCELLED; REVERSAL_UNANSWERED carries
+#   RESPONSE_NOT_FINAL when the first attempt's answer was not final, TIMEOUT otherwise.
+# * What ``flags_reconciliation`` writes ("conflict: ..." or "rejected: ..." from the reply)
+#   is Transaction.advice_replied's.
+# * Replies that are no event: a RepeatLater advice reply never reaches the machine, and
+#   Transaction.interrupted feeds ``provision_unknown`` only in PROVISIONING or RETRYING.
 
 _P, _R, _PD = State.PROVISIONING, State.RETRYING, State.PROVISIONED
 _C, _V, _D, _X = State.CONFIRMING, State.REVERSING, State.DONE, State.DECLINED
