@@ -18,7 +18,7 @@ import time
 from pathlib import Path
 
 from voucher_adapters.stores.postgres import PostgresAdviceQueue
-from voucher_core import to_json
+from voucher_core.wire import to_json
 
 GIVE_UP_AFTER = 50.0  # seconds: a stuck test must not hang CI
 

@@ -8,19 +8,7 @@ from datetime import UTC, datetime
 import attrs
 
 from voucher_adapters.demo import SeededIds, cash, demo_request
-from voucher_core import (
-    Acknowledged,
-    Approved,
-    Conflict,
-    Declined,
-    ProviderProfile,
-    State,
-    Transaction,
-    Unknown,
-    UnknownReason,
-    from_json,
-    to_json,
-)
+from voucher_core import ProviderProfile, State, Transaction
 from voucher_core.messages import (
     BasicReversal,
     ErrorDetail,
@@ -31,7 +19,9 @@ from voucher_core.messages import (
     Voucher,
 )
 from voucher_core.policy import Messaging
+from voucher_core.replies import Acknowledged, Approved, Conflict, Declined, Unknown, UnknownReason
 from voucher_core.snapshot import snapshot
+from voucher_core.wire import from_json, to_json
 
 WHEN = datetime(2026, 11, 23, 12, 0, tzinfo=UTC)
 DUAL = ProviderProfile(messaging=Messaging.DUAL)

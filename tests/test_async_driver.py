@@ -17,8 +17,6 @@ from voucher_adapters.stores.memory import AsyncInMemoryAdviceQueue, InMemoryAdv
 from voucher_adapters.transports.exchange import Exchange
 from voucher_adapters.transports.in_process import AsyncInMemoryTransport
 from voucher_core import (
-    Acknowledged,
-    AdviceKind,
     AsyncDriver,
     BackoffPolicy,
     DecisionPolicy,
@@ -26,7 +24,6 @@ from voucher_core import (
     LookupRefused,
     Outcome,
     ProviderProfile,
-    RepeatLater,
     RetryPolicy,
     State,
     Transaction,
@@ -34,7 +31,7 @@ from voucher_core import (
 from voucher_core.drivers import AdviceQueued, AdviceSettled, DecisionAwaited, StateChanged, Trace
 from voucher_core.messages import BasicReversal, ProvisionRequest, TenderAdvice
 from voucher_core.policy import DUAL, NO_ADVICES, NO_RETRIES, SINGLE
-from voucher_core.replies import AdviceReply
+from voucher_core.replies import Acknowledged, AdviceKind, AdviceReply, RepeatLater
 
 T = TypeVar("T")
 

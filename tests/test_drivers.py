@@ -14,18 +14,13 @@ from voucher_adapters.stores.memory import InMemoryAdviceQueue
 from voucher_adapters.transports.exchange import Exchange
 from voucher_adapters.transports.in_process import InMemoryTransport
 from voucher_core import (
-    Acknowledged,
-    AdviceKind,
     BackoffPolicy,
-    Conflict,
     DecisionPolicy,
     Driver,
     DriverSettings,
     LookupRefused,
     Outcome,
     ProviderProfile,
-    Rejected,
-    RepeatLater,
     RetryPolicy,
     State,
     Transaction,
@@ -33,6 +28,7 @@ from voucher_core import (
 from voucher_core.drivers import AdviceQueued, AdviceSettled, DecisionAwaited, StateChanged, Trace
 from voucher_core.messages import BasicReversal, ProvisionRequest, ReversalReason
 from voucher_core.policy import DUAL, SINGLE
+from voucher_core.replies import Acknowledged, AdviceKind, Conflict, Rejected, RepeatLater
 from voucher_core.table import TRANSITIONS
 
 PROVIDERS = (

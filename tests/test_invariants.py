@@ -49,17 +49,10 @@ from voucher_adapters.stores.memory import InMemoryAdviceQueue, InMemoryJournal
 from voucher_adapters.stores.sqlite import SqliteAdviceQueue, SqliteJournal
 from voucher_adapters.transports.exchange import Exchange
 from voucher_adapters.transports.in_process import InMemoryTransport
-from voucher_core import (
-    Acknowledged,
-    DecisionPolicy,
-    Driver,
-    DriverSettings,
-    RetryPolicy,
-    State,
-    Transaction,
-)
+from voucher_core import DecisionPolicy, Driver, DriverSettings, RetryPolicy, State, Transaction
 from voucher_core.messages import ProvisionRequest
 from voucher_core.policy import Messaging, ProviderProfile
+from voucher_core.replies import Acknowledged
 
 MAX_RETRIES = 3
 PROVIDERS = (

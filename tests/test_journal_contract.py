@@ -21,10 +21,12 @@ from voucher_adapters.demo import cash
 from voucher_adapters.stores.memory import AsyncInMemoryJournal, InMemoryJournal
 from voucher_adapters.stores.postgres import AsyncPostgresJournal, PostgresJournal
 from voucher_adapters.stores.sqlite import AsyncSqliteJournal, SqliteJournal
-from voucher_core import Acknowledged, State, to_json
+from voucher_core import State
 from voucher_core.ports import AsyncTransactionJournal, TransactionJournal
+from voucher_core.replies import Acknowledged
 from voucher_core.snapshot import snapshot, snapshot_json
 from voucher_core.table import TERMINAL
+from voucher_core.wire import to_json
 
 Journal = InMemoryJournal | SqliteJournal | PostgresJournal
 

@@ -15,9 +15,9 @@ from voucher_adapters.stores.memory import (
     InMemoryAdviceQueue,
     ParkedAdvice,
 )
-from voucher_core import AdviceKind, QueuedAdvice
 from voucher_core.messages import BasicReversal, ReversalReason, TenderAdvice, ThirdPartyIdentifier
-from voucher_core.ports import AdviceQueue, AsyncAdviceQueue
+from voucher_core.ports import AdviceQueue, AsyncAdviceQueue, QueuedAdvice
+from voucher_core.replies import AdviceKind
 
 WHEN = datetime(2026, 1, 1, tzinfo=UTC)
 ids = SeededIds(42)

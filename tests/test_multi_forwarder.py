@@ -27,7 +27,7 @@ from pg import PG_DSN, fresh_schema, sql
 from sqlite_samples import Samples
 
 from voucher_adapters.stores.postgres import PostgresAdviceQueue
-from voucher_core import to_json
+from voucher_core.wire import to_json
 
 ADVICES = 10_000
 FORWARDERS = 4

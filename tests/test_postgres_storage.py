@@ -32,8 +32,9 @@ from voucher_adapters.stores.postgres import (
     redact,
 )
 from voucher_adapters.stores.postgres.schema import LOCK_CLASS, MIGRATIONS, connect_kwargs
-from voucher_core import State, to_json
+from voucher_core import State
 from voucher_core.snapshot import snapshot_json
+from voucher_core.wire import to_json
 
 
 @pytest.fixture

@@ -35,8 +35,9 @@ from voucher_adapters.stores.memory import (
 from voucher_adapters.stores.postgres import AsyncPostgresAdviceQueue, PostgresAdviceQueue
 from voucher_adapters.stores.sqlite import AsyncSqliteAdviceQueue, SqliteAdviceQueue
 from voucher_adapters.stores.sqlite import database as sqlite_database
-from voucher_core import AdviceKind, QueuedAdvice, to_json
-from voucher_core.ports import AdviceQueue, AsyncAdviceQueue
+from voucher_core.ports import AdviceQueue, AsyncAdviceQueue, QueuedAdvice
+from voucher_core.replies import AdviceKind
+from voucher_core.wire import to_json
 
 LEASE = 10_000.0
 

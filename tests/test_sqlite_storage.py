@@ -34,8 +34,9 @@ from voucher_adapters.stores.sqlite import (
     StorageError,
 )
 from voucher_adapters.stores.sqlite.database import MIGRATIONS, Failure, Step
-from voucher_core import State, to_json
+from voucher_core import State
 from voucher_core.snapshot import snapshot, snapshot_json
+from voucher_core.wire import to_json
 
 FULL = "the disk or database is full"
 

@@ -11,29 +11,15 @@ from hypothesis import strategies as st
 
 from voucher_adapters.demo import SeededIds, cash, demo_request
 from voucher_core import (
-    TRANSITIONS,
-    Acknowledged,
-    Approved,
-    AwaitDecision,
-    Conflict,
-    Declined,
-    Event,
     InvalidEvent,
     LookupRefused,
     Outcome,
     ProviderProfile,
-    QueueAdvice,
-    Rejected,
-    RepeatLater,
     RetryPolicy,
-    SendRetry,
     State,
     Transaction,
-    Unknown,
-    UnknownReason,
-    from_json,
-    to_json,
 )
+from voucher_core.commands import AwaitDecision, QueueAdvice, SendRetry
 from voucher_core.messages import (
     BasicReversal,
     ErrorDetail,
@@ -44,7 +30,19 @@ from voucher_core.messages import (
     Voucher,
 )
 from voucher_core.policy import Messaging
+from voucher_core.replies import (
+    Acknowledged,
+    Approved,
+    Conflict,
+    Declined,
+    Rejected,
+    RepeatLater,
+    Unknown,
+    UnknownReason,
+)
+from voucher_core.table import TRANSITIONS, Event
 from voucher_core.transaction import MACHINE
+from voucher_core.wire import from_json, to_json
 
 NOW = datetime(2026, 11, 23, 12, 0, tzinfo=UTC)
 DUAL = ProviderProfile(messaging=Messaging.DUAL)

@@ -1,14 +1,31 @@
 """voucher-core: sell digital vouchers through the Electrum switch without losing money.
 
 Each sale is a :class:`Transaction`, a state machine that takes what happened and says what to
-send next. Drivers (:class:`Driver`, :class:`AsyncDriver`) run transactions over two ports, a
-transport to the switch and an advice queue, which adapters implement.
+send next. Drivers (:class:`Driver`, :class:`AsyncDriver`) run transactions over three ports,
+a transport to the switch, an advice queue and a journal, which adapters implement.
+
+This module holds what a host needs to sell, confirm, cancel, recover and read the results,
+and nothing else: the drivers and their settings, the policies, the port protocols, the
+transaction with its state and outcome, and the errors. Everything else stays in the module
+that defines it: messages in :mod:`voucher_core.messages`, classified replies in
+:mod:`voucher_core.replies`, the transition table in :mod:`voucher_core.table`, commands in
+:mod:`voucher_core.commands`, the JSON codec in :mod:`voucher_core.wire`, the records the ports
+pass around in :mod:`voucher_core.ports`.
 """
 
-from voucher_core.commands import AwaitDecision, Command, QueueAdvice, SendProvision, SendRetry
 from voucher_core.drivers import AsyncDriver, Driver
 from voucher_core.drivers.shared import DriverSettings
-from voucher_core.errors import InvalidEvent, LookupRefused, VoucherError
+from voucher_core.errors import (
+    InvalidArgument,
+    InvalidEvent,
+    InvalidFieldTypeError,
+    InvalidFieldValueError,
+    LookupRefused,
+    MessageError,
+    SnapshotError,
+    VoucherError,
+    WireFormatError,
+)
 from voucher_core.policy import (
     BackoffPolicy,
     DecisionPolicy,
@@ -19,78 +36,41 @@ from voucher_core.policy import (
 from voucher_core.ports import (
     AdviceQueue,
     AsyncAdviceQueue,
+    AsyncTransactionJournal,
     AsyncTransport,
     Clock,
-    QueuedAdvice,
+    TransactionJournal,
     Transport,
 )
-from voucher_core.replies import (
-    Acknowledged,
-    AdviceKind,
-    AdviceReply,
-    Approved,
-    Conflict,
-    Declined,
-    ProvisionReply,
-    Rejected,
-    RepeatLater,
-    Unknown,
-    UnknownReason,
-    classify_advice,
-    classify_provision,
-    no_response,
-)
-from voucher_core.table import TERMINAL, TRANSITIONS, Event, Rule, State
+from voucher_core.table import State
 from voucher_core.transaction import Outcome, Transaction
-from voucher_core.wire import WireFormatError, from_json, from_wire, to_json, to_wire
 
 __all__ = [
-    "TERMINAL",
-    "TRANSITIONS",
-    "Acknowledged",
-    "AdviceKind",
     "AdviceQueue",
-    "AdviceReply",
-    "Approved",
     "AsyncAdviceQueue",
     "AsyncDriver",
+    "AsyncTransactionJournal",
     "AsyncTransport",
-    "AwaitDecision",
     "BackoffPolicy",
     "Clock",
-    "Command",
-    "Conflict",
     "DecisionPolicy",
-    "Declined",
     "Driver",
     "DriverSettings",
-    "Event",
+    "InvalidArgument",
     "InvalidEvent",
+    "InvalidFieldTypeError",
+    "InvalidFieldValueError",
     "LookupRefused",
+    "MessageError",
     "Messaging",
     "Outcome",
     "ProviderProfile",
-    "ProvisionReply",
-    "QueueAdvice",
-    "QueuedAdvice",
-    "Rejected",
-    "RepeatLater",
     "RetryPolicy",
-    "Rule",
-    "SendProvision",
-    "SendRetry",
+    "SnapshotError",
     "State",
     "Transaction",
+    "TransactionJournal",
     "Transport",
-    "Unknown",
-    "UnknownReason",
     "VoucherError",
     "WireFormatError",
-    "classify_advice",
-    "classify_provision",
-    "from_json",
-    "from_wire",
-    "no_response",
-    "to_json",
-    "to_wire",
 ]
