@@ -29,7 +29,7 @@ from typing import TYPE_CHECKING, Literal, Protocol, Self
 import attrs
 
 from voucher_adapters.clock import SystemClock
-from voucher_adapters.demo import DEMO_CLIENT_ID, DEMO_PASSWORD
+from voucher_adapters.demo import DEMO_CLIENT_ID
 from voucher_adapters.errors import MissingDatabase, SettingsError
 from voucher_adapters.forwarder import FORWARD_INTERVAL, ForwarderThread, forward_forever
 from voucher_adapters.simulator import SwitchSimulator
@@ -113,10 +113,11 @@ class DurableJournal(TransactionJournal, Protocol):
 class Settings:
     """Everything :func:`build` needs, with defaults that run with no outside service.
 
-    The switch: ``url`` (Electrum's SUV base URL, over HTTP with ``auth``; needs the
-    ``[http]`` extra), else the ``simulator`` in this process (a fresh default one if none),
-    reached as ``username``. ``transport`` hands in a ready transport instead (sync or async
-    to match the application); the application does not close a transport it did not make.
+    The switch: ``url`` (Electrum's SUV base URL, over HTTP with ``auth``, Basic or OAuth2,
+    sent as given; needs the ``[http]`` extra), else the ``simulator`` in this process (a
+    fresh default one if none), reached as ``username``. ``transport`` hands in a ready
+    transport instead (sync or async to match the application); the application does not
+    close a transport it did not make.
 
     The stores: the SQLite file ``db``, else the PostgreSQL database ``dsn`` (``[postgres]``
     extra; its schema is created or migrated first), else memory: an advice queue, and a
@@ -161,17 +162,6 @@ class Settings:
     @property
     def durable(self) -> bool:
         return self.db is not None or self.dsn is not None
-
-    @property
-    def store_name(self) -> str:
-        if self.dsn is not None:
-            return "the PostgreSQL database"
-        return self.db if self.db is not None else "memory"
-
-    def http_auth(self) -> BasicAuth | OAuth2ClientCredentials:
-        from voucher_adapters.transports.http import BasicAuth  # noqa: PLC0415  (an extra)
-
-        return self.auth if self.auth is not None else BasicAuth(DEMO_CLIENT_ID, DEMO_PASSWORD)
 
 
 class _Closers:
@@ -425,7 +415,7 @@ def _transport(settings: Settings, closers: _Closers) -> Transport:
         return InMemoryTransport(_switch(settings), username=settings.username, observer=observer)
     from voucher_adapters.transports.http import HttpTransport  # noqa: PLC0415  (an extra)
 
-    http = HttpTransport(settings.url, auth=settings.http_auth(), observer=observer)
+    http = HttpTransport(settings.url, auth=settings.auth, observer=observer)
     closers.add(http.close)
     return http
 
@@ -526,7 +516,7 @@ def _async_transport(settings: Settings, closers: _Closers) -> AsyncTransport:
 
     http = AsyncHttpTransport(
         settings.url,
-        auth=settings.http_auth(),
+        auth=settings.auth,
         max_connections=settings.max_connections,
         observer=observer,
     )
