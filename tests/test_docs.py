@@ -26,6 +26,7 @@ import pytest
 
 from voucher_adapters.cli.main import build_parser
 from voucher_adapters.cli.scenarios import SCENARIOS
+from voucher_core import DriverSettings
 from voucher_core import policy as policy_module
 from voucher_core.policy import (
     DUAL,
@@ -76,6 +77,7 @@ DEFAULT_NAMES: dict[str, object] = {
     "RetryPolicy": RetryPolicy,
     "DecisionPolicy": DecisionPolicy,
     "BackoffPolicy": BackoffPolicy,
+    "DriverSettings": DriverSettings,
     "Messaging": Messaging,
     "DUAL": DUAL,
     "random_id": random_id,
