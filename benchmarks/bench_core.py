@@ -20,12 +20,11 @@ import tracemalloc
 from collections.abc import Callable
 from datetime import UTC, datetime
 
+from voucher_adapters.bootstrap import Settings, build
 from voucher_adapters.clock import SimulatedClock
 from voucher_adapters.demo import DEMO_CLIENT_ID, SeededIds, cash, demo_request
 from voucher_adapters.simulator import Operation, SwitchSimulator
-from voucher_adapters.stores.memory import InMemoryAdviceQueue
-from voucher_adapters.transports.in_process import InMemoryTransport
-from voucher_core import Driver, DriverSettings, ProviderProfile, State
+from voucher_core import DriverSettings, ProviderProfile, State
 from voucher_core.messages import ProvisionRequest, TenderAdvice
 from voucher_core.policy import Messaging
 from voucher_core.replies import (
@@ -45,15 +44,18 @@ def make_requests(n: int, seed: int) -> list[ProvisionRequest]:
     return [demo_request(id=ids(), time=START) for _ in range(n)]
 
 
-def library_run(requests: list[ProvisionRequest]) -> None:
-    switch = SwitchSimulator()
-    clock = SimulatedClock(START)
-    driver = Driver(
-        InMemoryTransport(switch, username=DEMO_CLIENT_ID),
-        InMemoryAdviceQueue(),
-        clock=clock,
-        settings=DriverSettings(profile=DUAL, new_id=SeededIds(1)),
+def library_settings(switch: SwitchSimulator) -> Settings:
+    """The library as a host would build it: the simulator in this process, memory stores."""
+    return Settings(
+        simulator=switch,
+        username=DEMO_CLIENT_ID,
+        clock=SimulatedClock(START),
+        driver=DriverSettings(profile=DUAL, new_id=SeededIds(1)),
     )
+
+
+def library_run(requests: list[ProvisionRequest]) -> None:
+    driver = build(library_settings(SwitchSimulator())).driver
     tenders = cash(1000)
     for request in requests:
         tx = driver.sell(request)
@@ -98,12 +100,7 @@ def timed(run: Callable[[list[ProvisionRequest]], None], requests: list[Provisio
 
 def retained_library(requests: list[ProvisionRequest]) -> tuple[int, object]:
     switch = SwitchSimulator()
-    driver = Driver(
-        InMemoryTransport(switch, username=DEMO_CLIENT_ID),
-        InMemoryAdviceQueue(),
-        clock=SimulatedClock(START),
-        settings=DriverSettings(profile=DUAL, new_id=SeededIds(1)),
-    )
+    driver = build(library_settings(switch)).driver
     gc.collect()
     tracemalloc.start()
     before = tracemalloc.get_traced_memory()[0]
