@@ -19,6 +19,11 @@ Two converters share all of that. :data:`converter` ignores unknown fields, as a
 when reading replies; :data:`strict_converter` reports them, as Electrum's servers do with
 requests (and as the switch simulator should).
 
+Decoding is bounded: a document nested deeper than :data:`MAX_DEPTH` arrays and objects is
+refused before the recursive parser sees it (:func:`decode_json`), so a small hostile reply
+cannot exhaust the interpreter's stack, and a parser failure of any kind is a
+:class:`WireFormatError` like any other unreadable document.
+
 Failures are collected, not raised one at a time: :class:`WireFormatError` lists every bad
 field by its wire path (``tenders[0].amount.currency``), using the Java-style reason
 ``may not be null`` for a missing required field so a server can echo it verbatim.
@@ -27,6 +32,7 @@ All hooks are generated once, when this module is imported.
 """
 
 import json
+import re
 import types
 import typing
 from collections.abc import Callable, Iterable
@@ -59,6 +65,8 @@ _Hook = Callable[[Any, Any], Any]
 
 MAY_NOT_BE_NULL: Final = "may not be null"
 UNKNOWN_FIELD: Final = "unknown field"
+# No SUV message nests deeper than about eight; a reply nested deeper than this is not one.
+MAX_DEPTH: Final = 64
 
 _NONE_TYPE: Final = type(None)
 _PIN_TAGS: Final[dict[type[Any], str]] = {
@@ -427,22 +435,70 @@ def _reject_constant(name: str) -> Any:
     raise ValueError(f"{name} is not a JSON number")
 
 
+# A whole string (escapes included), a bracket, or a quote that opens a string never closed.
+_TOKEN: Final = re.compile(r'"[^"\\]*(?:\\.[^"\\]*)*"|[\[\]{}]|"', re.DOTALL)
+
+
+def _deeper_than(text: str, limit: int) -> bool:
+    """Whether arrays and objects in *text* nest deeper than *limit*; strings are skipped.
+
+    Linear in the length of *text*. A string left open ends the scan: the parser refuses
+    that text anyway.
+    """
+    if text.count("[") + text.count("{") <= limit:  # the usual case, decided at C speed
+        return False
+    depth = 0
+    for token in _TOKEN.finditer(text):
+        first = text[token.start()]
+        if first == '"':
+            if token.end() - token.start() == 1:
+                return False
+        elif first in "[{":
+            depth += 1
+            if depth > limit:
+                return True
+        else:
+            depth -= 1
+    return False
+
+
+def decode_json(content: bytes | str) -> Any:
+    """Decode JSON *content* (UTF-8, -16 or -32 bytes, or text), bounded in nesting.
+
+    Raises :class:`ValueError` for anything that is not such a document: bad syntax, a bad
+    encoding, ``NaN`` or ``Infinity``, or arrays and objects nested deeper than
+    :data:`MAX_DEPTH`. Never :class:`RecursionError`, however deep the input.
+    """
+    if isinstance(content, bytes | bytearray):
+        content = bytes(content).decode(json.detect_encoding(content), "surrogatepass")
+    if not isinstance(content, str):
+        raise ValueError(f"JSON must be bytes or text, got {type(content).__name__}")
+    if _deeper_than(content, MAX_DEPTH):
+        raise ValueError(f"nested deeper than {MAX_DEPTH} arrays and objects")
+    try:
+        return json.loads(content, parse_constant=_reject_constant)
+    except RecursionError:  # not reachable within MAX_DEPTH unless the caller's stack is full
+        raise ValueError("nested too deep for the parser") from None
+
+
 def from_json(cls: type[T], content: bytes | str, *, strict: bool = False) -> T:
     """Decode JSON *content* and read it as *cls*; every failure is a :class:`WireFormatError`."""
     try:
-        data = json.loads(content, parse_constant=_reject_constant)
-    except (ValueError, TypeError, RecursionError) as exc:
+        data = decode_json(content)
+    except ValueError as exc:  # JSONDecodeError and UnicodeDecodeError are ValueErrors
         error = FieldError("", f"could not be decoded as JSON ({exc})")
         raise WireFormatError(cls.__name__, [error]) from exc
     return from_wire(cls, data, strict=strict)
 
 
 __all__ = [
+    "MAX_DEPTH",
     "MAY_NOT_BE_NULL",
     "UNKNOWN_FIELD",
     "FieldError",
     "WireFormatError",
     "converter",
+    "decode_json",
     "from_json",
     "from_wire",
     "make_converter",

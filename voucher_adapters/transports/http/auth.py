@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import asyncio
 import base64
-import json
 import re
 import threading
 import time
@@ -25,6 +24,7 @@ import attrs
 
 from voucher_adapters.errors import TokenError
 from voucher_core.errors import InvalidArgument
+from voucher_core.wire import decode_json
 
 __all__ = ["BasicAuth", "OAuth2ClientCredentials", "TokenError"]
 
@@ -174,8 +174,8 @@ class OAuth2ClientCredentials:
         if not 200 <= status < 300:
             raise TokenError(f"{where} answered HTTP {status}")
         try:
-            data = json.loads(content)
-        except (ValueError, UnicodeDecodeError):
+            data = decode_json(content)  # bounded: a reply nested too deep is not JSON here
+        except ValueError:
             raise TokenError(f"{where}: HTTP {status} but the body is not JSON") from None
         if not isinstance(data, dict):
             raise TokenError(f"{where}: HTTP {status} but the body is not a JSON object")
