@@ -72,7 +72,7 @@ def baseline_run(requests: list[ProvisionRequest]) -> None:
     for request in requests:
         state = "PROVISIONING"
         reply = switch.handle(Operation.PROVISION, to_json(request), username=DEMO_CLIENT_ID)
-        result = classify_provision(reply.status, reply.body)
+        result = classify_provision(reply.status, reply.body, request)
         if isinstance(result, Approved):
             state = "PROVISIONED"
             advice = TenderAdvice(
@@ -120,7 +120,7 @@ def retained_baseline(requests: list[ProvisionRequest]) -> tuple[int, object]:
     before = tracemalloc.get_traced_memory()[0]
     for request in requests:
         reply = switch.handle(Operation.PROVISION, to_json(request), username=DEMO_CLIENT_ID)
-        result = classify_provision(reply.status, reply.body)
+        result = classify_provision(reply.status, reply.body, request)
         if isinstance(result, Approved):
             held[request.id] = ("PROVISIONED", request, result.response)
     gc.collect()

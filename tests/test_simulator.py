@@ -525,7 +525,7 @@ def test_an_operation_the_switch_does_not_know_gets_a_500_not_an_exception(
     reply = sim.handle("redeemVoucher", b"{}", username=USER)  # type: ignore[arg-type]
 
     assert reply.status == 500
-    assert isinstance(classify_provision(reply.status, reply.body), Unknown)
+    assert isinstance(classify_provision(reply.status, reply.body, provision_request()), Unknown)
 
 
 # -- retry ---------------------------------------------------------------------------------------
@@ -572,7 +572,7 @@ def test_a_retry_to_a_provider_without_retries_is_hard_declined(profile: Any) ->
         ErrorType.FUNCTION_NOT_SUPPORTED,
     }
     assert error.id == request.id
-    assert isinstance(classify_provision(reply.status, reply.body), Declined)
+    assert isinstance(classify_provision(reply.status, reply.body, request), Declined)
 
 
 def test_a_retry_whose_path_id_differs_from_the_body_id_is_a_format_error(
@@ -994,7 +994,7 @@ def test_status_unknown_is_a_504_after_the_provider_issued(sim: SwitchSimulator)
 
     assert reply.status == 504
     assert error_of(reply).error_type == ErrorType.VOUCHER_STATUS_UNKNOWN
-    assert isinstance(classify_provision(reply.status, reply.body), Unknown)
+    assert isinstance(classify_provision(reply.status, reply.body, request), Unknown)
     assert sim.ledger() == [LedgerEntry(request.id, "provider", "issued")]
     assert retry(sim, request).status == 200
 
@@ -1025,7 +1025,7 @@ def test_a_server_error_is_a_bare_500_before_processing(sim: SwitchSimulator) ->
     assert [reply.status for reply in replies] == [500, 500]
     assert {reply.body for reply in replies} == {b"", b"Internal Server Error"}
     assert all(reply.content_type.startswith("text/plain") for reply in replies)
-    assert all(isinstance(classify_provision(500, reply.body), Unknown) for reply in replies)
+    assert all(isinstance(classify_provision(500, r.body, request), Unknown) for r in replies)
     assert sim.ledger() == []
 
 

@@ -8,11 +8,15 @@ nothing usable arrived (timeout, reset, refused connection).
 The rules are a direct reading of the reply tables in the specification:
 
 Provision or retry
-    2xx with a parseable ``ProvisionResponse`` -> :class:`Approved`;
-    ``UPSTREAM_UNAVAILABLE`` / ``VOUCHER_STATUS_UNKNOWN`` with any status, any 5xx, and any
-    2xx whose body is not a ``ProvisionResponse`` -> :class:`Unknown`;
-    other 4xx -> :class:`Declined`. Anything else (1xx, 3xx) is treated as unknown: the
-    safe reading, since a retry or reversal settles it either way.
+    2xx with a ``ProvisionResponse`` that proves the approval of *this* request ->
+    :class:`Approved`: its ``id`` is the request's id, its voucher has a non-empty ``code``,
+    it names the request's client, and any amount it names is the request's. A 2xx that
+    fails that test (no voucher, an empty code, another sale's id, another client or amount,
+    a body that is not a ``ProvisionResponse``) proves nothing -> :class:`Unknown`.
+    ``UPSTREAM_UNAVAILABLE`` / ``VOUCHER_STATUS_UNKNOWN`` with any status, any 5xx, and
+    ``DUPLICATE_RECORD`` (the id already holds a voucher, which the retry endpoint returns)
+    -> :class:`Unknown`; other 4xx -> :class:`Declined`. Anything else (1xx, 3xx) is treated
+    as unknown: the safe reading, since a retry or reversal settles it either way.
 
 Advice (confirmation or reversal)
     2xx -> :class:`Acknowledged`; a reversal answered 404 ``UNABLE_TO_LOCATE_RECORD`` ->
@@ -21,17 +25,25 @@ Advice (confirmation or reversal)
     :class:`Rejected` (parked); 5xx and no response -> :class:`RepeatLater`.
     A reply that says the advice's own goal is already reached (``VOUCHER_ALREADY_CONFIRMED``
     to a confirmation, ``VOUCHER_ALREADY_REVERSED`` to a reversal) is acknowledged.
+
+A body is read with :func:`voucher_core.wire.decode_json`, so no body, however malformed or
+deeply nested, makes a classifier raise: what cannot be read is read as no body at all.
 """
 
 from __future__ import annotations
 
 import enum
-import json
 
 import attrs
 
-from voucher_core.messages import ErrorDetail, ErrorType, ProvisionResponse
-from voucher_core.wire import WireFormatError, from_json, from_wire
+from voucher_core.messages import (
+    ErrorDetail,
+    ErrorType,
+    LedgerAmount,
+    ProvisionRequest,
+    ProvisionResponse,
+)
+from voucher_core.wire import WireFormatError, decode_json, from_json, from_wire
 
 __all__ = [
     "Acknowledged",
@@ -52,13 +64,18 @@ __all__ = [
 ]
 
 _UNKNOWN_OUTCOME = frozenset({ErrorType.UPSTREAM_UNAVAILABLE, ErrorType.VOUCHER_STATUS_UNKNOWN})
+# The id is already taken, so this sale may hold a voucher: the retry endpoint returns it.
+_ALREADY_USED = ErrorType.DUPLICATE_RECORD
+_UNPROVEN = "proves no approval"
 
 
 class UnknownReason(enum.StrEnum):
     """Why the outcome of a provision is unknown; it picks the reversal reason later."""
 
     NO_RESPONSE = "no_response"  # timeout, reset, refused: reverse with TIMEOUT
-    NOT_FINAL = "not_final"  # 5xx or an "unknown" error type: reverse with RESPONSE_NOT_FINAL
+    # An answer that settles nothing: a 5xx, an "unknown" error type, DUPLICATE_RECORD, a 2xx
+    # that proves no approval. Reverse with RESPONSE_NOT_FINAL.
+    NOT_FINAL = "not_final"
 
 
 class AdviceKind(enum.StrEnum):
@@ -148,8 +165,8 @@ def parse_error_detail(content: bytes) -> ErrorDetail | None:
     if not content:
         return None
     try:
-        data = json.loads(content)
-    except (ValueError, UnicodeDecodeError):
+        data = decode_json(content)
+    except ValueError:  # not JSON, a bad encoding, nested too deep
         return None
     if not isinstance(data, dict):
         return None
@@ -167,18 +184,54 @@ def _describe(status: int, error: ErrorDetail | None, content: bytes) -> str:
     return f"HTTP {status} with a body that is not an ErrorDetail"
 
 
-def classify_provision(status: int, content: bytes) -> ProvisionReply:
-    """Classify the reply to ``provisionVoucher`` or ``retryProvisionVoucher``."""
+def _amount(amount: LedgerAmount) -> str:
+    return f"{amount.amount} ({amount.currency})"
+
+
+def _doubt(response: ProvisionResponse, request: ProvisionRequest) -> str | None:
+    """Why ``response`` does not prove that ``request`` was approved; ``None`` if it does."""
+    if response.id != request.id:
+        return f"it is the response to provision {response.id}, not to {request.id}"
+    code = response.voucher.code
+    if code is None or not code.strip():
+        return "its voucher has no code"
+    if response.client.id != request.client.id:
+        return f"it names client {response.client.id!r}, not {request.client.id!r}"
+    asked = request.amounts.request_amount if request.amounts is not None else None
+    if asked is not None and response.amounts is not None:
+        named = (
+            ("requestAmount", response.amounts.request_amount),
+            ("approvedAmount", response.amounts.approved_amount),
+        )
+        for field, amount in named:
+            if amount is not None and amount != asked:
+                return f"its {field} is {_amount(amount)}, not the {_amount(asked)} asked for"
+    return None
+
+
+def classify_provision(status: int, content: bytes, request: ProvisionRequest) -> ProvisionReply:
+    """Classify the reply to ``provisionVoucher`` or ``retryProvisionVoucher`` of ``request``.
+
+    A 2xx is :class:`Approved` only when it proves the approval of ``request`` (see the
+    module's docstring); otherwise it is :class:`Unknown`, with a detail that says why.
+    """
     if 200 <= status < 300:
         try:
-            return Approved(from_json(ProvisionResponse, content), status)
+            response = from_json(ProvisionResponse, content)
         except WireFormatError as exc:
             return Unknown(
                 UnknownReason.NOT_FINAL,
                 f"HTTP {status} but the body is not a ProvisionResponse: {exc}",
                 status,
             )
+        doubt = _doubt(response, request)
+        if doubt is not None:
+            return Unknown(UnknownReason.NOT_FINAL, f"HTTP {status} {_UNPROVEN}: {doubt}", status)
+        return Approved(response, status)
     error = parse_error_detail(content)
+    if error is not None and error.error_type == _ALREADY_USED:
+        detail = _describe(status, error, content) + " (this id may already hold a voucher)"
+        return Unknown(UnknownReason.NOT_FINAL, detail, status, error)
     if error is not None and error.error_type in _UNKNOWN_OUTCOME:
         return Unknown(UnknownReason.NOT_FINAL, _describe(status, error, content), status, error)
     if 400 <= status < 500:

@@ -8,7 +8,8 @@ caller's timeout, is no answer at all, even though the switch may well have proc
 request. Nothing sleeps: a delay only decides whether the answer counts.
 
 An observer sees every exchange, the unanswered ones included (their ``status`` is ``None``),
-which is how tests and timelines record what was sent.
+which is how tests and timelines record what was sent. An observer that raises is logged
+(logger ``voucher_core.transport``) and otherwise ignored: the call returns its reply.
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from voucher_adapters.simulator import SimReply, SwitchSimulator
-from voucher_adapters.transports.exchange import Exchange, Operation
+from voucher_adapters.transports.exchange import Exchange, Operation, tell
 from voucher_core.messages import BasicReversal, ProvisionRequest, TenderAdvice
 from voucher_core.ports import LookupReply
 from voucher_core.replies import (
@@ -100,7 +101,7 @@ class InMemoryTransport:
             reply = no_response(silence)
             status = None
         else:
-            reply = classify_provision(answer.status, answer.body)
+            reply = classify_provision(answer.status, answer.body, request)
             status = answer.status
         self._tell(Exchange(operation, request.id, request.id, body, status, reply))
         return reply
@@ -126,8 +127,7 @@ class InMemoryTransport:
         return reply
 
     def _tell(self, exchange: Exchange) -> None:
-        if self._observer is not None:
-            self._observer(exchange)
+        tell(self._observer, exchange)
 
 
 class AsyncInMemoryTransport:

@@ -115,7 +115,7 @@ class AsyncHttpTransport(TransportBase):
     ) -> ProvisionReply:
         call = self._provision_call(operation, request)
         started = time.monotonic()
-        return self._provision_reply(call, await self._perform(call, timeout), started)
+        return self._provision_reply(call, request, await self._perform(call, timeout), started)
 
     async def _advise(
         self,

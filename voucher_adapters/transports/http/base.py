@@ -7,8 +7,9 @@ A call goes through three steps, and only the middle one differs between the twi
    :class:`Answer` (a status and a complete body, no larger than ``max_body``) or a
    :class:`Silence` (nothing usable arrived: a timeout, a refused or reset connection, a
    broken or oversized reply).
-3. :class:`TransportBase` classifies the outcome with :mod:`voucher_core.replies`, logs the
-   operation, status and latency, and tells the observer.
+3. :class:`TransportBase` classifies the outcome with :mod:`voucher_core.replies` (a
+   provision's reply against the request it answers), logs the operation, status and
+   latency, and tells the observer (an observer that raises is logged, never raised).
 
 Reading a body is bounded twice over: by size (``max_body``, checked against the declared
 length before reading and against the bytes as they come) and by time (the caller's
@@ -33,7 +34,7 @@ from urllib.parse import quote, urlsplit, urlunsplit
 import attrs
 import httpx
 
-from voucher_adapters.transports.exchange import Exchange, Operation
+from voucher_adapters.transports.exchange import Exchange, Operation, tell
 from voucher_adapters.transports.http.auth import BasicAuth, OAuth2ClientCredentials
 from voucher_core.errors import InvalidArgument
 from voucher_core.messages import BasicReversal, ProvisionRequest, TenderAdvice
@@ -381,7 +382,9 @@ class TransportBase:
         ):
             self.auth.invalidate(token)
 
-    def _provision_reply(self, call: Call, outcome: Outcome, started: float) -> ProvisionReply:
+    def _provision_reply(
+        self, call: Call, request: ProvisionRequest, outcome: Outcome, started: float
+    ) -> ProvisionReply:
         reply: ProvisionReply
         if isinstance(outcome, Silence):
             reply = no_response(outcome.detail)
@@ -393,7 +396,7 @@ class TransportBase:
                 outcome.status,
             )
         else:
-            reply = classify_provision(outcome.status, outcome.content)
+            reply = classify_provision(outcome.status, outcome.content, request)
         self._report(call, outcome, reply, started)
         return reply
 
@@ -426,9 +429,10 @@ class TransportBase:
         status = outcome.status if isinstance(outcome, Answer) else None
         log_outcome(call, status, started)
         if self._observer is not None and call.operation is not None:
-            self._observer(
-                Exchange(call.operation, call.message_id, call.request_id, call.body, status, reply)
+            exchange = Exchange(
+                call.operation, call.message_id, call.request_id, call.body, status, reply
             )
+            tell(self._observer, exchange, logger=LOGGER)
 
 
 def log_outcome(call: Call, status: int | None, started: float) -> None:

@@ -197,7 +197,7 @@ class HttpTransport(TransportBase):
     ) -> ProvisionReply:
         call = self._provision_call(operation, request)
         started = time.monotonic()
-        return self._provision_reply(call, self._perform(call, timeout), started)
+        return self._provision_reply(call, request, self._perform(call, timeout), started)
 
     def _advise(
         self,
