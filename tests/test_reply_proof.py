@@ -57,7 +57,6 @@ from voucher_core.replies import (
     AdviceKind,
     Approved,
     Conflict,
-    Declined,
     Rejected,
     RepeatLater,
     Unknown,
@@ -231,10 +230,11 @@ def test_no_body_however_deep_makes_a_classifier_raise(body: bytes, status: int)
     provision = classify_provision(status, body, request)
     advices = [classify_advice(kind, status, body) for kind in AdviceKind]
 
-    # What cannot be read is read as no body at all: classified by the status alone.
+    # What cannot be read is read as no body at all: classified by the status alone, and a
+    # 4xx without a readable ErrorDetail proves no decline.
     assert parse_error_detail(body) is None
     assert type(provision) is type(classify_provision(status, b"", request))
-    assert isinstance(provision, Declined if 400 <= status < 500 else Unknown)
+    assert isinstance(provision, Unknown)
     assert (provision.status, provision.error) == (status, None)
     for advice, advice_kind in zip(advices, AdviceKind, strict=True):
         assert type(advice) is type(classify_advice(advice_kind, status, b""))
@@ -353,6 +353,31 @@ def test_an_approval_without_proof_is_retried_then_reversed_never_approved(
     for reply in replies[:4]:
         assert isinstance(reply, Unknown)
         assert BAD_APPROVALS[name][1] in reply.detail  # the timeline says why
+
+
+@pytest.mark.parametrize(
+    "answer",
+    [
+        Reply(403, b"Forbidden", "text/plain"),
+        Reply(404, b"<html>no such page</html>", "text/html"),
+        Reply(400, b""),
+    ],
+    ids=["403-text", "404-html", "400-empty"],
+)
+def test_a_4xx_without_an_error_detail_proves_no_decline_and_the_sale_is_reversed(
+    switch: ScriptedSwitch, kind: str, answer: Reply
+) -> None:
+    request = sale_request()
+    switch.script(PROVISION, answer)
+    switch.script(retry_path(request), answer)
+    switch.script(REVERSALS, Reply(202, b"{}"))
+
+    sale = sell(kind, switch.url, request, profile=DUAL, tenders=True)
+
+    # Not let go as a decline: a voucher may stand behind a page nobody can read.
+    assert sale.tx.state is State.DECLINED and sale.tx.declined is None
+    assert switch.paths() == [PROVISION, *[retry_path(request)] * 3, REVERSALS]
+    assert switch.to(CONFIRMATIONS) == []
 
 
 def test_an_unproven_first_answer_then_a_proven_retry_is_approved(
@@ -483,7 +508,7 @@ def test_no_operation_raises_on_a_deep_reply(
     looked = runner.run("lookup", request.id)
 
     for reply in (provision, retry):
-        assert type(reply) is (Declined if 400 <= status < 500 else Unknown)
+        assert type(reply) is Unknown
         assert reply.status == status
     # classified by the status alone, as if the body were empty
     expected = {

@@ -15,7 +15,8 @@ Provision or retry
     a body that is not a ``ProvisionResponse``) proves nothing -> :class:`Unknown`.
     ``UPSTREAM_UNAVAILABLE`` / ``VOUCHER_STATUS_UNKNOWN`` with any status, any 5xx, and
     ``DUPLICATE_RECORD`` (the id already holds a voucher, which the retry endpoint returns)
-    -> :class:`Unknown`; other 4xx -> :class:`Declined`. Anything else (1xx, 3xx) is treated
+    -> :class:`Unknown`; other 4xx with an ``ErrorDetail`` -> :class:`Declined`, a 4xx without
+    one proves no decline -> :class:`Unknown`. Anything else (1xx, 3xx) is treated
     as unknown: the safe reading, since a retry or reversal settles it either way.
 
 Advice (confirmation or reversal)
@@ -234,8 +235,10 @@ def classify_provision(status: int, content: bytes, request: ProvisionRequest) -
         return Unknown(UnknownReason.NOT_FINAL, detail, status, error)
     if error is not None and error.error_type in _UNKNOWN_OUTCOME:
         return Unknown(UnknownReason.NOT_FINAL, _describe(status, error, content), status, error)
-    if 400 <= status < 500:
+    if 400 <= status < 500 and error is not None:
         return Declined(status, error)
+    # A 5xx, or a 4xx that is not an ErrorDetail (a proxy's page, a body that cannot be read):
+    # it proves no decline, and a sale that might hold a voucher is never let go unreversed.
     return Unknown(UnknownReason.NOT_FINAL, _describe(status, error, content), status, error)
 
 
