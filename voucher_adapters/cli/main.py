@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
+import shlex
 import shutil
 import subprocess
 import sys
@@ -22,6 +24,7 @@ from voucher_adapters.cli.store_commands import (
     credentials,
     run_store_command,
 )
+from voucher_adapters.stores.redaction import redact_dsn, scrub
 from voucher_core.diagram import FORMATS, render
 from voucher_core.errors import VoucherError
 from voucher_core.policy import Messaging
@@ -311,11 +314,11 @@ def _provision(args: argparse.Namespace) -> int:
             progress = _progress if sys.stderr.isatty() and not args.json else None
             summary = run_load(options, args.count, args.concurrency, progress)
     except ValueError as error:  # a malformed URL, terminal id, product id...
-        print(f"voucher provision: {error}", file=sys.stderr)
+        print(f"voucher provision: {_shown(str(error), args)}", file=sys.stderr)
         return 2
     if args.count > 1:
         _print_load(summary.as_json(), args.json)
-        return _report_undelivered(summary.undelivered, args.db or args.dsn)
+        return _report_undelivered(summary.undelivered, db=args.db, dsn=args.dsn)
     if args.json:
         print(json.dumps(result.as_json()))
     else:
@@ -324,17 +327,20 @@ def _provision(args: argparse.Namespace) -> int:
             f"  => {tx.state}, customer {tx.outcome}; reconciliation: "
             f"{'yes: ' + tx.reconciliation if tx.reconciliation else 'no'}"
         )
-    return _report_undelivered(result.undelivered, args.db or args.dsn)
+    return _report_undelivered(result.undelivered, db=args.db, dsn=args.dsn)
 
 
-def _report_undelivered(bodies: list[bytes], db: str | None) -> int:
-    """Say what the command could not deliver. Stored in ``db``, it is safe and waits for
-    ``voucher queue drain``; held only in memory, it is printed in full and the exit is 1."""
-    if db is not None:
+def _report_undelivered(bodies: list[bytes], *, db: str | None, dsn: str | None) -> int:
+    """Say what the command could not deliver. Stored in ``db`` or ``dsn``, it is safe and
+    waits for ``voucher queue drain`` (the command to run is printed, with the DSN's password
+    left out: PostgreSQL's client reads it from ``PGPASSWORD`` or ``~/.pgpass``); held only in
+    memory, it is printed in full and the exit is 1."""
+    if db is not None or dsn is not None:
         if bodies:
+            where = ("--db", db) if db is not None else ("--dsn", redact_dsn(dsn or ""))
             print(
-                f"voucher provision: {len(bodies)} advice(s) stay queued in {db}; deliver "
-                f"them with `voucher queue drain --db {db} --url URL`",
+                f"voucher provision: {len(bodies)} advice(s) stay queued in {where[1]}; "
+                f"deliver them with `voucher queue drain {shlex.join(where)} --url URL`",
                 file=sys.stderr,
             )
         return 0
@@ -372,9 +378,22 @@ def _print_load(summary: dict[str, Any], as_json: bool) -> None:
         print(f"  advices left undelivered: {summary['undelivered']}")
 
 
+def _shown(text: str, args: argparse.Namespace) -> str:
+    """``text`` fit to print: the command's URL and DSN redacted, and no password in it, whether
+    it came from the command line or the environment (``args.secrets``, set by :func:`main`)."""
+    return scrub(
+        text,
+        urls=[getattr(args, "url", None)],
+        dsns=[getattr(args, "dsn", None)],
+        secrets=getattr(args, "secrets", ()),
+    )
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
+    # Read before credentials() puts a password (perhaps the demo's) in args.password.
+    args.secrets = [getattr(args, "password", None), os.environ.get(PASSWORD_ENV)]
     try:
         if args.command == "simulate":
             if args.count is not None and not args.chaos:
@@ -396,7 +415,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"voucher: {missing}", file=sys.stderr)
         return 2
     except VoucherError as error:  # storage failures, a missing database: say what, no traceback
-        print(f"voucher: {error}", file=sys.stderr)
+        print(f"voucher: {_shown(str(error), args)}", file=sys.stderr)
         return 1
     except BrokenPipeError:
         # The reader went away (``voucher ... | head``): stop quietly, as Unix tools do.

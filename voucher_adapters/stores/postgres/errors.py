@@ -3,32 +3,19 @@
 
 from __future__ import annotations
 
-import re
-from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
-
 import psycopg
 import psycopg_pool
 from psycopg.conninfo import conninfo_to_dict
 
 from voucher_adapters.errors import StorageError
+from voucher_adapters.stores.redaction import redact_dsn
 
 __all__ = ["StorageError", "describe", "redact"]
 
 
-_KV_PASSWORD = re.compile(r"(?<![\w.])password\s*=\s*(?:'(?:[^'\\]|\\.)*'|[^\s']\S*)\s*")
-
-
 def redact(dsn: str) -> str:
     """The DSN with any password taken out, fit for messages and logs."""
-    if re.match(r"postgres(ql)?://", dsn):
-        parts = urlsplit(dsn)
-        netloc = parts.netloc
-        if "@" in netloc:
-            user, _, hosts = netloc.rpartition("@")
-            netloc = f"{user.partition(':')[0]}@{hosts}"
-        query = [(k, v) for k, v in parse_qsl(parts.query) if k != "password"]
-        return urlunsplit(parts._replace(netloc=netloc, query=urlencode(query)))
-    return _KV_PASSWORD.sub("", dsn).strip() or "(the default server)"
+    return redact_dsn(dsn)
 
 
 # SQLSTATE (or its class, the first two characters) -> what it means for the operator.
