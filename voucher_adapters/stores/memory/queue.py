@@ -8,7 +8,7 @@ its taker died), and parked advices kept for inspection and re-queueing.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 
 import attrs
 
@@ -89,6 +89,18 @@ class InMemoryAdviceQueue:
     def parked(self) -> list[ParkedAdvice]:
         return list(self._parked.values())
 
+    def release(self, advice_ids: Iterable[str]) -> list[str]:
+        """End the leases of these advices, whoever took them: they are due at once (as on
+        the durable queues, for a taker known to be gone). Returns the ids whose lease ended."""
+        freed: list[str] = []
+        for advice_id in dict.fromkeys(advice_ids):
+            entry = self._entries.get(advice_id)
+            if entry is not None and entry.taken:
+                entry.taken = False
+                entry.leased_until = 0.0
+                freed.append(advice_id)
+        return freed
+
     def requeue(self, advice_id: str, *, due: float) -> bool:
         """Put a parked advice back in line. Returns whether there was one to put back."""
         parked = self._parked.pop(advice_id, None)
@@ -141,6 +153,9 @@ class AsyncInMemoryAdviceQueue:
 
     async def park(self, advice_id: str, *, reason: str) -> None:
         self.sync.park(advice_id, reason=reason)
+
+    async def release(self, advice_ids: Iterable[str]) -> list[str]:
+        return self.sync.release(advice_ids)
 
     async def pending(self) -> list[QueuedAdvice]:
         return self.sync.pending()

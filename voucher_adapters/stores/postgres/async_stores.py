@@ -16,8 +16,9 @@ from collections.abc import Callable, Iterable
 from typing import Literal
 
 from voucher_adapters.errors import StorageError
+from voucher_adapters.stores.damage import DamagedEntry, DamageLog
 from voucher_adapters.stores.postgres.database import AsyncDatabase
-from voucher_adapters.stores.postgres.journal import JournalPlans, PostgresJournal
+from voucher_adapters.stores.postgres.journal import JournalPlans, PostgresJournal, log
 from voucher_adapters.stores.postgres.queue import PostgresAdviceQueue
 from voucher_adapters.stores.postgres.queue_sql import (
     AdvicePlans,
@@ -153,6 +154,13 @@ class AsyncPostgresAdviceQueue:
         )
         self.fence.settled(advice_id, "park", holder)
 
+    async def release(self, advice_ids: Iterable[str]) -> list[str]:
+        """As :meth:`PostgresAdviceQueue.release`."""
+        ids = list(advice_ids)
+        return await self.database.run(
+            f"end the leases of {len(ids)} advice(s)", lambda: AdvicePlans.release(ids)
+        )
+
     async def pending(self) -> list[QueuedAdvice]:
         return await self.database.run("list queued advices", AdvicePlans.pending, write=False)
 
@@ -192,6 +200,7 @@ class AsyncPostgresJournal:
     ) -> None:
         self.database = AsyncDatabase(dsn, schema=schema, pool_size=pool_size, timeout=timeout)
         self.owner = owner
+        self.damage = DamageLog(log, self.database.where)
         self._sync: PostgresJournal | None = None
 
     @property
@@ -203,6 +212,7 @@ class AsyncPostgresJournal:
             self._sync = PostgresJournal(
                 db.dsn, schema=db.schema, pool_size=1, timeout=db.timeout, owner=self.owner
             )
+            self._sync.damage = self.damage  # one list of damaged rows for the pair
         return self._sync
 
     @property
@@ -215,23 +225,34 @@ class AsyncPostgresJournal:
         await self.database.run(
             f"record transaction {tx.id}", lambda: JournalPlans.record(data), single=True
         )
+        self.damage.forget(tx.id)
 
     async def get(self, transaction_id: str) -> JournalEntry | None:
-        plan = JournalPlans.get
+        plan, damage = JournalPlans.get, self.damage
         return await self.database.run(
-            f"read transaction {transaction_id}", lambda: plan(transaction_id), write=False
+            f"read transaction {transaction_id}", lambda: plan(transaction_id, damage), write=False
         )
 
     async def unfinished(self) -> list[JournalEntry]:
         """As :meth:`PostgresJournal.unfinished`: claims the owner for this process first."""
         await asyncio.to_thread(self.sync.claim)
-        owner = self.owner
+        owner, damage = self.owner, self.damage
         return await self.database.run(
-            "list unfinished transactions", lambda: JournalPlans.unfinished(owner), write=False
+            "list unfinished transactions",
+            lambda: JournalPlans.unfinished(owner, damage),
+            write=False,
         )
 
     async def entries(self) -> list[JournalEntry]:
-        return await self.database.run("list transactions", JournalPlans.entries, write=False)
+        damage = self.damage
+        return await self.database.run(
+            "list transactions", lambda: JournalPlans.entries(damage), write=False
+        )
+
+    @property
+    def damaged(self) -> list[DamagedEntry]:
+        """As :attr:`PostgresJournal.damaged` (shared with ``.sync``)."""
+        return self.damage.damaged
 
     async def aclose(self) -> None:
         await self.database.aclose()

@@ -16,6 +16,10 @@ has just died, then names the holder (its backend pid, address, and when it conn
 
 Claims are per process: journals opened more than once in one process under one owner share
 the one connection, which is closed when the last of them is.
+
+:func:`claim_owner` also says whether the lock was taken just now: then the previous holder,
+if there was one, is proven gone, and what it had leased can be handed out again at once.
+:data:`CLAIMED` asks the server, without taking anything, whether a session holds a claim.
 """
 
 from __future__ import annotations
@@ -31,7 +35,7 @@ from voucher_adapters.errors import OwnerBusy, StorageError
 from voucher_adapters.stores.postgres.errors import describe, redact
 from voucher_adapters.stores.postgres.schema import connect_kwargs
 
-__all__ = ["OwnerBusy", "OwnerClaim", "claim_owner"]
+__all__ = ["CLAIMED", "OwnerBusy", "OwnerClaim", "claim_keys", "claim_owner"]
 
 # ``None`` is an owner too (the sales recorded without one): it gets a key no name can have.
 _NO_OWNER = "\x01none"
@@ -43,6 +47,18 @@ _HOLDER = (
     "WHERE l.locktype = 'advisory' AND l.granted AND l.objsubid = 2 "
     "AND l.classid = hashtext(%s)::oid AND l.objid = hashtext(%s)::oid"
 )
+
+# Whether any session of this database holds the claim (parameters: claim_keys()).
+CLAIMED = (
+    "SELECT EXISTS (SELECT 1 FROM pg_locks l WHERE l.locktype = 'advisory' AND l.granted "
+    "AND l.objsubid = 2 AND l.classid = hashtext(%s)::oid AND l.objid = hashtext(%s)::oid "
+    "AND l.database = (SELECT oid FROM pg_database WHERE datname = current_database()))"
+)
+
+
+def claim_keys(schema: str, owner: str | None) -> tuple[str, str]:
+    """The two texts whose hashes key ``owner``'s claim in ``schema``."""
+    return f"voucher-core owner claim:{schema}", _NO_OWNER if owner is None else owner
 
 
 def _label(owner: str | None) -> str:
@@ -91,28 +107,31 @@ _LOCK = threading.Lock()
 _CLAIMS: dict[tuple[str, str, str | None], OwnerClaim] = {}
 
 
-def claim_owner(dsn: str, schema: str, owner: str | None, *, timeout: float) -> OwnerClaim:
-    """Claim ``owner``'s sales in ``schema`` for this process, or raise :class:`OwnerBusy`."""
+def claim_owner(
+    dsn: str, schema: str, owner: str | None, *, timeout: float
+) -> tuple[OwnerClaim, bool]:
+    """Claim ``owner``'s sales in ``schema`` for this process, or raise :class:`OwnerBusy`.
+    Returns the claim and whether its lock was taken just now (False when another journal
+    of this process already held it)."""
     key = (dsn, schema, owner)
     with _LOCK:
         held = _CLAIMS.get(key)
         if held is not None and held.alive():
             held.holders += 1
-            return held
+            return held, False
         if held is not None:  # its connection was lost: the lock went with it
             _CLAIMS.pop(key, None)
         conn = _connect(dsn, schema, owner, timeout)
         claim = _CLAIMS[key] = OwnerClaim(key, conn)
-        return claim
+        return claim, True
 
 
 def _connect(dsn: str, schema: str, owner: str | None, timeout: float) -> psycopg.Connection[Any]:
     where, operation = redact(dsn), f"resume {_label(owner)} in schema {schema}"
-    name = _NO_OWNER if owner is None else owner
+    space, name = claim_keys(schema, owner)  # the space keeps clear of the migration's lock
     kwargs = connect_kwargs(dsn, timeout)
     kwargs["application_name"] = f"voucher-core claim {owner or '(no owner)'}"[:63]
     seconds = max(2, round(timeout))
-    space = f"voucher-core owner claim:{schema}"  # keeps clear of the migration's lock
     try:
         conn = psycopg.connect(make_conninfo(dsn, **kwargs), autocommit=True)
     except psycopg.Error as exc:

@@ -5,32 +5,40 @@ what the SQLite journal stores (``text`` rather than ``jsonb``: it keeps the exa
 takes any string a reply may carry; cast it to ``jsonb`` to query it). Beside it, for
 operators: the state, whether it is terminal, whether it is flagged for reconciliation, the
 decision deadline and when it was recorded. Re-recording a transaction replaces its row in
-one committed upsert that keeps its place (``seq``) in the order of first recording.
+one committed upsert that keeps its place (``seq``) in the order of first recording. A row
+that cannot be read back is skipped, logged and listed in ``damaged``
+(:mod:`voucher_adapters.stores.damage`).
 """
 
 from __future__ import annotations
 
-import json
+import logging
 import math
 import threading
-from typing import Any
 
-from voucher_adapters.stores.postgres.claim import OwnerClaim, claim_owner
+from voucher_adapters.errors import StorageError
+from voucher_adapters.stores.damage import DamagedEntry, DamageLog
+from voucher_adapters.stores.postgres.claim import CLAIMED, OwnerClaim, claim_keys, claim_owner
 from voucher_adapters.stores.postgres.database import Database, Plan
+from voucher_adapters.stores.postgres.queue_sql import AdvicePlans
 from voucher_core.errors import InvalidArgument
 from voucher_core.ports import JournalEntry
-from voucher_core.snapshot import restore, snapshot_json
+from voucher_core.snapshot import snapshot_json
 from voucher_core.table import TERMINAL
 from voucher_core.transaction import Transaction
 
 __all__ = ["JournalPlans", "PostgresJournal"]
 
-_COLUMNS = "snapshot, decision_deadline"
+log = logging.getLogger("voucher_core.postgres")
+
+_COLUMNS = "id, snapshot, decision_deadline"
 JournalRow = tuple[str, str, bool, bool, str, float | None, str | None]
-
-
-def _entries(rows: list[tuple[Any, ...]]) -> list[JournalEntry]:
-    return [JournalEntry(restore(json.loads(data)), deadline) for data, deadline in rows]
+# The queued advices, leased by anyone, of the sales an owner recorded.
+_LEASED_OF_OWNER = (
+    "SELECT a.id FROM {s}.advice a WHERE a.state = 'queued' AND a.lease_until IS NOT NULL "
+    "AND EXISTS (SELECT 1 FROM {s}.journal j WHERE j.id = a.request_id "
+    "AND j.owner IS NOT DISTINCT FROM %s) ORDER BY a.seq"
+)
 
 
 class JournalPlans:
@@ -67,23 +75,39 @@ class JournalPlans:
         )
 
     @staticmethod
-    def get(transaction_id: str) -> Plan[JournalEntry | None]:
+    def get(transaction_id: str, damage: DamageLog) -> Plan[JournalEntry | None]:
         _, rows = yield f"SELECT {_COLUMNS} FROM {{s}}.journal WHERE id = %s", (transaction_id,)
-        return _entries(rows)[0] if rows else None
+        return damage.entry(*rows[0]) if rows else None
 
     @staticmethod
-    def unfinished(owner: str | None) -> Plan[list[JournalEntry]]:
+    def unfinished(owner: str | None, damage: DamageLog) -> Plan[list[JournalEntry]]:
         _, rows = yield (
             f"SELECT {_COLUMNS} FROM {{s}}.journal WHERE NOT terminal "
             "AND owner IS NOT DISTINCT FROM %s ORDER BY seq",
             (owner,),
         )
-        return _entries(rows)
+        return damage.entries(rows)
 
     @staticmethod
-    def entries() -> Plan[list[JournalEntry]]:
+    def entries(damage: DamageLog) -> Plan[list[JournalEntry]]:
         _, rows = yield f"SELECT {_COLUMNS} FROM {{s}}.journal ORDER BY seq", ()
-        return _entries(rows)
+        return damage.entries(rows)
+
+    @staticmethod
+    def unfinished_owners() -> Plan[dict[str, str | None]]:
+        _, rows = yield "SELECT id, owner FROM {s}.journal WHERE NOT terminal ORDER BY seq", ()
+        return {str(tid): owner for tid, owner in rows}
+
+    @staticmethod
+    def release_leases(owner: str | None) -> Plan[list[str]]:
+        """End every lease on the queued advices of ``owner``'s sales (same schema)."""
+        _, rows = yield _LEASED_OF_OWNER, (owner,)
+        return (yield from AdvicePlans.release([str(row[0]) for row in rows]))
+
+    @staticmethod
+    def claimed(schema: str, owner: str | None) -> Plan[bool]:
+        _, rows = yield CLAIMED, claim_keys(schema, owner)
+        return bool(rows[0][0])
 
     @staticmethod
     def count() -> Plan[int]:
@@ -99,7 +123,9 @@ class PostgresJournal:
     snapshot. The schema is created or migrated on opening. ``owner`` as for
     :class:`~voucher_adapters.stores.sqlite.SqliteJournal`: every process sharing the journal names
     itself, and ``unfinished`` claims the owner for this process first (:meth:`claim`; see
-    :mod:`voucher_adapters.stores.postgres.claim`).
+    :mod:`voucher_adapters.stores.postgres.claim`). A row that cannot be read back is skipped
+    by ``entries``, ``unfinished`` and ``get`` (None), logged once, and listed in
+    :attr:`damaged`.
     """
 
     def __init__(
@@ -113,7 +139,9 @@ class PostgresJournal:
     ) -> None:
         self.database = Database(dsn, schema=schema, pool_size=pool_size, timeout=timeout)
         self.owner = owner
+        self.damage = DamageLog(log, self.database.where)  # the async twin shares its own
         self._claim: OwnerClaim | None = None
+        self._claimed_before = False
         self._claiming = threading.Lock()
 
     @property
@@ -134,11 +162,12 @@ class PostgresJournal:
         self.database.run(
             f"record transaction {tx.id}", lambda: JournalPlans.record(row), single=True
         )
+        self.damage.forget(tx.id)
 
     def get(self, transaction_id: str) -> JournalEntry | None:
-        plan = JournalPlans.get
+        plan, damage = JournalPlans.get, self.damage
         return self.database.run(
-            f"read transaction {transaction_id}", lambda: plan(transaction_id), write=False
+            f"read transaction {transaction_id}", lambda: plan(transaction_id, damage), write=False
         )
 
     def claim(self) -> None:
@@ -147,26 +176,88 @@ class PostgresJournal:
         (after waiting up to ``timeout`` for a holder that has just died to be noticed).
         :meth:`unfinished` calls it. A claim already held is checked with one round trip:
         if the server ended its session (a restart), it is claimed again, and refused if
-        another process took it meanwhile."""
+        another process took it meanwhile.
+
+        The first claim this journal takes, when taken afresh, proves that whichever process
+        held the owner before is gone: the leases it held on the queued advices of the
+        owner's sales (in this schema's queue) are ended, so recovery sends them at once
+        instead of waiting for the leases to run out. (Claiming again after the server
+        dropped this process's own claim ends nothing: the leases are this process's.)"""
         with self._claiming:
+            again = False
             if self._claim is not None and not self._claim.alive():
                 # Its connection was lost, and the server dropped the lock: claim again.
                 lost, self._claim = self._claim, None
                 lost.release()
+                again = True
             if self._claim is None:
                 db = self.database
-                self._claim = claim_owner(db.dsn, db.schema, self.owner, timeout=db.timeout)
+                self._claim, fresh = claim_owner(db.dsn, db.schema, self.owner, timeout=db.timeout)
+                if fresh and not again and not self._claimed_before:
+                    self._release_leases()
+                self._claimed_before = True
+
+    def _release_leases(self) -> None:
+        owner = self.owner
+        try:
+            freed = self.database.run(
+                "end the leases on the advices of a gone process's sales",
+                lambda: JournalPlans.release_leases(owner),
+            )
+        except StorageError as error:  # the leases then run out as usual: slower, not wrong
+            log.warning("could not end the leases of a gone process: %s", error)
+            return
+        if freed:
+            log.info(
+                "%s schema %s: the previous holder of owner %r is gone; %d advice(s) it had "
+                "leased are due at once: %s",
+                self.database.where,
+                self.schema,
+                owner,
+                len(freed),
+                ", ".join(freed),
+            )
+
+    def claimed(self, owner: str | None) -> bool:
+        """Whether a live session holds ``owner``'s claim on this schema, asked of the server
+        without taking it (one round trip)."""
+        schema = self.schema
+        return self.database.run(
+            "read who holds owner claims", lambda: JournalPlans.claimed(schema, owner), write=False
+        )
 
     def unfinished(self) -> list[JournalEntry]:
-        """The unfinished transactions of this journal's ``owner``, after claiming it."""
+        """The unfinished transactions of this journal's ``owner``, after claiming it.
+        Damaged rows are skipped (see :attr:`damaged`)."""
         self.claim()
-        owner = self.owner
+        owner, damage = self.owner, self.damage
         return self.database.run(
-            "list unfinished transactions", lambda: JournalPlans.unfinished(owner), write=False
+            "list unfinished transactions",
+            lambda: JournalPlans.unfinished(owner, damage),
+            write=False,
         )
 
     def entries(self) -> list[JournalEntry]:
-        return self.database.run("list transactions", JournalPlans.entries, write=False)
+        """Every readable transaction, in the order first recorded (see :attr:`damaged`)."""
+        damage = self.damage
+        return self.database.run(
+            "list transactions", lambda: JournalPlans.entries(damage), write=False
+        )
+
+    def unfinished_owners(self) -> dict[str, str | None]:
+        """Every unfinished transaction's id and owner, whatever the owner, oldest first; read
+        from the row alone, so damaged snapshots are listed too. Claims nothing."""
+        return self.database.run(
+            "list the owners of unfinished transactions",
+            JournalPlans.unfinished_owners,
+            write=False,
+        )
+
+    @property
+    def damaged(self) -> list[DamagedEntry]:
+        """The rows this journal could not read back since it was opened, each once, in the
+        order met (a row read whole later, or recorded again, leaves the list)."""
+        return self.damage.damaged
 
     def __len__(self) -> int:
         return self.database.run("count transactions", JournalPlans.count, write=False)

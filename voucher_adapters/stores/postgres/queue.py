@@ -169,6 +169,18 @@ class PostgresAdviceQueue:
 
     # -- for operators --------------------------------------------------------------------------
 
+    def release(self, advice_ids: Iterable[str]) -> list[str]:
+        """End the leases of these advices, whoever holds them, so they are due at once; for
+        recovery, when the process that had taken them is known to be gone (its journal owner
+        was claimed afresh: see :meth:`PostgresJournal.claim`). Returns the ids whose lease
+        ended; advices not leased, parked or unknown are left as they are. Each lease token
+        moves on, so a holder alive after all has its settle of them refused (``fenced``);
+        a second send meanwhile is harmless, as every repeat is."""
+        ids = list(advice_ids)
+        return self.database.run(
+            f"end the leases of {len(ids)} advice(s)", lambda: AdvicePlans.release(ids)
+        )
+
     def pending(self) -> list[QueuedAdvice]:
         """Every advice not parked, leased or not, in the order they were first queued."""
         return self.database.run("list queued advices", AdvicePlans.pending, write=False)

@@ -281,6 +281,19 @@ class AdvicePlans:
         change = f"UPDATE {{s}}.advice SET state = 'parked', park_reason = %(reason)s, {_FREE}"
         return self.settle(advice_id, change, reason=reason)
 
+    @staticmethod
+    def release(advice_ids: list[str]) -> Plan[list[str]]:
+        """End the leases of the queued advices among ``advice_ids``, whoever holds them
+        (their lease token moves on, so a late settle by the old holder is fenced)."""
+        if not advice_ids:
+            return []
+        _, rows = yield (
+            f"UPDATE {{s}}.advice SET {_FREE}, lease_token = lease_token + 1 "
+            "WHERE id = ANY(%s) AND state = 'queued' AND lease_until IS NOT NULL RETURNING id",
+            (list(dict.fromkeys(advice_ids)),),
+        )
+        return [str(row[0]) for row in rows]
+
     def requeue(self, advice_id: str, due: float) -> Plan[bool]:
         finite("due", due)
         yield from self.time.sync()

@@ -17,8 +17,10 @@ running loop, build it with ``await asyncio.to_thread(AsyncSqliteJournal, path)`
 from __future__ import annotations
 
 import os
+from collections.abc import Iterable
 from typing import Literal
 
+from voucher_adapters.stores.damage import DamagedEntry
 from voucher_adapters.stores.sqlite.database import Database
 from voucher_adapters.stores.sqlite.group_commit import GroupCommitter, LoopCommitter
 from voucher_adapters.stores.sqlite.journal import SqliteJournal
@@ -99,6 +101,10 @@ class AsyncSqliteAdviceQueue:
         holder = await self._worker.run(self._steps.park(advice_id, reason))
         self.sync._refused("park", advice_id, holder)
 
+    async def release(self, advice_ids: Iterable[str]) -> list[str]:
+        """As :meth:`SqliteAdviceQueue.release`."""
+        return await self._worker.run(self._steps.release(list(advice_ids)))
+
     async def pending(self) -> list[QueuedAdvice]:
         return await self._worker.run(self._steps.pending())
 
@@ -160,6 +166,11 @@ class AsyncSqliteJournal:
 
     async def entries(self) -> list[JournalEntry]:
         return await self._worker.run(self._steps.entries())
+
+    @property
+    def damaged(self) -> list[DamagedEntry]:
+        """As :attr:`SqliteJournal.damaged` (shared with ``.sync``)."""
+        return self.sync.damaged
 
     async def aclose(self) -> None:
         await self._worker.aclose()

@@ -14,6 +14,10 @@ name into the file, which is how a refused claim can say who holds it.
 Claims are per process: journals opened more than once in one process under one owner share
 the one lock, which goes when the last of them is closed. Where ``fcntl`` is missing
 (Windows), claims are not made.
+
+:func:`claim_owner` also says whether the lock was taken just now: then the previous holder,
+if there was one, is proven gone, and what it had leased can be handed out again at once.
+:func:`is_claimed` tells, without taking anything, whether a live process holds a claim.
 """
 
 from __future__ import annotations
@@ -25,7 +29,7 @@ import threading
 
 from voucher_adapters.errors import OwnerBusy, StorageError
 
-__all__ = ["OwnerBusy", "OwnerClaim", "claim_owner", "lock_path"]
+__all__ = ["OwnerBusy", "OwnerClaim", "claim_owner", "is_claimed", "lock_path"]
 
 try:
     import fcntl
@@ -70,20 +74,21 @@ _LOCK = threading.Lock()
 _CLAIMS: dict[tuple[str, str | None], OwnerClaim] = {}
 
 
-def claim_owner(database: str, owner: str | None) -> OwnerClaim | None:
+def claim_owner(database: str, owner: str | None) -> tuple[OwnerClaim | None, bool]:
     """Claim ``owner``'s sales in ``database`` for this process, or raise :class:`OwnerBusy`.
 
-    Returns None where claims cannot be made (no ``fcntl``).
+    Returns the claim (None where claims cannot be made: no ``fcntl``) and whether the lock
+    was taken just now (False when another journal of this process already held it).
     """
     if fcntl is None:  # pragma: no cover - not on POSIX
-        return None
+        return None, False
     database = os.path.realpath(database)
     key = (database, owner)
     with _LOCK:
         held = _CLAIMS.get(key)
         if held is not None:
             held.holders += 1
-            return held
+            return held, False
         path = lock_path(database, owner)
         operation = f"resume {_label(owner)}"
         try:
@@ -113,7 +118,35 @@ def claim_owner(database: str, owner: str | None) -> OwnerClaim | None:
         except OSError:  # only a diagnostic: the lock itself is what counts
             pass
         claim = _CLAIMS[key] = OwnerClaim(key, fd)
-        return claim
+        return claim, True
+
+
+def is_claimed(database: str, owner: str | None) -> bool | None:
+    """Whether a live process holds ``owner``'s claim on ``database``, found without taking
+    the lock (a probe that took it, however briefly, could turn away a host starting at that
+    moment). True when this process holds it; otherwise read from the kernel's table of locks
+    (``/proc/locks``, Linux). None when that cannot be told here."""
+    database = os.path.realpath(database)
+    with _LOCK:
+        if (database, owner) in _CLAIMS:
+            return True
+    try:
+        status = os.stat(lock_path(database, owner))
+    except FileNotFoundError:
+        return False  # never claimed: the file is made by the first claim and never removed
+    except OSError:
+        return None
+    where = f"{os.major(status.st_dev):02x}:{os.minor(status.st_dev):02x}:{status.st_ino}"
+    try:
+        with open("/proc/locks", encoding="ascii", errors="replace") as table:
+            lines = table.read().splitlines()
+    except OSError:
+        return None
+    # "1: FLOCK  ADVISORY  WRITE 6681 fe:00:2146705 0 EOF": kind, mode, pid, device:inode.
+    return any(
+        len(fields) > 5 and fields[1] == "FLOCK" and fields[5] == where
+        for fields in (line.split() for line in lines)
+    )
 
 
 def _read_holder(fd: int) -> str:

@@ -3,43 +3,53 @@
 A snapshot is :func:`voucher_core.snapshot.snapshot_json` (compact JSON), so it reads back
 exactly as the in-memory journal's does. Re-recording a transaction replaces its row in one
 committed statement; if the write fails the previous snapshot is still there. ``entries``
-and ``unfinished`` list transactions in the order they were first recorded.
+and ``unfinished`` list transactions in the order they were first recorded; a row that
+cannot be read back is skipped, logged and listed in ``damaged``
+(:mod:`voucher_adapters.stores.damage`).
 """
 
 from __future__ import annotations
 
-import json
+import logging
 import math
 import os
 import sqlite3
 import threading
-from collections.abc import Iterable
 
-from voucher_adapters.stores.sqlite.claim import OwnerClaim, claim_owner
+from voucher_adapters.errors import StorageError
+from voucher_adapters.stores.damage import DamagedEntry, DamageLog
+from voucher_adapters.stores.sqlite.claim import OwnerClaim, claim_owner, is_claimed
 from voucher_adapters.stores.sqlite.database import Database, Step, wall_time
+from voucher_adapters.stores.sqlite.queue import release_leases
 from voucher_core.errors import InvalidArgument
 from voucher_core.ports import JournalEntry
-from voucher_core.snapshot import restore, snapshot_json
+from voucher_core.snapshot import snapshot_json
 from voucher_core.table import TERMINAL
 from voucher_core.transaction import Transaction
 
 __all__ = ["JournalSteps", "SqliteJournal"]
 
-_COLUMNS = "snapshot, decision_deadline"
+log = logging.getLogger("voucher_core.sqlite")
 
-
-def _entries(rows: Iterable[tuple[str, float | None]]) -> list[JournalEntry]:
-    return [JournalEntry(restore(json.loads(data)), deadline) for data, deadline in rows]
+_COLUMNS = "id, snapshot, decision_deadline"
+# The queued advices, leased by anyone, of the sales an owner recorded.
+_LEASED_OF_OWNER = (
+    "SELECT a.id FROM advice a WHERE a.state = 'queued' AND a.lease_until IS NOT NULL "
+    "AND EXISTS (SELECT 1 FROM journal j WHERE j.id = a.request_id AND j.owner IS ?) "
+    "ORDER BY a.seq"
+)
 
 
 class JournalSteps:
     """The journal's SQL as :class:`Step` objects, shared by the sync and the async journal.
 
     ``owner`` names the driving process whose transactions these are (None: the only one).
+    ``damage`` collects the rows that cannot be read back.
     """
 
-    def __init__(self, owner: str | None = None) -> None:
+    def __init__(self, owner: str | None = None, damage: DamageLog | None = None) -> None:
         self.owner = owner
+        self.damage = damage if damage is not None else DamageLog(log)
 
     def record(self, tx: Transaction, decision_deadline: float | None) -> Step[None]:
         # Taken now, in the caller's thread: the transaction may move on right after.
@@ -57,7 +67,10 @@ class JournalSteps:
             self.owner,
         )
 
+        damage = self.damage
+
         def run(conn: sqlite3.Connection) -> None:
+            damage.forget(row[0])
             conn.execute(
                 "INSERT INTO journal (id, state, terminal, snapshot, decision_deadline, "
                 "recorded_at, owner) VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT (id) DO UPDATE SET "
@@ -69,29 +82,51 @@ class JournalSteps:
 
         return Step(f"record transaction {tx.id}", run)
 
-    @staticmethod
-    def get(transaction_id: str) -> Step[JournalEntry | None]:
+    def get(self, transaction_id: str) -> Step[JournalEntry | None]:
+        damage = self.damage
+
         def run(conn: sqlite3.Connection) -> JournalEntry | None:
             rows = conn.execute(
                 f"SELECT {_COLUMNS} FROM journal WHERE id = ?", (transaction_id,)
             ).fetchall()
-            return _entries(rows)[0] if rows else None
+            return damage.entry(*rows[0]) if rows else None
 
         return Step(f"read transaction {transaction_id}", run, write=False)
 
     def unfinished(self) -> Step[list[JournalEntry]]:
+        damage = self.damage
+
         def run(conn: sqlite3.Connection) -> list[JournalEntry]:
             sql = f"SELECT {_COLUMNS} FROM journal WHERE terminal = 0 AND owner IS ? ORDER BY seq"
-            return _entries(conn.execute(sql, (self.owner,)))
+            return damage.entries(conn.execute(sql, (self.owner,)))
 
         return Step("list unfinished transactions", run, write=False)
 
-    @staticmethod
-    def entries() -> Step[list[JournalEntry]]:
+    def entries(self) -> Step[list[JournalEntry]]:
+        damage = self.damage
+
         def run(conn: sqlite3.Connection) -> list[JournalEntry]:
-            return _entries(conn.execute(f"SELECT {_COLUMNS} FROM journal ORDER BY seq"))
+            return damage.entries(conn.execute(f"SELECT {_COLUMNS} FROM journal ORDER BY seq"))
 
         return Step("list transactions", run, write=False)
+
+    @staticmethod
+    def unfinished_owners() -> Step[dict[str, str | None]]:
+        def run(conn: sqlite3.Connection) -> dict[str, str | None]:
+            rows = conn.execute("SELECT id, owner FROM journal WHERE terminal = 0 ORDER BY seq")
+            return {str(tid): owner for tid, owner in rows}
+
+        return Step("list the owners of unfinished transactions", run, write=False)
+
+    def release_leases(self) -> Step[list[str]]:
+        """End every lease on the queued advices of this owner's sales (same file)."""
+        owner = self.owner
+
+        def run(conn: sqlite3.Connection) -> list[str]:
+            ids = [str(row[0]) for row in conn.execute(_LEASED_OF_OWNER, (owner,))]
+            return release_leases(conn, ids)
+
+        return Step("end the leases on the advices of a gone process's sales", run)
 
     @staticmethod
     def count() -> Step[int]:
@@ -119,6 +154,9 @@ class SqliteJournal:
     process that asks for the same owner's unfinished sales gets
     :class:`~voucher_adapters.stores.sqlite.claim.OwnerBusy` instead of sales it would drive twice.
     The claim goes when the journal is closed or the process ends, however it ends.
+
+    A row that cannot be read back is skipped by ``entries``, ``unfinished`` and ``get``
+    (None), logged once, and listed in :attr:`damaged`.
     """
 
     def __init__(
@@ -129,8 +167,8 @@ class SqliteJournal:
         busy_timeout: float = 5.0,
         owner: str | None = None,
     ) -> None:
-        self.steps = JournalSteps(owner)
         self.database = Database(path, synchronous=synchronous, busy_timeout=busy_timeout)
+        self.steps = JournalSteps(owner, DamageLog(log, self.database.path))
         self._claim: OwnerClaim | None = None
         self._claiming = threading.Lock()
 
@@ -155,18 +193,60 @@ class SqliteJournal:
     def claim(self) -> None:
         """Claim this journal's owner for this process, or raise
         :class:`~voucher_adapters.stores.sqlite.claim.OwnerBusy` if another live process holds it.
-        Repeats are free; :meth:`unfinished` calls it."""
+        Repeats are free; :meth:`unfinished` calls it.
+
+        A claim taken afresh proves that whichever process held the owner before is gone:
+        the leases it held on the queued advices of the owner's sales (in the advice queue of
+        this same file) are ended, so recovery sends them at once instead of waiting for the
+        leases to run out."""
         with self._claiming:
             if self._claim is None:
-                self._claim = claim_owner(self.database.path, self.owner)
+                self._claim, fresh = claim_owner(self.database.path, self.owner)
+                if fresh:
+                    self._release_leases()
+
+    def _release_leases(self) -> None:
+        try:
+            freed = self.database.run(self.steps.release_leases())
+        except StorageError as error:  # the leases then run out as usual: slower, not wrong
+            log.warning("could not end the leases of a gone process: %s", error)
+            return
+        if freed:
+            log.info(
+                "%s: the previous holder of owner %r is gone; %d advice(s) it had leased are "
+                "due at once: %s",
+                self.database.path,
+                self.owner,
+                len(freed),
+                ", ".join(freed),
+            )
+
+    def claimed(self, owner: str | None) -> bool | None:
+        """Whether a live process holds ``owner``'s claim on this file, found without taking
+        it (see :func:`~voucher_adapters.stores.sqlite.claim.is_claimed`); None if that cannot
+        be told here."""
+        return is_claimed(self.database.path, owner)
 
     def unfinished(self) -> list[JournalEntry]:
-        """This owner's unfinished transactions, oldest first, after claiming the owner."""
+        """This owner's unfinished transactions, oldest first, after claiming the owner.
+        Damaged rows are skipped (see :attr:`damaged`)."""
         self.claim()
         return self.database.run(self.steps.unfinished())
 
     def entries(self) -> list[JournalEntry]:
+        """Every readable transaction, in the order first recorded (see :attr:`damaged`)."""
         return self.database.run(self.steps.entries())
+
+    def unfinished_owners(self) -> dict[str, str | None]:
+        """Every unfinished transaction's id and owner, whatever the owner, oldest first; read
+        from the row alone, so damaged snapshots are listed too. Claims nothing."""
+        return self.database.run(self.steps.unfinished_owners())
+
+    @property
+    def damaged(self) -> list[DamagedEntry]:
+        """The rows this journal could not read back since it was opened, each once, in the
+        order met (a row read whole later, or recorded again, leaves the list)."""
+        return self.steps.damage.damaged
 
     def __len__(self) -> int:
         return self.database.run(self.steps.count())

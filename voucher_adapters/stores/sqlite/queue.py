@@ -27,6 +27,7 @@ import os
 import secrets
 import socket
 import sqlite3
+from collections.abc import Iterable, Sequence
 from typing import Any
 
 from voucher_adapters.stores.sqlite.database import Database, Step, wall_time
@@ -36,7 +37,7 @@ from voucher_core.ports import ParkedAdvice, QueuedAdvice
 from voucher_core.replies import AdviceKind
 from voucher_core.wire import WireFormatError, from_json, to_json
 
-__all__ = ["AdviceSteps", "SqliteAdviceQueue", "default_holder"]
+__all__ = ["AdviceSteps", "SqliteAdviceQueue", "default_holder", "release_leases"]
 
 log = logging.getLogger("voucher_core.sqlite")
 
@@ -72,6 +73,25 @@ def _decode(kind: str, body: bytes) -> TenderAdvice | BasicReversal:
     if kind == AdviceKind.CONFIRMATION:
         return from_json(TenderAdvice, body)
     return from_json(BasicReversal, body)
+
+
+_FREE = "lease_owner = NULL, leased_at = NULL, lease_until = NULL"
+_CHUNK = 500  # ids per statement: well under SQLite's limit on bound parameters
+
+
+def release_leases(conn: sqlite3.Connection, advice_ids: Sequence[str]) -> list[str]:
+    """End the leases of the queued advices among ``advice_ids``, whoever holds them: each
+    is due again at its due time (already past for a leased advice). Returns those freed."""
+    freed: list[str] = []
+    ids = list(dict.fromkeys(advice_ids))
+    for start in range(0, len(ids), _CHUNK):
+        chunk = ids[start : start + _CHUNK]
+        marks = ", ".join("?" * len(chunk))
+        which = f"state = 'queued' AND lease_until IS NOT NULL AND id IN ({marks})"
+        rows = conn.execute(f"SELECT id FROM advice WHERE {which}", chunk).fetchall()
+        conn.execute(f"UPDATE advice SET {_FREE} WHERE {which}", chunk)
+        freed += [str(row[0]) for row in rows]
+    return freed
 
 
 class AdviceSteps:
@@ -189,6 +209,11 @@ class AdviceSteps:
             return changed == 1
 
         return Step(f"requeue advice {advice_id}", run)
+
+    @staticmethod
+    def release(advice_ids: Sequence[str]) -> Step[list[str]]:
+        ids = list(advice_ids)
+        return Step(f"end the leases of {len(ids)} advice(s)", lambda c: release_leases(c, ids))
 
     def _change(self, operation: str, sql: str, values: tuple[object, ...]) -> Step[str | None]:
         """Change the queued row unless another holder has its lease; then return that holder
@@ -340,6 +365,16 @@ class SqliteAdviceQueue:
         )
 
     # -- for operators --------------------------------------------------------------------------
+
+    def release(self, advice_ids: Iterable[str]) -> list[str]:
+        """End the leases of these advices, whoever holds them, so they are due at once; for
+        recovery, when the process that had taken them is known to be gone (its journal owner
+        was claimed afresh: see :meth:`SqliteJournal.claim`). Returns the ids whose lease
+        ended; advices not leased, parked or unknown are left as they are. A holder still
+        alive after all finds its next acknowledgement, repeat or park of them taking effect
+        only if no one took them over meanwhile; a second send meanwhile is harmless, as every
+        repeat is."""
+        return self.database.run(self.steps.release(list(advice_ids)))
 
     def pending(self) -> list[QueuedAdvice]:
         """Every advice not parked, leased or not, in the order they were first queued."""
