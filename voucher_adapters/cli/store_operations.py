@@ -11,8 +11,9 @@ from __future__ import annotations
 import json
 import sys
 import time
+from collections.abc import Sequence
 from contextlib import AbstractContextManager
-from typing import Any, cast
+from typing import Any, Protocol, cast
 
 import attrs
 
@@ -25,9 +26,11 @@ from voucher_adapters.bootstrap import (
     build,
     open_stores,
 )
+from voucher_adapters.stores.damage import DamagedEntry
+from voucher_adapters.stores.redaction import redact_dsn
 from voucher_core import DriverSettings, RetryPolicy, State
 from voucher_core.ports import QueuedAdvice
-from voucher_core.reconciliation import report
+from voucher_core.reconciliation import Finding, Issue, report
 
 __all__ = [
     "DEFAULT_DB",
@@ -55,6 +58,34 @@ class Remote:
     drain_timeout: float = 30.0
 
 
+class _Journal(DurableJournal, Protocol):
+    """What the commands read of a durable journal besides the port (SQLite, PostgreSQL)."""
+
+    @property
+    def damaged(self) -> list[DamagedEntry]: ...
+
+    def unfinished_owners(self) -> dict[str, str | None]: ...
+
+    def claimed(self, owner: str | None) -> bool | None: ...
+
+
+def _durable(journal: object) -> _Journal:
+    return cast(_Journal, journal)  # the store commands open only SQLite or PostgreSQL
+
+
+def _report_damaged(command: str, damaged: Sequence[DamagedEntry], what: str) -> None:
+    """Say on stderr which journal rows could not be read, and what to do."""
+    if not damaged:
+        return
+    print(
+        f"voucher {command}: {len(damaged)} journal row(s) cannot be read and {what}; restore "
+        "them from a backup (see `voucher reconcile`):",
+        file=sys.stderr,
+    )
+    for row in damaged:
+        print(f"  {row.transaction_id}: {row.reason}", file=sys.stderr)
+
+
 @attrs.frozen(kw_only=True)
 class Store:
     """Which durable store a command works on: a SQLite file or a PostgreSQL database."""
@@ -74,7 +105,8 @@ class Store:
 
     @property
     def name(self) -> str:
-        return "the PostgreSQL database" if self.dsn is not None else self.db
+        """The store as it may be printed: the file, or the DSN without its password."""
+        return redact_dsn(self.dsn) if self.dsn is not None else self.db
 
 
 def _advice_row(queued: QueuedAdvice, state: str, reason: str | None = None) -> dict[str, object]:
@@ -129,8 +161,12 @@ def queue_requeue(store: Store, advice_id: str) -> int:
 
 
 def journal_list(store: Store, *, as_json: bool) -> int:
-    with store.open() as (_, journal):
+    """Every transaction; a row that cannot be read is listed as damaged, and makes the exit
+    status 1."""
+    with store.open() as (_, opened):
+        journal = _durable(opened)
         entries = journal.entries()
+        damaged = journal.damaged
     for entry in entries:
         tx = entry.transaction
         row = {
@@ -144,26 +180,68 @@ def journal_list(store: Store, *, as_json: bool) -> int:
         else:
             flag = "  (reconcile)" if row["reconciliation"] else ""
             print(f"{tx.id}  {tx.state.value:<12} {row['outcome'] or '-':<8}{flag}")
-    if not entries and not as_json:
+    for bad in damaged:
+        if as_json:
+            print(json.dumps({"id": bad.transaction_id, "damaged": bad.reason}))
+        else:
+            print(f"{bad.transaction_id}  DAMAGED      -         (cannot be read: {bad.reason})")
+    if not entries and not damaged and not as_json:
         print("the journal is empty")
-    return 0
+    _report_damaged("journal list", damaged, "were skipped")
+    return 1 if damaged else 0
 
 
 def reconcile(store: Store, *, as_json: bool) -> int:
-    with store.open() as (queue, journal):
-        findings = report(journal.entries(), [p.queued.advice for p in queue.parked()])
+    """The sales a person must look at. Exit status 0: none; 1: at least one finding (a
+    damaged journal row is one)."""
+    with store.open() as (queue, opened):
+        journal = _durable(opened)
+        entries = journal.entries()
+        owners = journal.unfinished_owners()
+        live = {owner: journal.claimed(owner) for owner in set(owners.values())}
+        in_flight = {tid for tid, owner in owners.items() if live[owner] is True}
+        findings = report(
+            entries,
+            [p.queued.advice for p in queue.parked()],
+            in_flight=in_flight,
+            owners=owners,
+            damaged=[(bad.transaction_id, bad.reason) for bad in journal.damaged],
+        )
     if as_json:
         for finding in findings:
             print(json.dumps(finding.as_json()))
-        return 0
+        return 1 if findings else 0
     if not findings:
         print("nothing to reconcile: every sale ended as the switch holds it")
-        return 0
-    for finding in findings:
-        print(f"{finding.transaction_id}  {finding.state} ({finding.outcome}): {finding.issue}")
-        print(f"  what happened: {finding.happened}")
-        print(f"  what to do:    {finding.action}")
-    return 0
+    for index, finding in enumerate(findings):
+        if index:
+            print()
+        _print_finding(finding)
+    if findings:
+        counts: dict[str, int] = {}
+        for finding in findings:
+            counts[finding.issue.value] = counts.get(finding.issue.value, 0) + 1
+        summary = ", ".join(f"{n} {issue}" for issue, n in counts.items())
+        print(f"\n{len(findings)} sale(s) to look at: {summary}")
+    if in_flight:
+        print(
+            f"{len(in_flight)} unfinished sale(s) are being driven by a live process (not "
+            "findings; run `voucher reconcile` again once it has settled them)"
+        )
+    return 1 if findings else 0
+
+
+def _print_finding(finding: Finding) -> None:
+    state = finding.state or "state unknown"
+    outcome = f" ({finding.outcome})" if finding.outcome else ""
+    print(f"{finding.issue.value}: sale {finding.transaction_id}, {state}{outcome}")
+    print(f"  sale:          {finding.sale}")
+    if finding.flag is not None:
+        print(f"  flag:          {finding.flag}")
+    if finding.owner is not None and finding.issue is Issue.IN_DOUBT:
+        print(f"  owner:         {finding.owner}")
+    print(f"  what happened: {finding.happened}")
+    print(f"  what to do:    {finding.action}")
 
 
 def _application(store: Store, remote: Remote) -> Application:
@@ -202,9 +280,10 @@ def recover(store: Store, remote: Remote) -> int:
         resumed = driver.recover()
         driver.expire_decisions(all_waiting=True)
         driver.drain(timeout=remote.drain_timeout)
-        journal = cast(DurableJournal, app.journal)  # durable settings, durable journal
+        journal = _durable(app.journal)  # durable settings, durable journal
         unfinished = [e.transaction for e in journal.unfinished()]
         left = len(app.queue)
+        damaged = journal.damaged
     states: dict[str, int] = {}
     for tx in resumed:
         states[tx.state.value] = states.get(tx.state.value, 0) + 1
@@ -218,8 +297,8 @@ def recover(store: Store, remote: Remote) -> int:
             "drain` again once the switch answers",
             file=sys.stderr,
         )
-        return 1
-    return 0
+    _report_damaged("recover", damaged, "their sales were not resumed")
+    return 1 if unfinished or left or damaged else 0
 
 
 def migrate_schema(dsn: str) -> int:
