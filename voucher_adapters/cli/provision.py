@@ -4,9 +4,11 @@ One sale prints its timeline (or a JSON summary). With ``count`` above one it be
 small load and smoke tool: ``concurrency`` sales in flight through the asyncio driver, a
 progress line on a terminal, then a summary with throughput and latency percentiles.
 
-The advice queue here is in memory: an advice still undeliverable when the command gives up
-is printed in full (as JSON) so an operator can deliver it by other means, and the command
-exits non-zero.
+Without ``--db``/``--dsn`` the advice queue is in memory: an advice still undeliverable when
+the command gives up is printed in full (as JSON) so an operator can deliver it by other
+means, and the command exits non-zero. With them, the sales are journalled and their advices
+stay queued in that store for ``voucher queue drain`` or ``voucher recover``, and the
+journal's owner is claimed for as long as the command runs.
 """
 
 from __future__ import annotations
