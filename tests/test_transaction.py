@@ -247,6 +247,7 @@ _FEED = {
     Event.DECISION_TIMED_OUT: lambda tx: tx.decision_timed_out(now=NOW),
     Event.ADVICE_ACKNOWLEDGED: lambda tx: tx.advice_replied(Acknowledged(202)),
     Event.ADVICE_REFUSED: lambda tx: tx.advice_replied(Rejected(400, None, "refused")),
+    Event.HOST_GONE: lambda tx: tx.host_gone(now=NOW),
 }
 
 
@@ -256,17 +257,28 @@ _FEED = {
     profile=st.sampled_from([DUAL, SINGLE, NO_RETRIES]),
     retries=st.integers(0, 4),
     max_retries=st.integers(0, 4),
+    unattended=st.booleans(),
 )
 def test_every_state_and_event_either_moves_as_the_table_says_or_raises(
-    state: State, event: Event, profile: ProviderProfile, retries: int, max_retries: int
+    *,
+    state: State,
+    event: Event,
+    profile: ProviderProfile,
+    retries: int,
+    max_retries: int,
+    unattended: bool,
 ) -> None:
     tx = begin(profile, policy=RetryPolicy(max_retries=max_retries))
     tx.state = state
     tx.retries = min(retries, max_retries)
+    tx.unattended = unattended
     allowed = _DESTS.get((state, event))
-    # Approval in a single-messaging sale moves on to DONE by itself.
+    # Approval in a single-messaging sale moves on to DONE by itself; in a dual one whose
+    # host is gone, on to REVERSING.
     if event is Event.PROVISION_APPROVED and allowed and not profile.dual:
         allowed = {State.DONE}
+    if event is Event.PROVISION_APPROVED and allowed and profile.dual and unattended:
+        allowed = {State.REVERSING}
     try:
         _FEED[event](tx)
     except InvalidEvent as error:
@@ -275,7 +287,10 @@ def test_every_state_and_event_either_moves_as_the_table_says_or_raises(
         assert allowed is None, f"{event} was refused in {state} where the table allows it"
     else:
         assert allowed is not None, f"{event} was accepted in {state}"
-        if event is Event.PROVISION_APPROVED and profile.dual:
+        if event is Event.PROVISION_APPROVED and profile.dual and not unattended:
             assert tx.state is State.PROVISIONED
         else:
             assert tx.state in allowed
+        if event is Event.PROVISION_APPROVED:
+            # A voucher is flagged on its way to DONE only when nobody was there to take it.
+            assert (tx.reconciliation is not None) is (not profile.dual and unattended)

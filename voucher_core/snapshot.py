@@ -5,6 +5,12 @@ went on the wire, the profile and policy it was sold under, the state, the retri
 response and advice as exchanged (so a repeated advice is byte-for-byte the same), and the
 flags. Messages are kept in their wire form through :mod:`voucher_core.wire`, so a snapshot
 is readable by anyone who knows the SUV interface.
+
+Versions: 2 added ``unattended`` (the sale's host is gone: a voucher that arrives is reversed
+or flagged, never handed over in silence). A snapshot carries the lowest version that holds
+it whole: 1 unless the sale is unattended, 2 if it is. So a reader of version 1 still reads
+every other snapshot, and refuses, rather than misreads, one it would finish as if its host
+were there; :func:`restore` reads both.
 """
 
 from __future__ import annotations
@@ -29,13 +35,19 @@ from voucher_core.wire import from_wire, to_json, to_wire
 
 __all__ = ["SNAPSHOT_VERSION", "SnapshotError", "restore", "snapshot", "snapshot_json"]
 
-SNAPSHOT_VERSION = 1
+SNAPSHOT_VERSION = 2  # the newest version written and read
+_READABLE = frozenset({1, 2})
+
+
+def _version(tx: Transaction) -> int:
+    """The lowest version that holds ``tx`` whole."""
+    return 2 if tx.unattended else 1
 
 
 def _head(tx: Transaction) -> dict[str, Any]:
-    """What never changes in a transaction's life."""
+    """What never changes in a transaction's life (but for the version, once)."""
     return {
-        "version": SNAPSHOT_VERSION,
+        "version": _version(tx),
         "id": tx.id,
         "profile": {
             "messaging": tx.profile.messaging.value,
@@ -64,6 +76,8 @@ def _flags(tx: Transaction) -> dict[str, Any]:
         data["reconciliation"] = tx.reconciliation
     if tx.host_timed_out:
         data["hostTimedOut"] = True
+    if tx.unattended:
+        data["unattended"] = True
     return data
 
 
@@ -115,11 +129,12 @@ def snapshot_json(tx: Transaction) -> str:
     if memo is None:
         memo = tx._wire_memo = {}
     kept = memo.get("head")
-    if kept is not None and kept[0] == (tx.profile, tx.policy):
+    key = (tx.profile, tx.policy, tx.unattended)
+    if kept is not None and kept[0] == key:
         head = kept[1]
     else:
         head = _text(_head(tx))[:-1]
-        memo["head"] = ((tx.profile, tx.policy), head)
+        memo["head"] = (key, head)
     parts = [head, ',"state":"', tx.state.value, '","retries":', str(tx.retries)]
     flags = _flags(tx)
     if flags:
@@ -141,7 +156,7 @@ def restore(data: dict[str, Any]) -> Transaction:
     """Rebuild a transaction from :func:`snapshot` data."""
     name = data.get("id", "?") if isinstance(data, dict) else "?"
     try:
-        if data.get("version") != SNAPSHOT_VERSION:
+        if data.get("version") not in _READABLE:
             raise InvalidArgument(f"unsupported snapshot version {data.get('version')!r}")
         profile = data["profile"]
         policy = data["policy"]
@@ -181,10 +196,12 @@ def restore(data: dict[str, Any]) -> Transaction:
             )
         tx.reconciliation = data.get("reconciliation")
         tx.host_timed_out = bool(data.get("hostTimedOut", False))
+        tx.unattended = bool(data.get("unattended", False))
     except (KeyError, TypeError, ValueError, AttributeError) as error:
         raise SnapshotError(
             f"transaction {name}: stored snapshot is unreadable: {error}"
         ) from error
     if tx.id != name:
         raise SnapshotError(f"transaction {name}: stored snapshot holds request {tx.id}")
+    tx.checkpoint()  # what the journal holds
     return tx

@@ -9,7 +9,8 @@ live in the code instead: the WARNING above :data:`TRANSITIONS` lists them.
 Each :class:`Rule` reads: in state ``source``, when ``event`` happens and ``guard`` holds, move
 to ``dest`` and send ``sends``. Rules for one (source, event) pair are tried in order; their
 guards are written so that exactly one applies. A rule whose ``dest`` is ``None`` is an internal
-transition: it is accepted and changes nothing (a repeated acknowledgement, for instance).
+transition: it is accepted and leaves the state where it is (a repeated acknowledgement changes
+nothing; the host going away mid-flight is noted on the transaction, see WARNING below).
 """
 
 from __future__ import annotations
@@ -54,6 +55,7 @@ class Event(enum.StrEnum):
     DECISION_TIMED_OUT = "decision_timed_out"
     ADVICE_ACKNOWLEDGED = "advice_acknowledged"
     ADVICE_REFUSED = "advice_refused"
+    HOST_GONE = "host_gone"
 
 
 class Guard(enum.StrEnum):
@@ -63,7 +65,8 @@ class Guard(enum.StrEnum):
     as the condition of every transition whose rule names that guard.
     """
 
-    SINGLE_MESSAGING = "single messaging"
+    SINGLE_MESSAGING = "single messaging, host there"
+    SINGLE_UNATTENDED = "single messaging, host gone"
     RETRY_ALLOWED = "retries supported and left"
     NO_RETRY_LEFT = "no retries supported or left"
 
@@ -94,16 +97,23 @@ class Rule:
 #
 # * Chained moves. An approval in single messaging is followed at once by ``delivered``, which
 #   the core fires itself (Transaction.provision_replied); no driver feeds it. In dual
-#   messaging, tenders given up front (Transaction.begin(tenders=...)) make the approval go
-#   straight on to ``host_confirmed``, exactly as if the host had called Transaction.confirm.
+#   messaging, an approval of a sale whose host is gone (Transaction.unattended) goes straight
+#   on to ``host_gone``, which reverses it; otherwise tenders given up front
+#   (Transaction.begin(tenders=...)) make the approval go straight on to ``host_confirmed``,
+#   exactly as if the host had called Transaction.confirm.
+# * Whose host is gone. ``host_gone`` in PROVISIONING or RETRYING changes no state but sets
+#   Transaction.unattended, which the guards of ``delivered`` read and the journal keeps; the
+#   driver feeds it when recovery resumes a sale in flight and when sell() fails after the
+#   request left. Nothing clears it.
 # * Send to command. What a rule's ``sends`` becomes is code: RETRY counts the retry and sends
 #   the original request again (SendRetry, Transaction._command); CONFIRMATION is the
 #   TenderAdvice that Transaction.confirm builds before it fires the event, so a bad tender
 #   leaves the state alone; both reversals queue a BasicReversal (QueueAdvice), built once.
 # * The reversal's reason. REVERSAL_CANCELLED carries CANCELLED; REVERSAL_UNANSWERED carries
 #   RESPONSE_NOT_FINAL when the first attempt's answer was not final, TIMEOUT otherwise.
-# * What ``flags_reconciliation`` writes ("conflict: ..." or "rejected: ..." from the reply)
-#   is Transaction.advice_replied's.
+# * What ``flags_reconciliation`` writes is code: "conflict: ..." or "rejected: ..." from the
+#   reply (Transaction.advice_replied), or "unattended: ..." with the voucher's reference, never
+#   its code (Transaction.provision_replied, on ``delivered`` to a sale whose host is gone).
 # * Replies that are no event: a RepeatLater advice reply never reaches the machine, and
 #   Transaction.interrupted feeds ``provision_unknown`` only in PROVISIONING or RETRYING.
 
@@ -122,11 +132,19 @@ TRANSITIONS: tuple[Rule, ...] = (
     Rule(_R, Event.PROVISION_UNKNOWN, _V, Guard.NO_RETRY_LEFT, Send.REVERSAL_UNANSWERED),
     # A decline of a retry does not prove the first attempt failed: reverse to be sure.
     Rule(_R, Event.PROVISION_DECLINED, _V, sends=Send.REVERSAL_UNANSWERED),
-    # A voucher in hand.
+    # A voucher in hand. Nobody may be left holding one unawares: a single-messaging voucher
+    # issued after its host was gone is flagged for a person to hand over or have reversed.
     Rule(_PD, Event.DELIVERED, _D, Guard.SINGLE_MESSAGING),
+    Rule(_PD, Event.DELIVERED, _D, Guard.SINGLE_UNATTENDED, flags_reconciliation=True),
     Rule(_PD, Event.HOST_CONFIRMED, _C, sends=Send.CONFIRMATION),
     Rule(_PD, Event.HOST_CANCELLED, _V, sends=Send.REVERSAL_CANCELLED),
     Rule(_PD, Event.DECISION_TIMED_OUT, _V, sends=Send.REVERSAL_CANCELLED),
+    # The host is gone (a restart resumed the sale, or sell() failed after the request left):
+    # noted while in flight; a dual-messaging voucher that arrives then is reversed, never
+    # confirmed, even with tenders given up front.
+    Rule(_P, Event.HOST_GONE, None),
+    Rule(_R, Event.HOST_GONE, None),
+    Rule(_PD, Event.HOST_GONE, _V, sends=Send.REVERSAL_CANCELLED),
     # Advices settle.
     Rule(_C, Event.ADVICE_ACKNOWLEDGED, _D),
     Rule(_V, Event.ADVICE_ACKNOWLEDGED, _X),

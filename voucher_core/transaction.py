@@ -30,6 +30,12 @@ Rules the code keeps
 * Retries reuse the original request object: same id, same body.
 * An advice is built once, when the rule that sends it fires, and kept: repeats are identical.
 * The customer's outcome is known before the messaging ends (:attr:`Transaction.outcome`).
+* A sale whose host is gone (:meth:`Transaction.host_gone`, :attr:`Transaction.unattended`)
+  never ends approved in silence: a dual-messaging voucher that arrives is reversed, a
+  single-messaging one ends flagged for reconciliation with its reference (never its code).
+* The transaction never claims more than the journal holds: a driver marks what the journal
+  took (:meth:`Transaction.checkpoint`) and returns to it when a write fails
+  (:meth:`Transaction.roll_back`).
 """
 
 from __future__ import annotations
@@ -69,6 +75,21 @@ from voucher_core.replies import (
 )
 from voucher_core.table import TERMINAL, TRANSITIONS, Event, Guard, Rule, Send, State
 
+# What a checkpoint keeps: every field that changes in a sale's life (the request, profile and
+# policy never do). The snapshot in voucher_core.snapshot is made of the same fields.
+_CHANGING = (
+    "state",
+    "tenders",
+    "retries",
+    "response",
+    "advice",
+    "unanswered",
+    "declined",
+    "reconciliation",
+    "host_timed_out",
+    "unattended",
+)
+
 __all__ = ["Outcome", "Transaction", "random_id"]
 
 _DEFAULT_POLICY = RetryPolicy()
@@ -102,6 +123,8 @@ class Transaction:
     declined: Declined | None = None
     reconciliation: str | None = None
     host_timed_out: bool = False
+    # Nobody is there to be told this sale's outcome: see host_gone().
+    unattended: bool = False
     # The rule the shared machine fired last, handed over by the transition that fired.
     _fired: Rule | None = attrs.field(default=None, repr=False)
     # Moves since last taken, kept only when someone asked (see record_moves).
@@ -109,6 +132,8 @@ class Transaction:
     # The JSON text of messages already snapshotted, by part, each beside the message it
     # was made from (messages are immutable, so identity says it is still right).
     _wire_memo: dict[str, tuple[object, str]] | None = attrs.field(default=None, repr=False)
+    # The changing fields as the journal last took them (see checkpoint), or None if never.
+    _kept: tuple[Any, ...] | None = attrs.field(default=None, repr=False)
 
     @classmethod
     def begin(
@@ -170,6 +195,33 @@ class Transaction:
         self._moves = []
         return moves
 
+    @property
+    def checkpointed(self) -> bool:
+        """Whether the journal has ever taken this transaction (see :meth:`checkpoint`)."""
+        return self._kept is not None
+
+    def checkpoint(self) -> None:
+        """The journal now holds this transaction as it is: :meth:`roll_back` returns here.
+
+        A driver calls it after each journal write that returned; :func:`voucher_core.snapshot.
+        restore` calls it on what it reads back.
+        """
+        self._kept = tuple(getattr(self, name) for name in _CHANGING)
+
+    def roll_back(self) -> None:
+        """Return to what the journal last took, after a write that failed.
+
+        Events fired since the last :meth:`checkpoint` are undone, so the transaction never
+        claims more than the journal holds (a host that reads ``state`` or ``outcome`` after a
+        failed ``confirm()`` sees the sale as it was). Nothing happens if the journal never
+        took it: nothing was sent then, and the transaction is as it began.
+        """
+        kept = self._kept
+        if kept is None:
+            return
+        for name, value in zip(_CHANGING, kept, strict=True):
+            setattr(self, name, value)
+
     def lookup_id(self) -> str:
         """The id to look the transaction up by; refused until it is terminal."""
         if not self.terminal:
@@ -186,8 +238,11 @@ class Transaction:
             self._fire(Event.PROVISION_APPROVED)
             self.response = reply.response
             if not self.profile.dual:
-                self._fire(Event.DELIVERED)
+                if self._fire(Event.DELIVERED).flags_reconciliation:  # the host is gone
+                    self.reconciliation = _unattended(reply.response)
                 return None
+            if self.unattended:  # nobody can take the voucher: reverse it, even if paid for
+                return self.host_gone(now=now, new_id=new_id)
             if self.tenders is not None:
                 return self.confirm(self.tenders, now=now, new_id=new_id)
             return AwaitDecision()
@@ -230,6 +285,20 @@ class Transaction:
         """The host did not decide within the limit: reverse on the customer's behalf."""
         rule = self._fire(Event.DECISION_TIMED_OUT)
         self.host_timed_out = True
+        return self._command(rule, now, new_id)
+
+    def host_gone(self, *, now: datetime, new_id: Callable[[], str] = random_id) -> Command | None:
+        """Nobody is there any more to be told this sale's outcome (see :attr:`unattended`).
+
+        A driver says so when recovery resumes a sale that was in flight (its host process
+        died) and when ``sell()`` failed after the request left (its host told the customer the
+        sale failed). In PROVISIONING or RETRYING it is noted and nothing is sent: the sale goes
+        on, and a voucher that arrives is not handed to anyone: reversed in dual messaging (even
+        with tenders given up front), flagged for reconciliation with its reference in single
+        messaging. Waiting for the host (PROVISIONED), the voucher is reversed at once.
+        """
+        rule = self._fire(Event.HOST_GONE)
+        self.unattended = True
         return self._command(rule, now, new_id)
 
     def interrupted(
@@ -313,6 +382,23 @@ class Transaction:
         return self.profile.retries_supported and self.retries < self.policy.max_retries
 
 
+def _unattended(response: ProvisionResponse) -> str:
+    """The flag of a single-messaging voucher issued with nobody to hand it to: how a person
+    finds it (serial number, each party's reference), never its code or PIN."""
+    references = [
+        f"{party.institution_id} {party.transaction_identifier}"
+        for party in response.third_party_identifiers
+    ]
+    serial = response.voucher.serial_number
+    found = [f"serial number {serial}"] if serial else ["no serial number"]
+    if references:
+        found.append(f"references {', '.join(references)}")
+    return (
+        "unattended: the voucher was issued after its host was gone and nobody was given it "
+        f"({'; '.join(found)})"
+    )
+
+
 def _hint(tx: Transaction, event: Event) -> str:
     if event is Event.DELIVERED and tx.state is State.PROVISIONED:
         return "dual messaging needs the host to confirm or cancel"
@@ -325,7 +411,12 @@ def _hint(tx: Transaction, event: Event) -> str:
 
 def _single_messaging(event: EventData) -> bool:
     tx: Transaction = event.model  # type: ignore[assignment]  # the shared machine's model
-    return not tx.profile.dual
+    return not tx.profile.dual and not tx.unattended
+
+
+def _single_unattended(event: EventData) -> bool:
+    tx: Transaction = event.model  # type: ignore[assignment]
+    return not tx.profile.dual and tx.unattended
 
 
 def _retry_allowed(event: EventData) -> bool:
@@ -340,6 +431,7 @@ def _no_retry_left(event: EventData) -> bool:
 
 _CONDITIONS: dict[Guard, Callable[[EventData], bool]] = {
     Guard.SINGLE_MESSAGING: _single_messaging,
+    Guard.SINGLE_UNATTENDED: _single_unattended,
     Guard.RETRY_ALLOWED: _retry_allowed,
     Guard.NO_RETRY_LEFT: _no_retry_left,
 }
