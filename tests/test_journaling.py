@@ -136,13 +136,14 @@ def test_a_journal_failure_after_the_voucher_arrives_hands_out_nothing_and_recov
         till.driver.sell(request)  # type: ignore[arg-type]
     assert till.driver.in_flight() == []  # the host got an error, not a voucher
     till.journal.record = original_record  # type: ignore[method-assign]
-    # The journal still says PROVISIONING: recovery retries, gets the voucher back, and
-    # waits for a host that will never decide, then reverses.
+    # The journal still says PROVISIONING: recovery retries and gets the voucher back, which
+    # nobody can be given (the host was told the sale failed): it is reversed at once.
     driver = till.restart()
     [resumed] = driver.recover()
-    assert resumed.state is State.PROVISIONED
-    till.clock.advance(100.0)
-    driver.expire_decisions()
+    assert resumed.state is State.DECLINED and resumed.unattended
+    assert not resumed.host_timed_out
+    assert isinstance(resumed.advice, BasicReversal)
+    assert resumed.advice.reversal_reason is ReversalReason.CANCELLED
     assert till.operations() == ["provisionVoucher", "retryProvisionVoucher", "reverseVoucher"]
     assert till.stored(resumed).state is State.DECLINED
     till.switch.pump()
@@ -166,16 +167,25 @@ def test_an_advice_the_queue_could_not_take_stays_decided_and_is_queued_by_the_n
 
 
 @pytest.mark.parametrize(
-    ("faults", "before_crash", "expected"),
+    ("faults", "before_crash", "expected", "final"),
     [
-        # Died after the provision was journaled but before its reply was read.
-        ((), "PROVISIONING", ["provisionVoucher", "retryProvisionVoucher", "confirmVoucher"]),
-        # Died with the confirmation journaled but never queued.
-        ((), "CONFIRMING", ["provisionVoucher", "confirmVoucher"]),
+        # Died after the provision was journaled but before its reply was read: the retry
+        # gets the voucher, which nobody was told of, so it is reversed though paid up front.
+        (
+            (),
+            "PROVISIONING",
+            ["provisionVoucher", "retryProvisionVoucher", "reverseVoucher"],
+            State.DECLINED,
+        ),
+        # Died with the confirmation journaled but never queued: the outcome was decided.
+        ((), "CONFIRMING", ["provisionVoucher", "confirmVoucher"], State.DONE),
     ],
 )
 def test_recovery_resumes_from_the_last_journaled_state(
-    faults: Sequence[tuple[Operation, FaultKind, int]], before_crash: str, expected: list[str]
+    faults: Sequence[tuple[Operation, FaultKind, int]],
+    before_crash: str,
+    expected: list[str],
+    final: State,
 ) -> None:
     till = Till(*faults)
     request = till.request()
@@ -188,9 +198,10 @@ def test_recovery_resumes_from_the_last_journaled_state(
         tx.provision_replied(reply, now=till.clock.now())
         till.journal.record(tx)
     [resumed] = till.restart().recover()
-    assert resumed.state is State.DONE
+    assert resumed.state is final
     assert till.operations() == expected
-    assert till.stored(resumed).state is State.DONE
+    assert till.stored(resumed).state is final
+    assert resumed.reconciliation is None
 
 
 def test_a_provisioned_sale_waits_only_for_what_is_left_of_its_limit_after_a_restart() -> None:

@@ -12,6 +12,7 @@ from voucher_core.drivers.shared import (
     DriverSettings,
     Ledger,
     disposition,
+    log,
     resume_deadline,
 )
 from voucher_core.errors import InvalidArgument
@@ -42,8 +43,12 @@ class Driver:
 
     With a ``journal``, every transaction is recorded before each request leaves and after
     each change, and :meth:`recover` resumes what a crash interrupted. A journal write that
-    fails raises (the sale stops there and is resumed by recovery); the journal's record is
-    the point where an outcome is decided.
+    fails raises (the sale stops there and is resumed by recovery), and the transaction
+    returns to what the journal last took: the journal's record is the point where an outcome
+    is decided, and the object never claims more. A sale whose ``sell()`` failed after its
+    request left, and a sale that recovery resumes in flight, has no host any more to be told
+    its outcome: a voucher it gets is reversed (dual messaging) or flagged for reconciliation
+    with its reference (single messaging), never handed over in silence.
     """
 
     def __init__(
@@ -79,7 +84,11 @@ class Driver:
             tenders=tuple(tenders) if tenders is not None else None,
         )
         self.ledger.watch(tx)
-        self._run(tx, command)
+        try:
+            self._run(tx, command)
+        except Exception:
+            self._abandoned(tx)
+            raise
         return tx
 
     def confirm(self, tx: Transaction, tenders: Iterable[Tender]) -> Transaction:
@@ -155,7 +164,11 @@ class Driver:
         PROVISIONING and RETRYING continue with a retry, or a reversal once retries are spent
         or unsupported; PROVISIONED waits for its host again until what is left of its limit;
         CONFIRMING and REVERSING have their advice queued again (idempotent) and tried.
-        Returns the transactions resumed.
+        A sale resumed in PROVISIONING or RETRYING has no host to be told its outcome (the
+        process that sold it is gone): it is marked so before anything more is sent, and a
+        voucher it gets is reversed (dual) or flagged with its reference (single). Sales this
+        driver still tracks are left alone, so a live process may call it to resume those it
+        gave up on after a journal write failed. Returns the transactions resumed.
         """
         if self.journal is None:
             raise InvalidArgument("recover() needs a driver with a journal")
@@ -170,6 +183,8 @@ class Driver:
                 wait = resume_deadline(entry, self.clock, self.settings)
                 self.ledger.awaiting(tx, self.clock.monotonic(), wait)
                 continue
+            if tx.state is State.PROVISIONING or tx.state is State.RETRYING:
+                tx.host_gone(now=self.clock.now(), new_id=self.settings.new_id)
             command = tx.interrupted(now=self.clock.now(), new_id=self.settings.new_id)
             self.ledger.moved(tx)
             self._run(tx, command)
@@ -216,10 +231,38 @@ class Driver:
         try:
             self.journal.record(tx, decision_deadline=decision_deadline)
         except Exception:
-            # Stop here: the journal still holds the last state it took, and recovery
-            # carries the sale on from there.
+            # Stop here: the journal still holds the last state it took, the transaction goes
+            # back to it, and recovery carries the sale on from there.
+            tx.roll_back()
             self.ledger.forget(tx)
             raise
+        tx.checkpoint()
+
+    def _abandoned(self, tx: Transaction) -> None:
+        """``sell()`` failed: its host tells the customer so. If the request may have left
+        (the journal took the sale, which it does before anything is sent), the sale is now
+        one without its host: marked so, and journaled if the journal takes it (recovery marks
+        it anyway). Recovery finishes it; this driver lets it go."""
+        self.ledger.forget(tx)
+        tx.roll_back()
+        if not tx.checkpointed or not (
+            tx.state is State.PROVISIONING or tx.state is State.RETRYING
+        ):
+            return
+        assert self.journal is not None  # checkpointed: the journal took it
+        tx.host_gone(now=self.clock.now(), new_id=self.settings.new_id)
+        try:
+            self.journal.record(tx)
+        except Exception as error:
+            tx.roll_back()
+            log.warning(
+                "sale %s failed after its request left and the journal could not note that "
+                "its host is gone (%s); recovery will",
+                tx.id,
+                error,
+            )
+        else:
+            tx.checkpoint()
 
     def _wall_deadline(self) -> float:
         return self.clock.now().timestamp() + self.settings.decision.limit
@@ -238,8 +281,21 @@ class Driver:
             self.ledger.unqueued.add(tx.id)
             return
         self.ledger.queued(tx, command)
-        if taken is not None:  # None: someone else holds it (a forwarder), and sends it
+        if taken is None:  # someone else holds it (a forwarder), and sends it
+            return
+        try:
             self._deliver(taken)
+        except Exception:
+            # The outcome stands as the journal took it (CONFIRMING or REVERSING) and is what
+            # the host is told; the advice stays in the queue, leased here, and goes out again
+            # once its lease runs out, and its settlement is journaled then.
+            log.warning(
+                "advice %s of sale %s was sent but could not be settled in the stores; it is "
+                "sent again once its lease runs out",
+                taken.id,
+                tx.id,
+                exc_info=True,
+            )
 
     def _queue_journaled(self) -> None:
         for tid in list(self.ledger.unqueued):

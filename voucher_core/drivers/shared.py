@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import random
 from collections.abc import Callable
 
@@ -30,6 +31,8 @@ __all__ = [
     "StateChanged",
     "Trace",
 ]
+
+log = logging.getLogger("voucher_core.driver")
 
 
 @attrs.frozen
@@ -77,6 +80,7 @@ class DriverSettings:
     backoff: BackoffPolicy = attrs.field(factory=BackoffPolicy)
     new_id: Callable[[], str] = random_id
     draw: Callable[[], float] = random.random
+    # Told every trace. One that raises (a metrics backend down) is logged and the sale goes on.
     observer: Observer | None = None
 
     def profile_for(self, request: ProvisionRequest) -> ProviderProfile:
@@ -93,10 +97,34 @@ class Ledger:
         self.deadlines: dict[str, float] = {}
         # Journaled advices whose enqueue failed; the next forward() queues them.
         self.unqueued: set[str] = set()
+        # Traces the observer failed on since it last took one (logged once per outage).
+        self.observer_failures = 0
 
     def trace(self, item: Trace) -> None:
-        if self.settings.observer is not None:
-            self.settings.observer(item)
+        """Tell the observer, if any. An observer that raises never stops a sale: what it
+        watches has happened (and is journaled) whether or not it hears of it."""
+        observer = self.settings.observer
+        if observer is None:
+            return
+        try:
+            observer(item)
+        except Exception:
+            self.observer_failures += 1
+            if self.observer_failures == 1:
+                log.warning(
+                    "the trace observer failed on %s of transaction %s; traces are dropped "
+                    "until it takes one again",
+                    type(item).__name__,
+                    item.transaction_id,
+                    exc_info=True,
+                )
+            return
+        if self.observer_failures:
+            log.warning(
+                "the trace observer works again after dropping %d traces",
+                self.observer_failures,
+            )
+            self.observer_failures = 0
 
     def watch(self, tx: Transaction) -> None:
         """Start tracking ``tx``; with an observer, record each of its steps for the traces."""
