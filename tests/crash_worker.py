@@ -34,6 +34,7 @@ no cleanup) at the Nth time it reaches POINT:
 Progress goes to stdout, one line each, flushed before the worker goes on, so the test knows
 what happened before the kill:
 
+    resuming <id> <state>                 recovery is about to resume this sale, in this state
     ready <resumed>                       recovery is done
     sell <number> <id>                    the sale is about to start
     sold <number> <id> <state>            sell() and the host's decision returned
@@ -398,6 +399,8 @@ def run_sync(options: argparse.Namespace, trip: Tripwire) -> int:
         finally:
             trip.forwarding = False
 
+    for entry in journal.unfinished():
+        say("resuming", entry.transaction.id, entry.transaction.state.value)
     say("ready", len(driver.recover()))
     if options.mode == "sell":
         for number in range(options.start, options.start + options.count):
@@ -443,6 +446,8 @@ async def run_async(options: argparse.Namespace, trip: Tripwire) -> int:
         journal=AsyncTrippingJournal(journal, trip),
         settings=settings(),
     )
+    for entry in await journal.unfinished():
+        say("resuming", entry.transaction.id, entry.transaction.state.value)
     say("ready", len(await driver.recover()))
     if options.mode == "async-sell":
         await sell_async(options, driver, clock)

@@ -4,6 +4,9 @@ A crash is an exception (:class:`Crash`) that escapes the driver, after which th
 the driver and every live object away and builds a new one over the same durable stores, as
 a restarted process would. Each wrapped call is one point where a real process could die:
 before the call (nothing happened) or after it (it happened, but nobody heard).
+
+The journal can also fail without a crash (:meth:`CrashingJournal.fail`): its writes raise
+``StorageError`` for a while, as a full disk or a locked database does, and the process lives on.
 """
 
 from __future__ import annotations
@@ -11,6 +14,7 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from typing import Any
 
+from voucher_adapters.errors import StorageError
 from voucher_core.messages import BasicReversal, ProvisionRequest, TenderAdvice
 from voucher_core.ports import (
     AdviceQueue,
@@ -25,8 +29,13 @@ from voucher_core.transaction import Transaction
 from voucher_core.wire import to_json
 
 
-class Crash(Exception):
-    """The simulated process died here."""
+class Crash(BaseException):
+    """The simulated process died here.
+
+    A ``BaseException``, like the ``SystemExit`` it stands for: a process that dies runs no
+    more of its own code, so the driver's ``except Exception`` clauses (which handle failures
+    the process lives through) must not see it.
+    """
 
 
 class Fuse:
@@ -125,8 +134,19 @@ class CrashingQueue:
 class CrashingJournal:
     def __init__(self, inner: TransactionJournal, fuse: Fuse) -> None:
         self.inner, self.fuse = inner, fuse
+        self.writes = 0
+        self.failing: range = range(0)  # the writes, by number, that fail
+        self.failed = 0
+
+    def fail(self, at: int, times: int) -> None:
+        """The ``at``-th write from now and the ``times - 1`` after it raise StorageError."""
+        self.failing = range(self.writes + at, self.writes + at + times)
 
     def record(self, tx: Transaction, *, decision_deadline: float | None = None) -> None:
+        self.writes += 1
+        if self.writes in self.failing:
+            self.failed += 1
+            raise StorageError("journal.db", f"record transaction {tx.id}", "the disk is full")
         self.fuse.call(lambda: self.inner.record(tx, decision_deadline=decision_deadline))
 
     def get(self, transaction_id: str) -> JournalEntry | None:

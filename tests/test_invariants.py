@@ -14,11 +14,17 @@ agrees.
 4. Retries reuse the original id and body, and there are at most ``max_retries`` of them.
 5. Every advice reported queued is delivered at least once, across crashes, byte for byte.
 6. A hard decline on the first attempt produces no further message.
-Also: every repeat of an advice has the same id and body, and nothing is sent for a sale
-before the journal holds it.
+8. A sale ends approved and unflagged only if its host was told so (or the process died after
+   the journal took the approval); a host told an outcome keeps it; a sale that recovery
+   resumed in flight, or whose sell() failed, ends reversed (dual) or flagged (single).
+Also: every repeat of an advice has the same id and body, nothing is sent for a sale before
+the journal holds it, and a transaction never claims more than the journal holds.
 
 The process may die at any port call (before or after it: a rule arms that), after which
 everything in memory is thrown away and a new driver recovers from the journal and queue.
+The journal may fail for a few writes (a full disk, a locked database) while the process
+lives on: the call raises StorageError, the host tells its customer the sale failed, and the
+process resumes what it gave up on with recover(). The trace observer may raise.
 """
 
 from __future__ import annotations
@@ -44,15 +50,27 @@ from hypothesis.stateful import (
 
 from voucher_adapters.clock import SimulatedClock
 from voucher_adapters.demo import DEMO_CLIENT_ID, SeededIds, cash, demo_request
+from voucher_adapters.errors import StorageError
 from voucher_adapters.simulator import FaultKind, Operation, Provider, SwitchSimulator
 from voucher_adapters.stores.memory import InMemoryAdviceQueue, InMemoryJournal
 from voucher_adapters.stores.sqlite import SqliteAdviceQueue, SqliteJournal
 from voucher_adapters.transports.exchange import Exchange
 from voucher_adapters.transports.in_process import InMemoryTransport
-from voucher_core import DecisionPolicy, Driver, DriverSettings, RetryPolicy, State, Transaction
+from voucher_core import (
+    DecisionPolicy,
+    Driver,
+    DriverSettings,
+    Outcome,
+    RetryPolicy,
+    State,
+    Transaction,
+)
+from voucher_core.drivers import Trace
 from voucher_core.messages import ProvisionRequest
 from voucher_core.policy import Messaging, ProviderProfile
+from voucher_core.reconciliation import report
 from voucher_core.replies import Acknowledged
+from voucher_core.snapshot import snapshot
 
 MAX_RETRIES = 3
 PROVIDERS = (
@@ -102,6 +120,11 @@ class ManySales(RuleBasedStateMachine):
         self.journal = CrashingJournal(self.journal_store, self.fuse)
         self.started: list[str] = []
         self.restarts = 0
+        # What each host was told ("approved" / "declined"), and the sales whose approval the
+        # journal took before the process died in the host's call (decided, but not told).
+        self.told: dict[str, Outcome] = {}
+        self.decided_untold: set[str] = set()
+        self.observer_failures = 0  # traces the observer is still to fail on
         self.driver = self._new_driver()
 
     def _open_stores(self) -> tuple[Any, Any]:
@@ -126,26 +149,61 @@ class ManySales(RuleBasedStateMachine):
                 profile=profile_of,
                 decision=self.decision,
                 new_id=self.ids,
+                observer=self._observe,
             ),
         )
 
-    def _guard(self, work: Callable[[], object]) -> None:
-        """Run ``work``; if the process "dies" on the way, restart and recover."""
+    def _observe(self, trace: Trace) -> None:
+        """A metrics backend that is down for a number of traces."""
+        if self.observer_failures:
+            self.observer_failures -= 1
+            raise ConnectionError("metrics backend unreachable")
+
+    def _guard(self, work: Callable[[], object], *, sale: str | None = None) -> str:
+        """Run ``work``; say how it went ("done", "died" or "failed"). If the process "dies"
+        on the way, restart and recover; if the journal failed, the process lives on (the host
+        tells its customer the call failed).
+        ``sale`` names the sale a host's call was about, to note whether the journal had taken
+        its approval when the process died."""
         try:
             work()
         except Crash:
+            if sale is not None:
+                entry = self.journal_store.get(sale)
+                if entry is not None and entry.transaction.outcome is Outcome.APPROVED:
+                    self.decided_untold.add(sale)
             self._restart()
+            return "died"
+        except StorageError:
+            return "failed"
+        return "done"
+
+    def _tell(self, tx: Transaction) -> None:
+        """What the host tells its customer once a call returned: the outcome, if decided."""
+        if tx.outcome is not None:
+            self.told[tx.id] = tx.outcome
 
     def _restart(self) -> None:
         self.restarts += 1
         for _ in range(50):
             self.driver = self._new_driver()  # everything in memory is gone
             try:
-                self.driver.recover()
+                self._recover()
                 return
             except Crash:
                 continue
         raise AssertionError("recovery kept crashing with no fuse armed")
+
+    def _recover(self) -> None:
+        """recover(), again while the journal fails: the process lives on and tries again, and
+        resumes what it gave up on the first time."""
+        for _ in range(50):
+            try:
+                self.driver.recover()
+                return
+            except StorageError:
+                continue
+        raise AssertionError("recovery kept failing on a journal that works again")
 
     def _sales(self) -> list[Transaction]:
         """Every sale as the journal holds it (a sale that died before its first record never
@@ -168,7 +226,7 @@ class ManySales(RuleBasedStateMachine):
         request = demo_request(id=self.ids(), time=self.clock.now(), product_id=product)
         self.started.append(request.id)
         tenders = cash(1000) if tenders_first else None
-        self._guard(lambda: self.driver.sell(request, tenders=tenders))
+        self._guard(lambda: self._tell(self.driver.sell(request, tenders=tenders)), sale=request.id)
 
     @rule(
         operation=st.sampled_from([Operation.PROVISION, Operation.RETRY]),
@@ -191,6 +249,23 @@ class ManySales(RuleBasedStateMachine):
         """Somewhere in the next few port calls the process is killed, before or after one."""
         self.fuse.arm(at, after=after)
 
+    @rule(at=st.integers(1, 6), times=st.integers(1, 3))
+    def the_journal_will_fail(self, at: int, times: int) -> None:
+        """One of the next few journal writes fails, and a few after it: a disk fills up, or
+        another process holds the database locked. The process lives on."""
+        self.journal.fail(at, times)
+
+    @rule(times=st.integers(1, 20))
+    def the_metrics_backend_goes_down(self, times: int) -> None:
+        """The trace observer raises for the next few traces; no call may raise for it."""
+        self.observer_failures = times
+
+    @rule()
+    def the_process_resumes_what_it_gave_up_on(self) -> None:
+        """After a StorageError the driver lets the sale go; recover() in the live process
+        resumes it from the journal (and leaves alone the sales it still drives)."""
+        self._guard(self.driver.recover)
+
     def _waiting(self) -> list[Transaction]:
         return [tx for tx in self.driver.in_flight() if tx.state is State.PROVISIONED]
 
@@ -200,9 +275,14 @@ class ManySales(RuleBasedStateMachine):
         waiting = self._waiting()
         tx = waiting[pick % len(waiting)]
         if confirm:
-            self._guard(lambda: self.driver.confirm(tx, cash(1000)))
+            went = self._guard(lambda: self._tell(self.driver.confirm(tx, cash(1000))), sale=tx.id)
         else:
-            self._guard(lambda: self.driver.cancel(tx))
+            went = self._guard(lambda: self._tell(self.driver.cancel(tx)), sale=tx.id)
+        if went == "failed":
+            # The host was told its decision failed: the object it holds says what the
+            # journal holds, no more.
+            entry = self.journal_store.get(tx.id)
+            assert entry is not None and snapshot(entry.transaction) == snapshot(tx)
 
     @rule(seconds=st.floats(0.0, 400.0))
     def time_passes(self, seconds: float) -> None:
@@ -286,6 +366,13 @@ class ManySales(RuleBasedStateMachine):
         assert {e.request_id for e in self.exchanges} <= journaled
 
     @invariant()
+    def a_live_transaction_claims_no_more_than_the_journal_holds(self) -> None:
+        for tx in self.driver.in_flight():
+            entry = self.journal_store.get(tx.id)
+            assert entry is not None, tx.id
+            assert snapshot(entry.transaction) == snapshot(tx), tx.id
+
+    @invariant()
     def outcome_is_never_withdrawn(self) -> None:
         for tx in self._sales():
             if tx.state is State.DONE:
@@ -297,8 +384,11 @@ class ManySales(RuleBasedStateMachine):
 
     def _heal_and_drain(self) -> None:
         self.fuse.at = None
+        self.journal.failing = range(0)
+        self.observer_failures = 0
         self.switch.faults.heal()
         self._guard(lambda: None)
+        self.driver.recover()  # what the process gave up on after a journal failure
         self.clock.advance(self.decision.limit)
         self.driver.expire_decisions()
         for _ in range(10_000):
@@ -324,16 +414,36 @@ class ManySales(RuleBasedStateMachine):
         # Every advice ever reported queued was delivered at least once, byte for byte.
         for advice_id, body in self.queue.reported_queued.items():
             assert sent_advices.get(advice_id) == body, f"advice {advice_id} never delivered"
-        for tx in self._sales():
+        sales = self._sales()
+        reported = {f.transaction_id for f in report(self.journal_store.entries())}
+        for tx in sales:
             assert tx.terminal, f"{tx.id} stuck in {tx.state}"
+            self._check_the_host_was_there(tx)
             if tx.reconciliation is not None:
-                continue
+                assert tx.id in reported, f"{tx.id} flagged but not reported"
+            if tx.reconciliation is not None and tx.advice is not None:
+                continue  # an advice met a final refusal: a person settles the money
             if tx.state is State.DECLINED and tx.profile.advices_supported:
                 # Nothing may be left issued-but-unsettled at a provider that takes advices.
                 assert set(ledger[tx.id]) <= {"reversed"}, (tx.id, ledger[tx.id])
             assert self.switch.voucher_active(tx.id) == (tx.state is State.DONE), (
                 f"{tx.id} ended {tx.state} but the provider disagrees"
             )
+
+    def _check_the_host_was_there(self, tx: Transaction) -> None:
+        """Invariant 8."""
+        told = self.told.get(tx.id)
+        if told is Outcome.APPROVED:
+            assert tx.state is State.DONE, f"{tx.id}: the host said approved, it ended {tx.state}"
+        elif told is Outcome.DECLINED:
+            assert tx.state is State.DECLINED, f"{tx.id}: the host said declined, it ended DONE"
+        elif tx.state is State.DONE and tx.reconciliation is None:
+            assert tx.id in self.decided_untold, f"{tx.id} approved behind its host's back"
+        if tx.unattended and tx.profile.dual:
+            assert tx.state is State.DECLINED and told is None, tx.id
+        if tx.unattended and tx.state is State.DONE:
+            assert tx.reconciliation is not None and tx.response is not None, tx.id
+            assert tx.response.voucher.code not in tx.reconciliation
 
     def teardown(self) -> None:
         try:

@@ -175,8 +175,13 @@ def _sell_through(
 
 
 def _disagrees(tx: Transaction, switch: SwitchSimulator, unsettled: set[str]) -> bool:
-    """Whether the provider's books contradict how the sale ended (flagged sales excused)."""
-    if tx.reconciliation is not None:
+    """Whether the provider's books contradict how the sale ended.
+
+    Excused: a sale whose advice met a final conflict or rejection, flagged and reported for a
+    person to settle. A voucher flagged because its host was gone when it was issued is not
+    excused: it was issued all the same, and the books must show it active.
+    """
+    if tx.reconciliation is not None and tx.advice is not None:
         return False
     if not tx.terminal:
         return True
