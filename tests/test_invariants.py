@@ -38,7 +38,7 @@ from pathlib import Path
 from typing import Any
 
 from crashing import Crash, CrashingJournal, CrashingQueue, CrashingTransport, Fuse
-from hypothesis import HealthCheck, settings
+from hypothesis import HealthCheck, event, settings
 from hypothesis import strategies as st
 from hypothesis.stateful import (
     RuleBasedStateMachine,
@@ -441,9 +441,11 @@ class ManySales(RuleBasedStateMachine):
             assert tx.id in self.decided_untold, f"{tx.id} approved behind its host's back"
         if tx.unattended and tx.profile.dual:
             assert tx.state is State.DECLINED and told is None, tx.id
+            event("a dual sale without its host, reversed")
         if tx.unattended and tx.state is State.DONE:
             assert tx.reconciliation is not None and tx.response is not None, tx.id
             assert tx.response.voucher.code not in tx.reconciliation
+            event("a single voucher without its host, flagged")
 
     def teardown(self) -> None:
         try:
