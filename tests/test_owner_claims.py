@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from cli_stores import Where, store_of
 from http_faults import RawServer, closed_port, silent
 from pg import fresh_schema, require_postgres, sql
 
@@ -205,16 +206,24 @@ def test_voucher_recover_refuses_while_the_host_process_is_alive(
     assert "another live process" in result.stderr and "Traceback" not in result.stderr
 
 
-def test_voucher_recover_refuses_while_voucher_provision_is_selling(tmp_path: Path) -> None:
-    """`voucher provision --db` drives a journal like any host, so it holds the owner claim
-    while its sale is on the wire: a `voucher recover` started meanwhile must not resume it."""
-    db = str(tmp_path / "pos.db")
+@pytest.mark.parametrize("kind", ["sqlite", "postgres"])
+def test_voucher_recover_refuses_while_voucher_provision_is_selling(
+    tmp_path: Path, kind: str
+) -> None:
+    """`voucher provision --db/--dsn` drives a journal like any host, so it holds the owner
+    claim while its sale is on the wire: a `voucher recover` started meanwhile must not
+    resume it."""
+    with store_of(kind, tmp_path) as where:
+        refused_while_selling(where)
+
+
+def refused_while_selling(where: Where) -> None:
     with RawServer(silent) as switch:  # takes the provision and keeps it waiting
         seller = subprocess.Popen(
             [
                 *(sys.executable, "-m", "voucher_adapters.cli", "provision"),
                 *("--url", switch.url, "--product", "AIRTIME10", "--amount", "1000"),
-                *("--db", db, "--timeout", "30", "--json"),
+                *(*where.option, "--timeout", "30", "--json"),
             ],
             cwd=ROOT,
             stdout=subprocess.DEVNULL,
@@ -230,7 +239,7 @@ def test_voucher_recover_refuses_while_voucher_provision_is_selling(tmp_path: Pa
                 result = subprocess.run(
                     [
                         *(sys.executable, "-m", "voucher_adapters.cli", "recover"),
-                        *("--db", db, "--url", closed),
+                        *(*where.option, "--url", closed),
                     ],
                     cwd=ROOT,
                     capture_output=True,
@@ -244,9 +253,13 @@ def test_voucher_recover_refuses_while_voucher_provision_is_selling(tmp_path: Pa
             seller.wait(30)
     assert result.returncode == 1, result.stderr
     assert "another live process" in result.stderr and "Traceback" not in result.stderr
-    with SqliteJournal(db) as journal:  # the refused recover changed nothing
+    journal = where.journal()
+    try:  # the refused recover touched nothing: only the seller moved its sale
         [entry] = journal.entries()
-        assert entry.transaction.state is State.PROVISIONING
+        assert entry.transaction.state in {State.PROVISIONING, State.RETRYING}
+        assert not entry.transaction.unattended  # a recovery would have marked it
+    finally:
+        journal.close()
 
 
 def test_the_sqlite_lock_file_names_its_holder(tmp_path: Path) -> None:
