@@ -14,6 +14,7 @@ from voucher_adapters.simulator import (
     MAX_BODY,
     RESET_BODY,
     UUID_MSG,
+    Damage,
     Fault,
     FaultKind,
     FaultPlan,
@@ -26,6 +27,7 @@ from voucher_adapters.simulator import (
 )
 from voucher_adapters.simulator.ledger import ProviderLedger
 from voucher_core.messages import (
+    Amounts,
     BasicReversal,
     ErrorDetail,
     ErrorType,
@@ -46,7 +48,7 @@ from voucher_core.messages import (
     VoucherLookupResponse,
 )
 from voucher_core.policy import DUAL, NO_ADVICES, NO_RETRIES, SINGLE
-from voucher_core.replies import Declined, Unknown, classify_provision
+from voucher_core.replies import Approved, Declined, Unknown, classify_provision
 from voucher_core.wire import from_json, to_json, to_wire
 
 USER = "pos-user"
@@ -1100,6 +1102,90 @@ def test_heal_removes_scripted_and_random_faults(sim: SwitchSimulator) -> None:
     assert confirm(sim, confirmation(request)).status == 202
     assert sim.pump() == 1
     assert sim.faults.scripted == 0
+
+
+@pytest.mark.parametrize("damage", list(Damage))
+def test_an_unproven_approval_was_issued_but_proves_nothing(
+    sim: SwitchSimulator, damage: Damage
+) -> None:
+    request = provision_request(
+        amounts=Amounts(request_amount=LedgerAmount(amount=1000, currency="710"))
+    )
+    sim.faults.script(Operation.PROVISION, Fault(FaultKind.UNPROVEN, damage=damage))
+
+    reply = provision(sim, request)
+
+    assert reply.status == 201
+    assert isinstance(classify_provision(reply.status, reply.body, request), Unknown)
+    assert sim.ledger() == [LedgerEntry(request.id, "provider", "issued")]
+    answer = retry(sim, request)  # the retry answers what was issued, whole
+    assert answer.status == 200
+    assert isinstance(classify_provision(answer.status, answer.body, request), Approved)
+
+
+def test_an_unproven_fault_spoils_a_retry_and_leaves_refusals_and_advices_alone(
+    sim: SwitchSimulator,
+) -> None:
+    request = provision_request()
+    provision(sim, request)
+    sim.faults.script(Operation.RETRY, FaultKind.UNPROVEN, times=2)
+    sim.faults.script(Operation.CONFIRM, FaultKind.UNPROVEN)
+
+    spoiled = retry(sim, request)
+    assert spoiled.status == 200
+    assert isinstance(classify_provision(spoiled.status, spoiled.body, request), Unknown)
+    assert confirm(sim, confirmation(request)).status == 202  # an advice passes unchanged
+    sim.pump()
+    again = retry(sim, request)  # the second scripted time: spoiled again
+    assert again.status == 200
+    assert isinstance(classify_provision(again.status, again.body, request), Unknown)
+    assert sim.faults.scripted == 0
+    whole = retry(sim, request)
+    assert isinstance(classify_provision(whole.status, whole.body, request), Approved)
+    assert sim.ledger() == [LedgerEntry(request.id, "provider", "confirmed")]
+
+
+def test_a_duplicate_record_fault_names_the_voucher_it_issued(sim: SwitchSimulator) -> None:
+    request = provision_request()
+    sim.faults.script(Operation.PROVISION, FaultKind.DUPLICATE_RECORD)
+
+    reply = provision(sim, request)
+
+    assert reply.status == 400
+    error = error_of(reply)
+    assert error.error_type == ErrorType.DUPLICATE_RECORD
+    assert isinstance(classify_provision(reply.status, reply.body, request), Unknown)
+    assert sim.ledger() == [LedgerEntry(request.id, "provider", "issued")]
+    issued = retry(sim, request)
+    assert issued.status == 200
+    assert json.loads(reply.body)["detailMessage"]["voucher"] == json.loads(issued.body)["voucher"]
+
+
+def test_a_duplicate_record_fault_leaves_a_decline_alone(sim: SwitchSimulator) -> None:
+    request = provision_request()
+    sim.faults.script(Operation.PROVISION, FaultKind.DECLINE)
+    sim.faults.script(Operation.RETRY, FaultKind.DUPLICATE_RECORD)
+
+    assert provision(sim, request).status == 400
+    assert sim.ledger() == []
+    assert provision(sim, request).status == 201  # the decline recorded nothing
+
+
+def test_random_faults_draw_every_damage_and_spoil_only_provisions() -> None:
+    plan = FaultPlan()
+    plan.randomly(seed=3, rate=1.0, kinds=[FaultKind.UNPROVEN, FaultKind.DUPLICATE_RECORD])
+    drawn = [
+        plan.next_fault(Operation.PROVISION, product_id=None, provision_id=None) for _ in range(400)
+    ]
+    assert {fault.kind for fault in drawn if fault is not None} == {
+        FaultKind.UNPROVEN,
+        FaultKind.DUPLICATE_RECORD,
+    }
+    assert {fault.damage for fault in drawn if fault and fault.kind is FaultKind.UNPROVEN} == set(
+        Damage
+    )
+    for operation in (Operation.CONFIRM, Operation.REVERSE):
+        assert plan.next_fault(operation, product_id=None, provision_id=None) is None
 
 
 def test_random_faults_never_decline_an_advice(sim: SwitchSimulator) -> None:

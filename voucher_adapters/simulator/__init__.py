@@ -5,7 +5,7 @@ is deterministic for a given seed, so the in-memory transport and an HTTP server
 in front of the same :class:`SwitchSimulator`.
 """
 
-from voucher_adapters.simulator.faults import Fault, FaultKind, FaultPlan
+from voucher_adapters.simulator.faults import Damage, Fault, FaultKind, FaultPlan
 from voucher_adapters.simulator.forwarding import SwitchEvent
 from voucher_adapters.simulator.ledger import LedgerEntry
 from voucher_adapters.simulator.providers import DEFAULT_PROVIDER, Provider
@@ -18,6 +18,7 @@ __all__ = [
     "MAX_BODY",
     "RESET_BODY",
     "UUID_MSG",
+    "Damage",
     "Fault",
     "FaultKind",
     "FaultPlan",

@@ -7,13 +7,20 @@ the switch processes the request at all:
   ``UNAVAILABLE`` (503 ``UPSTREAM_UNAVAILABLE``), ``SERVER_ERROR`` (500, empty or plain-text
   body), ``DECLINE`` (400 ``DO_NOT_HONOUR``);
 * processed, then the answer goes wrong: ``DELAY`` (it leaves after ``Fault.delay`` seconds),
-  ``LOST`` (it never arrives), ``STATUS_UNKNOWN`` (504 ``VOUCHER_STATUS_UNKNOWN``).
+  ``LOST`` (it never arrives), ``STATUS_UNKNOWN`` (504 ``VOUCHER_STATUS_UNKNOWN``);
+* processed, and an approval reaches the client proving nothing (only a 2xx answer to a
+  provision or retry is spoiled; any other answer passes unchanged): ``UNPROVEN`` (the voucher
+  issued, but the answer lacks it, or names another sale, client or amount: ``Fault.damage``
+  says which, else the draw picks one) and ``DUPLICATE_RECORD`` (400 ``DUPLICATE_RECORD``
+  instead of the 201, naming the voucher in ``detailMessage``; provisions only, as a switch
+  says of a repeated id).
 
 Scripted faults come first, in the order they were scripted, each used ``times`` times by the
 requests it matches. Random faults use their own ``random.Random(seed)``, so a run replays
 exactly from its seed whatever the switch draws for vouchers. Random faults never decline an
-advice: a declined advice is parked for good by the client, which no healing network undoes,
-so that only happens when a test scripts it.
+advice (a declined advice is parked for good by the client, which no healing network undoes,
+so that only happens when a test scripts it), and never draw a kind that only spoils
+approvals for an advice.
 """
 
 from __future__ import annotations
@@ -27,9 +34,10 @@ import attrs
 from voucher_adapters.simulator.reply import Operation
 from voucher_core.errors import InvalidArgument
 
-__all__ = ["ADVICES", "Fault", "FaultKind", "FaultPlan"]
+__all__ = ["ADVICES", "PROVISIONS", "Damage", "Fault", "FaultKind", "FaultPlan"]
 
 ADVICES = frozenset({Operation.CONFIRM, Operation.REVERSE})
+PROVISIONS = frozenset({Operation.PROVISION, Operation.RETRY})
 
 
 class FaultKind(enum.StrEnum):
@@ -40,15 +48,43 @@ class FaultKind(enum.StrEnum):
     STATUS_UNKNOWN = "status_unknown"
     SERVER_ERROR = "server_error"
     DECLINE = "decline"
+    UNPROVEN = "unproven"
+    DUPLICATE_RECORD = "duplicate_record"
 
     @property
     def processed(self) -> bool:
         """Whether the switch processes the request before the fault strikes."""
         return self in _PROCESSED
 
+    @property
+    def provisions_only(self) -> bool:
+        """Whether only a provision (or retry) can meet it: never drawn for an advice."""
+        return self in _PROVISIONS_ONLY
 
-_PROCESSED = frozenset({FaultKind.DELAY, FaultKind.LOST, FaultKind.STATUS_UNKNOWN})
-_RANDOM_KINDS = tuple(kind for kind in FaultKind if kind is not FaultKind.DECLINE)
+
+class Damage(enum.StrEnum):
+    """How an ``UNPROVEN`` approval fails to prove the sale."""
+
+    NO_VOUCHER = "no_voucher"
+    EMPTY_CODE = "empty_code"
+    ANOTHER_SALE = "another_sale"
+    ANOTHER_CLIENT = "another_client"
+    ANOTHER_AMOUNT = "another_amount"
+
+
+_PROCESSED = frozenset(
+    {
+        FaultKind.DELAY,
+        FaultKind.LOST,
+        FaultKind.STATUS_UNKNOWN,
+        FaultKind.UNPROVEN,
+        FaultKind.DUPLICATE_RECORD,
+    }
+)
+_PROVISIONS_ONLY = frozenset({FaultKind.DECLINE, FaultKind.UNPROVEN, FaultKind.DUPLICATE_RECORD})
+# What random faults draw unless told: the network's faults, no declines and no damaged
+# approvals (those only when asked for, as the chaos run and the property tests do).
+_RANDOM_KINDS = tuple(kind for kind in FaultKind if kind not in _PROVISIONS_ONLY)
 _RANDOM_OPERATIONS = frozenset(
     {Operation.PROVISION, Operation.RETRY, Operation.CONFIRM, Operation.REVERSE}
 )
@@ -61,10 +97,12 @@ def _not_negative(_: object, attribute: attrs.Attribute[float], value: float) ->
 
 @attrs.frozen
 class Fault:
-    """One injected fault. ``delay`` only matters for ``DELAY``: past a 60 s timeout by default."""
+    """One injected fault. ``delay`` only matters for ``DELAY`` (past a 60 s timeout by
+    default), ``damage`` only for ``UNPROVEN`` (none: the first, ``NO_VOUCHER``)."""
 
     kind: FaultKind
     delay: float = attrs.field(default=120.0, validator=_not_negative)
+    damage: Damage | None = None
 
 
 @attrs.define
@@ -140,7 +178,8 @@ class FaultPlan:
     ) -> None:
         """From now on, each request of ``operations`` meets a fault with probability ``rate``.
 
-        The kind is drawn uniformly from ``kinds`` (``DECLINE`` is never drawn for an advice).
+        The kind is drawn uniformly from ``kinds`` (those only for provisions, ``DECLINE``
+        among them, are never drawn for an advice); an ``UNPROVEN`` fault's damage too.
         ``provider_down_rate`` is the probability that one store-and-forward delivery from the
         switch to a provider fails. ``delay`` is how late a ``DELAY`` answer comes. Scripted
         faults still take precedence.
@@ -189,11 +228,18 @@ class FaultPlan:
         hit = chance.draws.random() < chance.rate
         pick = chance.draws.random()
         kinds = chance.kinds
-        if operation in ADVICES:
-            kinds = tuple(kind for kind in kinds if kind is not FaultKind.DECLINE)
+        if operation not in PROVISIONS:
+            kinds = tuple(kind for kind in kinds if not kind.provisions_only)
         if not hit or not kinds:
             return None
-        return Fault(kinds[int(pick * len(kinds))], chance.delay)
+        scaled = pick * len(kinds)
+        kind = kinds[int(scaled)]
+        damage = None
+        if kind is FaultKind.UNPROVEN:
+            # What is left of the same draw picks the damage: no extra number drawn.
+            damages = list(Damage)
+            damage = damages[min(int((scaled % 1) * len(damages)), len(damages) - 1)]
+        return Fault(kind, chance.delay, damage)
 
     def provider_leg_fails(self) -> bool:
         """Whether one forwarding attempt from the switch to a provider fails."""

@@ -132,7 +132,7 @@ class SwitchSimulator:
         )
         if fault is None:
             return reply
-        return after_processing(fault, reply, target.about)
+        return after_processing(fault, operation, reply, target.about)
 
     # -- faults -------------------------------------------------------------------------------
 
