@@ -14,6 +14,10 @@ agrees.
 4. Retries reuse the original id and body, and there are at most ``max_retries`` of them.
 5. Every advice reported queued is delivered at least once, across crashes, byte for byte.
 6. A hard decline on the first attempt produces no further message.
+7. No sale ends approved unless the switch returned a voucher with a code for that sale's id:
+   approvals that prove nothing (no voucher, an empty code, another sale's id, client or
+   amount) and DUPLICATE_RECORD answers are scripted, and every approved sale holds the code
+   the switch issued for it.
 8. A sale ends approved and unflagged only if its host was told so (or the process died after
    the journal took the approval); a host told an outcome keeps it; a sale that recovery
    resumed in flight, or whose sell() failed, ends reversed (dual) or flagged (single).
@@ -24,12 +28,17 @@ The process may die at any port call (before or after it: a rule arms that), aft
 everything in memory is thrown away and a new driver recovers from the journal and queue.
 The journal may fail for a few writes (a full disk, a locked database) while the process
 lives on: the call raises StorageError, the host tells its customer the sale failed, and the
-process resumes what it gave up on with recover(). The trace observer may raise.
+process resumes what it gave up on with recover(). The trace observer may raise. Where the
+journal is durable (SQLite, PostgreSQL) it is claimed, and a second process starting on it is
+refused before it sends or writes anything.
 """
 
 from __future__ import annotations
 
+import json
 import shutil
+import subprocess
+import sys
 import tempfile
 import uuid
 from collections import defaultdict
@@ -51,7 +60,14 @@ from hypothesis.stateful import (
 from voucher_adapters.clock import SimulatedClock
 from voucher_adapters.demo import DEMO_CLIENT_ID, SeededIds, cash, demo_request
 from voucher_adapters.errors import StorageError
-from voucher_adapters.simulator import FaultKind, Operation, Provider, SwitchSimulator
+from voucher_adapters.simulator import (
+    Damage,
+    Fault,
+    FaultKind,
+    Operation,
+    Provider,
+    SwitchSimulator,
+)
 from voucher_adapters.stores.memory import InMemoryAdviceQueue, InMemoryJournal
 from voucher_adapters.stores.sqlite import SqliteAdviceQueue, SqliteJournal
 from voucher_adapters.transports.exchange import Exchange
@@ -87,6 +103,19 @@ PROVIDERS = (
         frozenset({"STELLR1"}),
     ),
 )
+# A second process on the same journal: it builds the application as any host would (which
+# claims the journal's owner) and, were it let in, resumes the unfinished sales.
+SECOND_PROCESS = """
+import json, sys
+from voucher_adapters.bootstrap import Settings, build
+from voucher_adapters.errors import OwnerBusy
+try:
+    with build(Settings(**json.loads(sys.argv[1]))) as app:
+        app.driver.recover()
+except OwnerBusy as busy:
+    print(busy)
+    sys.exit(3)
+"""
 PROFILES = {product: p.profile for p in PROVIDERS for product in p.products}
 PROVISION_FAULTS = st.sampled_from(list(FaultKind))
 ADVICE_FAULTS = st.sampled_from(
@@ -132,6 +161,11 @@ class ManySales(RuleBasedStateMachine):
         return InMemoryAdviceQueue(lease=150.0), InMemoryJournal()
 
     def _close_stores(self) -> None:
+        return None
+
+    def _second_process(self) -> dict[str, object] | None:
+        """The settings a second process starts with on the same journal (None: the journal
+        lives in this process's memory, so no other process can reach it)."""
         return None
 
     def _new_driver(self) -> Driver:
@@ -243,6 +277,43 @@ class ManySales(RuleBasedStateMachine):
     )
     def advice_fault(self, operation: Operation, kind: FaultKind, times: int) -> None:
         self.switch.faults.script(operation, kind, times=times)
+
+    @rule(
+        operation=st.sampled_from([Operation.PROVISION, Operation.RETRY]),
+        damage=st.sampled_from(list(Damage)),
+        times=st.integers(1, 4),
+    )
+    def an_approval_proves_nothing(self, operation: Operation, damage: Damage, times: int) -> None:
+        """The switch issues, but its approval reaches the till without the proof."""
+        self.switch.faults.script(operation, Fault(FaultKind.UNPROVEN, damage=damage), times=times)
+
+    @rule(times=st.integers(1, 3))
+    def the_switch_says_duplicate_record(self, times: int) -> None:
+        """The switch issues, and answers the provision with DUPLICATE_RECORD."""
+        self.switch.faults.script(Operation.PROVISION, FaultKind.DUPLICATE_RECORD, times=times)
+
+    @precondition(lambda self: self._second_process() is not None)
+    @rule()
+    def a_second_process_starts_on_the_journal(self) -> None:
+        """Another process (a second till, a `voucher recover`) starts on the same journal
+        while this one lives: it is refused before it sends or writes anything."""
+        second = self._second_process()
+        assert second is not None
+        held = self._held()
+        child = subprocess.run(
+            [sys.executable, "-c", SECOND_PROCESS, json.dumps(second)],
+            capture_output=True,
+            text=True,
+            timeout=120,
+            check=False,
+        )
+        assert child.returncode == 3, (child.returncode, child.stdout, child.stderr)
+        assert "another live process" in child.stdout
+        assert self._held() == held
+        event("a second process on the journal, refused")
+
+    def _held(self) -> list[str]:
+        return [snapshot(tx) for tx in self._sales()]
 
     @rule(at=st.integers(1, 8), after=st.booleans())
     def the_process_will_die(self, at: int, after: bool) -> None:
@@ -373,6 +444,17 @@ class ManySales(RuleBasedStateMachine):
             assert snapshot(entry.transaction) == snapshot(tx), tx.id
 
     @invariant()
+    def an_approved_sale_holds_the_voucher_issued_for_it(self) -> None:
+        """Invariant 7."""
+        for tx in self._sales():
+            if tx.outcome is not Outcome.APPROVED:
+                continue
+            response = tx.response
+            assert response is not None and response.id == tx.id, tx.id
+            assert response.voucher.code.strip(), f"{tx.id} approved with no voucher code"
+            assert response.voucher.code == self.switch.issued_code(tx.id), tx.id
+
+    @invariant()
     def outcome_is_never_withdrawn(self) -> None:
         for tx in self._sales():
             if tx.state is State.DONE:
@@ -460,11 +542,13 @@ class ManySalesOnSqlite(ManySales):
 
     def _open_stores(self) -> tuple[Any, Any]:
         self._folder = tempfile.mkdtemp(prefix="voucher-invariants-")
-        path = Path(self._folder) / "voucher.db"
-        return (
-            SqliteAdviceQueue(path, lease=150.0, synchronous="OFF"),
-            SqliteJournal(path, synchronous="OFF"),
-        )
+        self._path = Path(self._folder) / "voucher.db"
+        journal = SqliteJournal(self._path, synchronous="OFF")
+        journal.claim()
+        return SqliteAdviceQueue(self._path, lease=150.0, synchronous="OFF"), journal
+
+    def _second_process(self) -> dict[str, object] | None:
+        return {"db": str(self._path)}
 
     def _close_stores(self) -> None:
         self.queue_store.close()
@@ -480,12 +564,17 @@ class ManySalesOnPostgres(ManySales):
 
         from voucher_adapters.stores.postgres import PostgresAdviceQueue, PostgresJournal  # noqa: PLC0415
 
-        dsn = require_postgres()
+        self._dsn = require_postgres()
         self._schema = f"voucher_test_{uuid.uuid4().hex}"
+        journal = PostgresJournal(self._dsn, schema=self._schema, pool_size=1)
+        journal.claim()
         return (
-            PostgresAdviceQueue(dsn, schema=self._schema, lease=150.0, pool_size=1),
-            PostgresJournal(dsn, schema=self._schema, pool_size=1),
+            PostgresAdviceQueue(self._dsn, schema=self._schema, lease=150.0, pool_size=1),
+            journal,
         )
+
+    def _second_process(self) -> dict[str, object] | None:
+        return {"dsn": self._dsn, "schema": self._schema, "pool_size": 1}
 
     def _close_stores(self) -> None:
         from pg import drop_schema  # noqa: PLC0415

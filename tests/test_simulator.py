@@ -1159,6 +1159,8 @@ def test_a_duplicate_record_fault_names_the_voucher_it_issued(sim: SwitchSimulat
     issued = retry(sim, request)
     assert issued.status == 200
     assert json.loads(reply.body)["detailMessage"]["voucher"] == json.loads(issued.body)["voucher"]
+    assert sim.issued_code(request.id) == json.loads(issued.body)["voucher"]["code"]
+    assert sim.issued_code(new_id()) is None
 
 
 def test_a_duplicate_record_fault_leaves_a_decline_alone(sim: SwitchSimulator) -> None:

@@ -411,6 +411,15 @@ class SwitchSimulator:
         """What each provider issued, confirmed and reversed, in the order first issued."""
         return self._ledger.entries()
 
+    def issued_code(self, provision_id: str) -> str | None:
+        """The code of the voucher the switch issued for this provision, if it issued one:
+        what a till must hold before it calls the sale approved."""
+        for _, record in self._records.find(provision_id):
+            voucher = record.voucher
+            if isinstance(voucher, dict) and isinstance(voucher.get("code"), str):
+                return str(voucher["code"])
+        return None
+
     def voucher_active(self, provision_id: str) -> bool:
         """Whether a voucher for this provision is worth money, judged where it counts.
 
