@@ -196,12 +196,12 @@ def test_a_chaos_run_ends_every_sale_and_the_money_adds_up(
     assert code == 0
     assert err == ""
     [summary] = json_lines(out)
-    assert set(summary) == {"count", "final_states", "mismatches", "reconciliation"}
+    assert set(summary) == {"count", "final_states", "mismatches", "reconciliation", "edges"}
     assert summary["count"] == 300
     assert summary["mismatches"] == 0
     states = summary["final_states"]
     assert set(states) == {state.value for state in State}
-    assert sum(states.values()) == 300
+    assert sum(states.values()) + summary["edges"]["never_recorded"] == 300
     for state in State:
         if state not in TERMINAL:
             assert states[state.value] == 0, state

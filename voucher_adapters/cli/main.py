@@ -224,6 +224,9 @@ def _simulate(args: argparse.Namespace) -> int:
             for state, n in summary.final_states.items():
                 print(f"  {state:<13} {n}")
             print(f"  flagged for reconciliation: {summary.reconciliation}")
+            print("  what went wrong on purpose besides the network:")
+            for name, n in summary.edges.items():
+                print(f"    {name.replace('_', ' '):<26} {n}")
             print(f"  ledger mismatches: {summary.mismatches}")
             for tid in summary.mismatched_ids:
                 print(f"    {tid}")

@@ -20,6 +20,7 @@ See ``docs/testing-kit.md``.
 """
 
 from voucher_adapters.demo import cash
+from voucher_adapters.testing.failing_journal import FailingJournal
 from voucher_adapters.testing.fake_switch import AdviceScript, FakeSwitch, ProvisionScript
 from voucher_adapters.testing.flow import (
     UNCHECKED,
@@ -36,6 +37,7 @@ __all__ = [
     "UNCHECKED",
     "AdviceScript",
     "AsyncTill",
+    "FailingJournal",
     "FakeSwitch",
     "FlowMismatch",
     "ProvisionScript",

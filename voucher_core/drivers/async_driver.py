@@ -260,7 +260,7 @@ class AsyncDriver:
             tx.roll_back()
             log.warning(
                 "sale %s failed after its request left and the journal could not note that "
-                "its host is gone (%s); recovery will",
+                "its host is gone (%s); recovery will mark it so",
                 tx.id,
                 error,
             )
