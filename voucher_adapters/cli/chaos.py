@@ -43,7 +43,7 @@ from voucher_adapters.clock import SimulatedClock
 from voucher_adapters.demo import DEMO_CLIENT_ID, SeededIds, cash, demo_request
 from voucher_adapters.errors import StorageError
 from voucher_adapters.simulator import FaultKind, Provider, SwitchSimulator
-from voucher_adapters.testing.failing_journal import FailingJournal
+from voucher_adapters.stores.failing import FailingJournal
 from voucher_adapters.transports.exchange import Exchange
 from voucher_core.drivers import Driver, Trace
 from voucher_core.drivers.shared import DriverSettings

@@ -20,7 +20,7 @@ See ``docs/testing-kit.md``.
 """
 
 from voucher_adapters.demo import cash
-from voucher_adapters.testing.failing_journal import FailingJournal
+from voucher_adapters.stores.failing import FailingJournal
 from voucher_adapters.testing.fake_switch import AdviceScript, FakeSwitch, ProvisionScript
 from voucher_adapters.testing.flow import (
     UNCHECKED,
