@@ -1115,7 +1115,7 @@ def test_an_unproven_approval_was_issued_but_proves_nothing(
 
     reply = provision(sim, request)
 
-    assert reply.status == 201
+    assert reply.status == 201 and reply.damaged
     assert isinstance(classify_provision(reply.status, reply.body, request), Unknown)
     assert sim.ledger() == [LedgerEntry(request.id, "provider", "issued")]
     answer = retry(sim, request)  # the retry answers what was issued, whole
@@ -1271,4 +1271,5 @@ def test_sim_reply_defaults_describe_a_plain_json_answer() -> None:
         "content_type": "application/json",
         "delay": 0.0,
         "lost": False,
+        "damaged": False,
     }

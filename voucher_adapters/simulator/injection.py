@@ -69,7 +69,7 @@ def _spoil_approval(fault: Fault, operation: Operation, reply: SimReply, about: 
             detail={"voucher": data.get("voucher")},
         )
     _damage(data, fault.damage or Damage.NO_VOUCHER)
-    return attrs.evolve(reply, body=json.dumps(data).encode())
+    return attrs.evolve(reply, body=json.dumps(data).encode(), damaged=True)
 
 
 def _damage(data: dict[str, Any], damage: Damage) -> None:

@@ -24,6 +24,8 @@ class SimReply:
     shorter sees nothing. ``lost`` means the connection drops and no answer arrives at all; when
     the request was processed first, ``status`` and ``body`` still say what would have been sent,
     which is useful in timelines. A request dropped before the switch read it has status 0.
+    ``damaged`` marks an answer an ``UNPROVEN`` fault spoiled on purpose: it need not match
+    the interface (its voucher may be missing), as a broken switch's would not.
     """
 
     status: int
@@ -31,3 +33,4 @@ class SimReply:
     content_type: str = JSON
     delay: float = 0.0
     lost: bool = False
+    damaged: bool = False
