@@ -25,6 +25,7 @@ from voucher_adapters.cli.store_commands import (
     run_store_command,
 )
 from voucher_adapters.stores.redaction import redact_dsn, scrub
+from voucher_core import __version__
 from voucher_core.diagram import FORMATS, render
 from voucher_core.errors import VoucherError
 from voucher_core.policy import Messaging
@@ -79,6 +80,7 @@ def build_parser() -> argparse.ArgumentParser:
         prog="voucher",
         description="Voucher sales through the Electrum switch as explicit state machines.",
     )
+    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     commands = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
     commands.required = True
 
