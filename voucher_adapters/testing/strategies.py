@@ -31,6 +31,7 @@ from voucher_core.messages import (
     Amounts,
     Barcode,
     BasicReversal,
+    Customer,
     EncryptionParameters,
     ErrorDetail,
     ErrorType,
@@ -42,6 +43,8 @@ from voucher_core.messages import (
     MerchantName,
     Originator,
     PanEntryMode,
+    PaymentMethod,
+    PaymentMethodType,
     Pin,
     PinBlockFormat,
     PinClear,
@@ -89,6 +92,7 @@ __all__ = [
     "at_most",
     "aware_times",
     "basic_reversals",
+    "customers",
     "enum_or_text",
     "error_details",
     "institutions",
@@ -97,6 +101,7 @@ __all__ = [
     "maybe",
     "message_ids",
     "originators",
+    "payment_methods",
     "pins",
     "pos_infos",
     "products",
@@ -108,6 +113,7 @@ __all__ = [
     "tenders",
     "text_of",
     "third_party_identifiers",
+    "transaction_labels",
     "tuples_of",
     "voucher_lookup_responses",
     "vouchers",
@@ -335,19 +341,50 @@ def _transaction_fields() -> dict[str, st.SearchStrategy[Any]]:
     }
 
 
+def transaction_labels() -> st.SearchStrategy[tuple[TransactionLabel, ...]]:
+    return tuples_of(st.builds(TransactionLabel, name=short_text, value=short_text))
+
+
+def customers() -> st.SearchStrategy[Customer]:
+    return st.builds(
+        Customer,
+        first_name=maybe(at_most(40)),
+        last_name=maybe(at_most(40)),
+        address=maybe(at_most(80)),
+    )
+
+
+def payment_methods() -> st.SearchStrategy[PaymentMethod]:
+    return st.builds(
+        PaymentMethod,
+        type=enum_or_text(PaymentMethodType),
+        name=maybe(short_text),
+        amount=ledger_amounts(),
+    )
+
+
 def provision_requests() -> st.SearchStrategy[ProvisionRequest]:
-    labels = st.builds(TransactionLabel, name=short_text, value=short_text)
     return st.builds(
         ProvisionRequest,
         **_transaction_fields(),
         tenders=maybe(tuples_of(tenders())),
         voucher=maybe(vouchers()),
-        transaction_labels=maybe(tuples_of(labels)),
+        transaction_labels=maybe(transaction_labels()),
+        customer=maybe(customers()),
+        recipient=maybe(customers()),
+        payment_methods=maybe(tuples_of(payment_methods())),
     )
 
 
 def provision_responses() -> st.SearchStrategy[ProvisionResponse]:
-    return st.builds(ProvisionResponse, **_transaction_fields(), voucher=vouchers())
+    return st.builds(
+        ProvisionResponse,
+        **_transaction_fields(),
+        voucher=vouchers(),
+        transaction_labels=maybe(transaction_labels()),
+        recipient=maybe(customers()),
+        tenders=maybe(tuples_of(tenders())),
+    )
 
 
 def tender_advices() -> st.SearchStrategy[TenderAdvice]:

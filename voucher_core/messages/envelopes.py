@@ -22,8 +22,10 @@ from voucher_core.messages import _validators as v
 from voucher_core.messages.enums import AccountType, ErrorType, ReversalReason, TranType
 from voucher_core.messages.parts import (
     Amounts,
+    Customer,
     Institution,
     Originator,
+    PaymentMethod,
     PosInfo,
     Product,
     SlipData,
@@ -60,6 +62,9 @@ class ProvisionRequest:
     product: Product | None = None
     pos_info: PosInfo | None = None
     transaction_labels: tuple[TransactionLabel, ...] | None = None
+    customer: Customer | None = None
+    recipient: Customer | None = None
+    payment_methods: tuple[PaymentMethod, ...] | None = None
 
 
 @attrs.frozen(kw_only=True)
@@ -84,6 +89,9 @@ class ProvisionResponse:
     voucher: Voucher
     product: Product | None = None
     pos_info: PosInfo | None = None
+    transaction_labels: tuple[TransactionLabel, ...] | None = None
+    recipient: Customer | None = None
+    tenders: tuple[Tender, ...] | None = None
 
 
 @attrs.frozen(kw_only=True)
