@@ -12,6 +12,10 @@ Rules of the wire, and where each is enforced:
   unknown one stays a plain string. That is how a reply from a newer switch stays readable.
 * A PIN is one of several shapes told apart by its ``type`` key; an unknown shape is kept
   as :class:`~voucher_core.messages.UnknownPin`.
+* Reading is tolerant of values, strict of types. An enum value or a pattern the swagger
+  does not allow is read as it came (a reply must stay readable, and a journal must give back
+  what it took); only ``strict=True`` applies the checks on what a till sends
+  (:mod:`voucher_core.messages.outgoing`), as a server reads requests.
 * Reading is type-strict (a number is not a string, ``true`` is not ``1``), because
   silently coercing a malformed reply would hide a broken server.
 
@@ -59,6 +63,7 @@ from voucher_core.messages._validators import (
     InvalidFieldValueError,
     wire_name,
 )
+from voucher_core.messages.outgoing import _TOLERANT
 
 T = TypeVar("T")
 _Hook = Callable[[Any, Any], Any]
@@ -423,12 +428,17 @@ def from_wire(cls: type[T], data: Any, *, strict: bool = False) -> T:
     Unknown fields are ignored unless *strict*.
     """
     hook = (strict_converter if strict else converter).get_structure_hook(cls)
+    # Tolerant reading turns the checks on what the till sends off (messages.outgoing).
+    token = None if strict else _TOLERANT.set(True)
     try:
         return cast(T, hook(data, cls))
     except Exception as exc:
         errors: list[FieldError] = []
         _field_errors(exc, "", errors)
         raise WireFormatError(cls.__name__, errors) from exc
+    finally:
+        if token is not None:
+            _TOLERANT.reset(token)
 
 
 def _reject_constant(name: str) -> Any:

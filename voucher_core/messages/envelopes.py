@@ -19,6 +19,7 @@ from typing import Any
 import attrs
 
 from voucher_core.messages import _validators as v
+from voucher_core.messages import outgoing
 from voucher_core.messages.enums import AccountType, ErrorType, ReversalReason, TranType
 from voucher_core.messages.parts import (
     Amounts,
@@ -40,7 +41,10 @@ _optional_enum = v.optional(v.enum_or_str)
 
 @attrs.frozen(kw_only=True)
 class ProvisionRequest:
-    """Ask the switch for a voucher. A retry sends the very same object again."""
+    """Ask the switch for a voucher. A retry sends the very same object again.
+
+    Values Electrum would refuse are refused here (:mod:`voucher_core.messages.outgoing`).
+    """
 
     id: str = attrs.field(validator=v.uuid_string)
     time: datetime = attrs.field(validator=v.aware_datetime)
@@ -65,6 +69,9 @@ class ProvisionRequest:
     customer: Customer | None = None
     recipient: Customer | None = None
     payment_methods: tuple[PaymentMethod, ...] | None = None
+
+    def __attrs_post_init__(self) -> None:
+        outgoing.check(self)
 
 
 @attrs.frozen(kw_only=True)
@@ -111,6 +118,9 @@ class TenderAdvice:
     amounts: Amounts | None = None
     tenders: tuple[Tender, ...]
 
+    def __attrs_post_init__(self) -> None:
+        outgoing.check(self)
+
 
 @attrs.frozen(kw_only=True)
 class BasicReversal:
@@ -127,6 +137,9 @@ class BasicReversal:
     rrn: str | None = None
     amounts: Amounts | None = None
     reversal_reason: ReversalReason | str = attrs.field(validator=v.enum_or_str)
+
+    def __attrs_post_init__(self) -> None:
+        outgoing.check(self)
 
 
 @attrs.frozen(kw_only=True)
