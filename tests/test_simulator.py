@@ -325,7 +325,7 @@ def test_a_provision_arriving_after_its_reversal_is_refused_as_already_reversed(
     error = error_of(late)
     assert error.error_type == ErrorType.VOUCHER_ALREADY_REVERSED
     assert error.id == request.id
-    assert error.original_id is None
+    assert error.original_id == early.id  # the reversal that came first
     assert sim.ledger() == []
     assert not sim.voucher_active(request.id)
 
@@ -1272,4 +1272,5 @@ def test_sim_reply_defaults_describe_a_plain_json_answer() -> None:
         "delay": 0.0,
         "lost": False,
         "damaged": False,
+        "location": None,
     }

@@ -1,4 +1,4 @@
-"""The switch's own records of provisions, kept per user (per set of credentials).
+"""The switch's own records of provisions, kept per account: per username and password.
 
 A record exists once the switch has issued a voucher for a provision id, or once a reversal
 arrived for an id the switch had never seen (remembered so that a late provision with that id
@@ -23,6 +23,7 @@ class ProvisionRecord:
     response: dict[str, Any] | None = None  # None: only a reversal ever arrived
     confirmed: bool = False
     reversed: bool = False
+    reversal_id: str | None = None  # the id of the reversal that reversed it, once one did
 
     @property
     def landed(self) -> bool:

@@ -7,6 +7,9 @@ simulator's reply: a dropped connection, or an answer that takes at least as lon
 caller's timeout, is no answer at all, even though the switch may well have processed the
 request. Nothing sleeps: a delay only decides whether the answer counts.
 
+The switch keeps records per username and password; without a *password* (the default) the
+username alone names them, so two transports with the same username share their records.
+
 An observer sees every exchange, the unanswered ones included (their ``status`` is ``None``),
 which is how tests and timelines record what was sent. An observer that raises is logged
 (logger ``voucher_core.transport``) and otherwise ignored: the call returns its reply.
@@ -51,10 +54,12 @@ class InMemoryTransport:
         switch: SwitchSimulator,
         *,
         username: str,
+        password: str | None = None,
         observer: Callable[[Exchange], None] | None = None,
     ) -> None:
         self.switch = switch
         self.username = username
+        self.password = password
         self._observer = observer
 
     def provision(self, request: ProvisionRequest, *, timeout: float) -> ProvisionReply:
@@ -73,6 +78,7 @@ class InMemoryTransport:
         answer = self.switch.handle(
             Operation.LOOKUP,
             username=self.username,
+            password=self.password,
             query={"provisionRequestId": provision_id},
         )
         silence = _silence(answer, timeout)
@@ -93,6 +99,7 @@ class InMemoryTransport:
             operation,
             body,
             username=self.username,
+            password=self.password,
             provision_id=request.id if operation is Operation.RETRY else None,
         )
         silence = _silence(answer, timeout)
@@ -114,7 +121,7 @@ class InMemoryTransport:
         timeout: float,
     ) -> AdviceReply:
         body = to_json(advice)
-        answer = self.switch.handle(operation, body, username=self.username)
+        answer = self.switch.handle(operation, body, username=self.username, password=self.password)
         silence = _silence(answer, timeout)
         reply: AdviceReply
         if silence is not None:
@@ -138,9 +145,12 @@ class AsyncInMemoryTransport:
         switch: SwitchSimulator,
         *,
         username: str,
+        password: str | None = None,
         observer: Callable[[Exchange], None] | None = None,
     ) -> None:
-        self.sync = InMemoryTransport(switch, username=username, observer=observer)
+        self.sync = InMemoryTransport(
+            switch, username=username, password=password, observer=observer
+        )
 
     async def provision(self, request: ProvisionRequest, *, timeout: float) -> ProvisionReply:
         return self.sync.provision(request, timeout=timeout)
