@@ -34,6 +34,12 @@ class ProvisionRecord:
     def voucher(self) -> Any:
         return None if self.response is None else self.response.get("voucher")
 
+    @property
+    def voucher_code(self) -> str | None:
+        voucher = self.voucher
+        code = voucher.get("code") if isinstance(voucher, dict) else None
+        return code if isinstance(code, str) else None
+
 
 @attrs.define
 class SwitchRecords:
@@ -44,6 +50,13 @@ class SwitchRecords:
 
     def put(self, username: str, record: ProvisionRecord) -> None:
         self._by_user.setdefault(username, {})[record.provision_id] = record
+
+    def with_code(self, username: str, code: str) -> ProvisionRecord | None:
+        """The record of the voucher with this code, if this user was issued one."""
+        for record in self._by_user.get(username, {}).values():
+            if record.voucher_code == code:
+                return record
+        return None
 
     def find(self, provision_id: str) -> list[tuple[str, ProvisionRecord]]:
         """The records with this id and the users they belong to."""

@@ -398,17 +398,27 @@ class SwitchSimulator:
             )
 
     def _lookup(self, account: str, query: Mapping[str, str]) -> SimReply:
+        """By ``provisionRequestId``, by ``voucherCode``, or by both (then both must match)."""
         provision_id = query.get("provisionRequestId")
+        code = query.get("voucherCode")
+        # An error about a lookup by code alone names no id: the code is no id, and a secret.
         about = About(provision_id)
-        if provision_id is None:
-            problem = FormatProblem("provisionRequestId", "provisionRequestId may not be null")
+        if provision_id is None and not code:
+            problem = FormatProblem(
+                "provisionRequestId", "provisionRequestId or voucherCode may not be null"
+            )
             return refuse_format(about, [problem])
-        if not is_uuid(provision_id):
+        if provision_id is not None and not is_uuid(provision_id):
             return refuse_format(about, [FormatProblem("provisionRequestId", UUID_MSG)])
-        record = self._records.get(account, provision_id)
+        if provision_id is not None:
+            record = self._records.get(account, provision_id)
+        else:
+            record = self._records.with_code(account, code or "")
+        if record is not None and code and record.voucher_code != code:
+            record = None
         if record is None or record.response is None:
             return refuse(
-                404, ErrorType.UNABLE_TO_LOCATE_RECORD, "No voucher for this provision", about
+                404, ErrorType.UNABLE_TO_LOCATE_RECORD, "No voucher for this lookup", about
             )
         found = {key: record.response[key] for key in _LOOKUP_KEYS if key in record.response}
         return _ok(200, found)

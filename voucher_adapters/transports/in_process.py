@@ -22,7 +22,7 @@ from collections.abc import Callable
 from voucher_adapters.simulator import SimReply, SwitchSimulator
 from voucher_adapters.transports.exchange import Exchange, Operation, tell
 from voucher_core.messages import BasicReversal, ProvisionRequest, TenderAdvice
-from voucher_core.ports import LookupReply
+from voucher_core.ports import LookupQuery, LookupReply
 from voucher_core.replies import (
     AdviceKind,
     AdviceReply,
@@ -74,12 +74,13 @@ class InMemoryTransport:
     def reverse(self, advice: BasicReversal, *, timeout: float) -> AdviceReply:
         return self._advise(Operation.REVERSE, AdviceKind.REVERSAL, advice, timeout)
 
-    def lookup(self, provision_id: str, *, timeout: float) -> LookupReply:
+    def lookup(self, query: LookupQuery | str, *, timeout: float) -> LookupReply:
+        query = LookupQuery.of(query)
         answer = self.switch.handle(
             Operation.LOOKUP,
             username=self.username,
             password=self.password,
-            query={"provisionRequestId": provision_id},
+            query=query.params(),
         )
         silence = _silence(answer, timeout)
         if silence is not None:
@@ -88,6 +89,7 @@ class InMemoryTransport:
         else:
             reply = LookupReply(answer.status, answer.body)
             status = answer.status
+        provision_id = query.provision_request_id or ""
         self._tell(Exchange(Operation.LOOKUP, provision_id, provision_id, b"", status, reply))
         return reply
 
@@ -164,5 +166,5 @@ class AsyncInMemoryTransport:
     async def reverse(self, advice: BasicReversal, *, timeout: float) -> AdviceReply:
         return self.sync.reverse(advice, timeout=timeout)
 
-    async def lookup(self, provision_id: str, *, timeout: float) -> LookupReply:
-        return self.sync.lookup(provision_id, timeout=timeout)
+    async def lookup(self, query: LookupQuery | str, *, timeout: float) -> LookupReply:
+        return self.sync.lookup(query, timeout=timeout)
