@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from voucher_adapters.cli.chaos import run_chaos
+from voucher_adapters.cli.lookup import add_lookup_command, lookup_query, run_lookup
 from voucher_adapters.cli.scenarios import SCENARIOS, TimelineEntry, run_scenario
 from voucher_adapters.cli.sequence_diagram import to_sequence_diagram
 from voucher_adapters.cli.store_commands import (
@@ -163,6 +164,7 @@ def build_parser() -> argparse.ArgumentParser:
     provision.add_argument("--json", action="store_true", help="machine-readable output")
     add_db_option(provision, required_default=False)
 
+    add_lookup_command(commands, _positive_float, PASSWORD_ENV)
     add_store_commands(commands, _positive_float)
 
     diagram = commands.add_parser(
@@ -410,6 +412,11 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _serve(args)
         if args.command in STORE_COMMANDS:
             return run_store_command(args, parser)
+        if args.command == "lookup":
+            _need("http", "httpx")
+            query = lookup_query(args, parser)
+            args.username, args.password = credentials(args, parser)
+            return run_lookup(args, query)
         if args.command == "provision":
             if args.concurrency > args.count:
                 parser.error("--concurrency cannot exceed --count")
