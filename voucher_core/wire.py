@@ -32,7 +32,7 @@ Failures are collected, not raised one at a time: :class:`WireFormatError` lists
 field by its wire path (``tenders[0].amount.currency``), using the Java-style reason
 ``may not be null`` for a missing required field so a server can echo it verbatim.
 
-All hooks are generated once, when this module is imported.
+A message's hooks are generated once, the first time such a message is read or written.
 """
 
 import json
@@ -353,12 +353,8 @@ def make_converter(*, strict: bool, numbers_as_strings: bool = False) -> cattrs.
     ):
         conv.register_structure_hook_factory(predicate, structure)
         conv.register_unstructure_hook_factory(predicate, unstructure)
-
-    for name in messages.__all__:  # generate every hook now, not on the first message
-        cls = getattr(messages, name)
-        if attrs.has(cls):
-            conv.get_structure_hook(cls)
-            conv.get_unstructure_hook(cls)
+    # Each message's hooks are generated the first time one is read or written, not here:
+    # generating them all for both converters was most of `import voucher_core`.
     return conv
 
 

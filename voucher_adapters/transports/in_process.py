@@ -37,6 +37,11 @@ from voucher_core.wire import to_json
 __all__ = ["AsyncInMemoryTransport", "Exchange", "InMemoryTransport"]
 
 
+def _latency(reply: SimReply, timeout: float) -> float:
+    """How long the caller waited in simulated time: the switch's delay, at most the timeout."""
+    return min(reply.delay, timeout)
+
+
 def _silence(reply: SimReply, timeout: float) -> str | None:
     """Why no answer reaches the caller, or ``None`` when one does."""
     if reply.lost:
@@ -90,7 +95,10 @@ class InMemoryTransport:
             reply = LookupReply(answer.status, answer.body)
             status = answer.status
         provision_id = query.provision_request_id or ""
-        self._tell(Exchange(Operation.LOOKUP, provision_id, provision_id, b"", status, reply))
+        latency = _latency(answer, timeout)
+        self._tell(
+            Exchange(Operation.LOOKUP, provision_id, provision_id, b"", status, reply, latency)
+        )
         return reply
 
     def _provision(
@@ -112,7 +120,8 @@ class InMemoryTransport:
         else:
             reply = classify_provision(answer.status, answer.body, request)
             status = answer.status
-        self._tell(Exchange(operation, request.id, request.id, body, status, reply))
+        latency = _latency(answer, timeout)
+        self._tell(Exchange(operation, request.id, request.id, body, status, reply, latency))
         return reply
 
     def _advise(
@@ -132,7 +141,8 @@ class InMemoryTransport:
         else:
             reply = classify_advice(kind, answer.status, answer.body)
             status = answer.status
-        self._tell(Exchange(operation, advice.id, advice.request_id, body, status, reply))
+        latency = _latency(answer, timeout)
+        self._tell(Exchange(operation, advice.id, advice.request_id, body, status, reply, latency))
         return reply
 
     def _tell(self, exchange: Exchange) -> None:

@@ -14,9 +14,10 @@ from voucher_core.drivers.shared import (
     disposition,
     log,
     resume_deadline,
+    sale,
 )
 from voucher_core.errors import InvalidArgument
-from voucher_core.messages import ProvisionRequest, Tender, TenderAdvice
+from voucher_core.messages import BasicReversal, ProvisionRequest, Tender, TenderAdvice
 from voucher_core.policy import ProviderProfile
 from voucher_core.ports import (
     AdviceQueue,
@@ -180,6 +181,7 @@ class Driver:
                 continue
             self.ledger.watch(tx)
             resumed.append(tx)
+            log.info("recovery resumes sale %s in %s", tx.id, tx.state, extra=sale(tx.id))
             if tx.state is State.PROVISIONED:
                 wait = resume_deadline(entry, self.clock, self.settings)
                 self.ledger.awaiting(tx, self.clock.monotonic(), wait)
@@ -216,6 +218,13 @@ class Driver:
                 self._save(tx)
                 reply = transport.provision(command.request, timeout=timeout)
             elif isinstance(command, SendRetry):
+                log.info(
+                    "sale %s: no final answer (%s); retry %d",
+                    tx.id,
+                    tx.unanswered,
+                    command.attempt,
+                    extra=sale(tx.id),
+                )
                 clock.sleep(settings.policy.retry_delay)
                 self._save(tx)
                 reply = transport.retry(command.request, timeout=timeout)
@@ -274,6 +283,14 @@ class Driver:
         return self.clock.now().timestamp() + self.settings.decision.limit
 
     def _queue(self, tx: Transaction, command: QueueAdvice) -> None:
+        if isinstance(command.advice, BasicReversal):
+            log.info(
+                "sale %s: reversal %s queued (%s)",
+                tx.id,
+                command.advice.id,
+                command.advice.reversal_reason,
+                extra=sale(tx.id),
+            )
         now = self.clock.monotonic()
         try:
             # Stored already leased to this driver: it goes out now, and no forwarder sends it
@@ -332,6 +349,14 @@ class Driver:
         if outcome.acknowledge:
             self.queue.acknowledge(queued.id)
         elif outcome.park_reason is not None:
+            log.info(
+                "sale %s: %s %s refused for good and parked: %s",
+                queued.request_id,
+                queued.kind,
+                queued.id,
+                outcome.park_reason,
+                extra=sale(queued.request_id),
+            )
             self.queue.park(queued.id, reason=outcome.park_reason)
         else:
             assert outcome.due is not None

@@ -166,7 +166,11 @@ class AsyncHttpTransport(TransportBase):
         asked_at = auth.clock()
         started = time.monotonic()
         outcome = await self._send(call, None, timeout)
-        log_outcome(call, outcome.status if isinstance(outcome, Answer) else None, started)
+        log_outcome(
+            call,
+            outcome.status if isinstance(outcome, Answer) else None,
+            time.monotonic() - started,
+        )
         if isinstance(outcome, Silence):
             raise TokenError(outcome.detail)
         return auth.accept(outcome.status, outcome.content, asked_at)

@@ -429,20 +429,21 @@ class TransportBase:
         started: float,
     ) -> None:
         status = outcome.status if isinstance(outcome, Answer) else None
-        log_outcome(call, status, started)
+        latency = time.monotonic() - started
+        log_outcome(call, status, latency)
         if self._observer is not None and call.operation is not None:
             exchange = Exchange(
-                call.operation, call.message_id, call.request_id, call.body, status, reply
+                call.operation, call.message_id, call.request_id, call.body, status, reply, latency
             )
             tell(self._observer, exchange, logger=LOGGER)
 
 
-def log_outcome(call: Call, status: int | None, started: float) -> None:
-    """Operation, status and latency: nothing that could hold a secret."""
+def log_outcome(call: Call, status: int | None, latency: float) -> None:
+    """Operation, status and latency (seconds): nothing that could hold a secret."""
     if LOGGER.isEnabledFor(logging.DEBUG):
         LOGGER.debug(
             "%s -> %s in %.1f ms",
             call.operation.value if call.operation is not None else "token request",
             status if status is not None else "no answer",
-            (time.monotonic() - started) * 1000,
+            latency * 1000,
         )

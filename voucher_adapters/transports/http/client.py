@@ -250,7 +250,11 @@ class HttpTransport(TransportBase):
             asked_at = auth.clock()
             started = time.monotonic()
             outcome = self._send(call, None, deadline, timeout)
-            log_outcome(call, outcome.status if isinstance(outcome, Answer) else None, started)
+            log_outcome(
+                call,
+                outcome.status if isinstance(outcome, Answer) else None,
+                time.monotonic() - started,
+            )
             if isinstance(outcome, Silence):
                 raise TokenError(outcome.detail)
             return auth.accept(outcome.status, outcome.content, asked_at)
