@@ -180,6 +180,13 @@ def _diagram(args: argparse.Namespace) -> int:
         if args.output is None:
             print("voucher diagram: --format svg needs --output FILE", file=sys.stderr)
             return 2
+        folder = Path(args.output).resolve().parent
+        if not folder.is_dir():
+            print(
+                f"voucher diagram: cannot write {args.output}: No such file or directory",
+                file=sys.stderr,
+            )
+            return 1
         dot = shutil.which("dot")
         if dot is None:
             print(
@@ -203,9 +210,18 @@ def _diagram(args: argparse.Namespace) -> int:
     text = render(args.format)
     if args.output is None:
         print(text, end="")
-    else:
+        return 0
+    try:
         Path(args.output).write_text(text)
+    except OSError as error:  # a missing or read-only folder, a directory given as FILE...
+        print(f"voucher diagram: cannot write {args.output}: {_reason(error)}", file=sys.stderr)
+        return 1
     return 0
+
+
+def _reason(error: OSError) -> str:
+    """An OS error in words, without the Python class name or the errno number."""
+    return error.strerror or str(error)
 
 
 def _print_entry(entry: TimelineEntry) -> None:
@@ -277,21 +293,23 @@ class MissingExtra(VoucherError):
 def _need(extra: str, module: str) -> None:
     try:
         __import__(module)
-    except ImportError:
-        raise MissingExtra(
-            f"this command needs the [{extra}] extra: pip install 'voucher-core[{extra}]'"
-        ) from None
+    except ImportError as error:
+        hint = f"pip install 'voucher-core[{extra}]'"
+        if extra == "postgres":
+            # Plain psycopg also needs a libpq: the system's, or one of psycopg's own builds.
+            hint += " 'psycopg[binary]' (or a system libpq)"
+        found = f" ({error})" if error.name != module else ""
+        raise MissingExtra(f"this command needs the [{extra}] extra: {hint}{found}") from None
 
 
 def _serve(args: argparse.Namespace) -> int:
     _need("server", "uvicorn")
     from voucher_adapters.simulator.server import serve  # noqa: PLC0415  (an optional extra)
 
-    print(
-        f"voucher simulator listening on http://{args.host}:{args.port}/suv/v1 (Ctrl-C stops)",
-        file=sys.stderr,
-    )
-    serve(args.host, args.port, seed=args.seed)
+    def listening(url: str) -> None:  # once the port is bound: --port 0 shows the one it got
+        print(f"voucher simulator listening on {url} (Ctrl-C stops)", file=sys.stderr, flush=True)
+
+    serve(args.host, args.port, seed=args.seed, on_listening=listening)
     return 0
 
 
@@ -400,6 +418,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     # Read before credentials() puts a password (perhaps the demo's) in args.password.
     args.secrets = [getattr(args, "password", None), os.environ.get(PASSWORD_ENV)]
     try:
+        if getattr(args, "dsn", None) is not None:
+            _need("postgres", "psycopg")
+            _need("postgres", "psycopg_pool")
         if args.command == "simulate":
             if args.count is not None and not args.chaos:
                 parser.error("--count applies only to --chaos")
@@ -422,6 +443,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     except VoucherError as error:  # storage failures, a missing database: say what, no traceback
         print(f"voucher: {_shown(str(error), args)}", file=sys.stderr)
         return 1
+    except KeyboardInterrupt:
+        # Ctrl-C: what was journaled stays journaled (voucher recover carries it on).
+        print("voucher: interrupted", file=sys.stderr)
+        return 130
     except BrokenPipeError:
         # The reader went away (``voucher ... | head``): stop quietly, as Unix tools do.
         sys.stderr.close()
