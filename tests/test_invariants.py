@@ -36,6 +36,7 @@ refused before it sends or writes anything.
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import subprocess
 import sys
@@ -596,8 +597,11 @@ class ManySalesOnPostgres(ManySales):
         drop_schema(self._schema)
 
 
+# `make soak` sets VOUCHER_SOAK to run each machine that many times longer.
+SOAK = max(1, int(os.environ.get("VOUCHER_SOAK", "1")))
+
 ManySales.TestCase.settings = settings(
-    max_examples=150,
+    max_examples=150 * SOAK,
     stateful_step_count=40,
     deadline=None,
     suppress_health_check=[HealthCheck.too_slow],
@@ -605,7 +609,7 @@ ManySales.TestCase.settings = settings(
 test_many_sales_under_faults_end_right = ManySales.TestCase
 
 ManySalesOnSqlite.TestCase.settings = settings(
-    max_examples=30,
+    max_examples=30 * SOAK,
     stateful_step_count=30,
     deadline=None,
     suppress_health_check=[HealthCheck.too_slow],
@@ -613,7 +617,7 @@ ManySalesOnSqlite.TestCase.settings = settings(
 test_many_sales_on_sqlite_end_right = ManySalesOnSqlite.TestCase
 
 ManySalesOnPostgres.TestCase.settings = settings(
-    max_examples=15,
+    max_examples=15 * SOAK,
     stateful_step_count=30,
     deadline=None,
     suppress_health_check=[HealthCheck.too_slow],
