@@ -401,20 +401,26 @@ def _open_stores(
 
 
 @contextmanager
-def open_stores(settings: Settings) -> Iterator[tuple[OperatorQueue, DurableJournal]]:
+def open_stores(
+    settings: Settings, *, read_only: bool = False
+) -> Iterator[tuple[OperatorQueue, DurableJournal]]:
     """The durable queue and journal of ``settings``, for an operator to read or requeue:
-    no driver, so no owner claim. Closed when the block ends."""
+    no driver, so no owner claim. Closed when the block ends. ``read_only`` opens a SQLite
+    file without writing to it (so a file in a read-only folder can be listed); PostgreSQL
+    stores are opened as usual."""
     if not settings.durable:
         raise SettingsError("open_stores() needs a db or a dsn")
     closers = _Closers()
     try:
-        journal, queue = _open_durable(settings, closers)
+        journal, queue = _open_durable(settings, closers, read_only=read_only)
         yield queue, journal
     finally:
         closers.close()
 
 
-def _open_durable(settings: Settings, closers: _Closers) -> tuple[DurableJournal, OperatorQueue]:
+def _open_durable(
+    settings: Settings, closers: _Closers, *, read_only: bool = False
+) -> tuple[DurableJournal, OperatorQueue]:
     """The durable journal and queue of ``settings`` (a SQLite file or PostgreSQL), each
     registered with ``closers``; no claim is taken here."""
     journal: DurableJournal
@@ -439,9 +445,9 @@ def _open_durable(settings: Settings, closers: _Closers) -> tuple[DurableJournal
     from voucher_adapters.stores.sqlite import SqliteAdviceQueue, SqliteJournal  # noqa: PLC0415
 
     path = settings.db if settings.db is not None else DEFAULT_DB
-    journal = SqliteJournal(path, owner=settings.owner)
+    journal = SqliteJournal(path, owner=settings.owner, read_only=read_only)
     closers.add(journal.close)
-    queue = SqliteAdviceQueue(path)
+    queue = SqliteAdviceQueue(path, read_only=read_only)
     closers.add(queue.close)
     return journal, queue
 

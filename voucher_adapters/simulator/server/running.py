@@ -14,6 +14,7 @@ import logging
 import socket
 import threading
 import time
+from collections.abc import Callable
 from types import TracebackType
 from typing import Any, cast
 
@@ -26,7 +27,7 @@ from voucher_adapters.simulator import SwitchSimulator
 from voucher_adapters.simulator.server.app import create_app
 from voucher_adapters.simulator.server.connection import EXTENSION, ConnectionLink
 
-__all__ = ["LinkedH11Protocol", "RunningServer", "serve"]
+__all__ = ["LinkedH11Protocol", "RunningServer", "listening_socket", "serve"]
 
 logger = logging.getLogger("voucher_core.server")
 
@@ -68,6 +69,26 @@ def _config(app: ASGIApp, **options: Any) -> uvicorn.Config:
     )
 
 
+def listening_socket(host: str, port: int) -> socket.socket:
+    """A TCP socket bound to ``host:port`` and listening (``port=0``: a free port, read back
+    with ``getsockname()``). A busy port or an unknown host raises :class:`SimulatorError`
+    saying which, before anything claims to be serving."""
+    try:
+        family, kind, proto, _, address = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)[0]
+    except OSError as error:  # socket.gaierror: no such host
+        raise SimulatorError(f"cannot listen on {host}:{port}: {error.strerror}") from None
+    sock = socket.socket(family, kind, proto)
+    try:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.bind(address)
+        sock.listen(2048)  # uvicorn's backlog: connections wait here until it serves them
+    except OSError as error:
+        sock.close()
+        reason = error.strerror or type(error).__name__
+        raise SimulatorError(f"cannot listen on {host}:{port}: {reason}") from None
+    return sock
+
+
 def serve(
     host: str = "127.0.0.1",
     port: int = 8080,
@@ -75,18 +96,29 @@ def serve(
     seed: int = 0,
     switch: SwitchSimulator | None = None,
     log_level: str = "warning",
+    on_listening: Callable[[str], None] | None = None,
 ) -> None:
     """Serve the simulator (a new one from ``seed``, or ``switch``) until interrupted.
 
-    Ctrl-C (or SIGTERM) stops it cleanly: requests in flight are answered or dropped, and the
-    function returns.
+    The port is bound first (``port=0`` picks a free one); ``on_listening`` is then called with
+    the SUV base URL, port included, so nothing says "listening" before it is. A port that
+    cannot be bound raises :class:`SimulatorError`. Ctrl-C (or SIGTERM) stops it cleanly:
+    requests in flight are answered or dropped, and the function returns.
     """
-    app = create_app(switch if switch is not None else SwitchSimulator(seed=seed))
-    server = uvicorn.Server(_config(app, host=host, port=port, log_level=log_level))
-    # uvicorn shuts down gracefully on Ctrl-C, then raises the signal again for its caller:
-    # here that means nothing more than "stop".
-    with contextlib.suppress(KeyboardInterrupt):
-        server.run()
+    sock = listening_socket(host, port)
+    try:
+        bound = sock.getsockname()[1]
+        shown = f"[{host}]" if ":" in host else host
+        if on_listening is not None:
+            on_listening(f"http://{shown}:{bound}/suv/v1")
+        app = create_app(switch if switch is not None else SwitchSimulator(seed=seed))
+        server = uvicorn.Server(_config(app, log_level=log_level))
+        # uvicorn shuts down gracefully on Ctrl-C, then raises the signal again for its caller:
+        # here that means nothing more than "stop".
+        with contextlib.suppress(KeyboardInterrupt):
+            server.run(sockets=[sock])
+    finally:
+        sock.close()
 
 
 class RunningServer:
@@ -111,15 +143,7 @@ class RunningServer:
         if self._thread is not None:
             raise SimulatorError("this server is already running")
         # Bound here, not by uvicorn, so that port 0 yields one known port.
-        family, kind, proto, _, address = socket.getaddrinfo(
-            self.host, self.port, type=socket.SOCK_STREAM
-        )[0]
-        sock = socket.socket(family, kind, proto)
-        try:
-            sock.bind(address)
-        except OSError:
-            sock.close()
-            raise
+        sock = listening_socket(self.host, self.port)
         self._socket = sock
         self.port = sock.getsockname()[1]
         shown = f"[{self.host}]" if ":" in self.host else self.host

@@ -302,6 +302,7 @@ class SqliteAdviceQueue:
         synchronous: str = "FULL",
         busy_timeout: float = 5.0,
         horizon: float = 3600.0,
+        read_only: bool = False,
     ) -> None:
         if not (math.isfinite(lease) and lease > 0 and math.isfinite(horizon) and horizon > 0):
             raise InvalidArgument("lease and horizon must be positive numbers of seconds")
@@ -311,7 +312,9 @@ class SqliteAdviceQueue:
             horizon=horizon,
             grace=max(60.0, 2 * busy_timeout),
         )
-        self.database = Database(path, synchronous=synchronous, busy_timeout=busy_timeout)
+        self.database = Database(
+            path, synchronous=synchronous, busy_timeout=busy_timeout, read_only=read_only
+        )
         self.fenced = 0  # calls refused: another holder had taken the advice over
 
     @property
