@@ -222,7 +222,7 @@ def _print_entry(entry: TimelineEntry) -> None:
 
 def _simulate(args: argparse.Namespace) -> int:
     if args.http:
-        _need("http", "httpx")
+        _need("http", "httpx", "aiohttp")
         _need("server", "uvicorn")
     if args.chaos:
         count = args.count if args.count is not None else 1000
@@ -282,9 +282,10 @@ class MissingExtra(VoucherError):
     """An optional dependency group is not installed."""
 
 
-def _need(extra: str, module: str) -> None:
+def _need(extra: str, *modules: str) -> None:
     try:
-        __import__(module)
+        for module in modules:
+            __import__(module)
     except ImportError:
         raise MissingExtra(
             f"this command needs the [{extra}] extra: pip install 'voucher-core[{extra}]'"
@@ -304,7 +305,7 @@ def _serve(args: argparse.Namespace) -> int:
 
 
 def _provision(args: argparse.Namespace) -> int:
-    _need("http", "httpx")
+    _need("http", "httpx", "aiohttp")
     from voucher_adapters.cli.provision import SaleOptions, run_load, run_sale  # noqa: PLC0415
 
     try:

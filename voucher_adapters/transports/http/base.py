@@ -28,7 +28,7 @@ import os
 import ssl
 import time
 import zlib
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from urllib.parse import quote, urlsplit, urlunsplit
 
 import attrs
@@ -62,6 +62,7 @@ __all__ = [
     "Outcome",
     "Silence",
     "TransportBase",
+    "check_max_connections",
     "describe_failure",
     "is_json",
     "limits",
@@ -69,6 +70,7 @@ __all__ = [
     "normalize_base_url",
     "ssl_context",
     "timed_out",
+    "why",
 ]
 
 LOGGER = logging.getLogger("voucher_core.http")
@@ -121,11 +123,16 @@ def ssl_context(verify: bool | str | ssl.SSLContext) -> ssl.SSLContext:
     raise InvalidArgument(f"verify must be a bool, a CA path or an SSLContext, got {verify!r}")
 
 
-def limits(max_connections: int) -> httpx.Limits:
+def check_max_connections(max_connections: int) -> int:
     if isinstance(max_connections, bool) or not isinstance(max_connections, int):
         raise InvalidArgument("max_connections must be an integer")
     if max_connections < 1:
         raise InvalidArgument(f"max_connections must be at least 1, got {max_connections}")
+    return max_connections
+
+
+def limits(max_connections: int) -> httpx.Limits:
+    check_max_connections(max_connections)
     return httpx.Limits(max_connections=max_connections, max_keepalive_connections=max_connections)
 
 
@@ -190,7 +197,8 @@ def _os_error(exc: BaseException) -> OSError | None:
     return None
 
 
-def _why(exc: BaseException) -> str:
+def why(exc: BaseException) -> str:
+    """What the operating system or TLS said, in parentheses, or nothing."""
     cause = _os_error(exc)
     if isinstance(cause, ssl.SSLError):
         return f" (TLS: {cause.reason or type(cause).__name__})"
@@ -207,11 +215,11 @@ def describe_failure(call: Call, exc: BaseException, timeout: float) -> Silence:
     elif isinstance(exc, httpx.TimeoutException):
         return timed_out(call, timeout)
     elif isinstance(exc, httpx.ConnectError):
-        what = "could not connect" + _why(exc)
+        what = "could not connect" + why(exc)
     elif isinstance(exc, httpx.ReadError):
-        what = "connection lost while reading the answer" + _why(exc)
+        what = "connection lost while reading the answer" + why(exc)
     elif isinstance(exc, httpx.WriteError):
-        what = "connection lost while sending the request" + _why(exc)
+        what = "connection lost while sending the request" + why(exc)
     elif isinstance(exc, httpx.RemoteProtocolError):
         what = "the server closed the connection or broke HTTP before a complete answer"
     elif isinstance(exc, httpx.LocalProtocolError):
@@ -225,23 +233,28 @@ def describe_failure(call: Call, exc: BaseException, timeout: float) -> Silence:
 
 
 class BodyReader:
-    """Collects a response body chunk by chunk, refusing it once it passes ``limit`` bytes."""
+    """Collects a response body chunk by chunk, refusing it once it passes ``limit`` bytes.
 
-    def __init__(self, call: Call, response: httpx.Response, limit: int) -> None:
+    ``headers`` is the response's headers as the client gives them, read case-insensitively
+    (httpx's and aiohttp's both are).
+    """
+
+    def __init__(self, call: Call, status: int, headers: Mapping[str, str], limit: int) -> None:
         self._call = call
-        self._response = response
+        self._status = status
+        self._headers = headers
         self._limit = limit
         self._buffer = bytearray()
 
     def _too_long(self, size: str) -> Silence:
         return Silence(
-            f"{self._call.label}: HTTP {self._response.status_code} with a body of {size}, "
+            f"{self._call.label}: HTTP {self._status} with a body of {size}, "
             f"over the {self._limit}-byte limit"
         )
 
     def refuse_early(self) -> Silence | None:
         """A refusal before reading, when the declared length is already too long."""
-        declared = self._response.headers.get("content-length", "")
+        declared = self._headers.get("content-length", "")
         if declared.isdigit() and int(declared) > self._limit:
             return self._too_long(f"{int(declared)} bytes (declared)")
         return None
@@ -253,15 +266,11 @@ class BodyReader:
         return None
 
     def answer(self) -> Outcome:
-        encoding = self._response.headers.get("content-encoding", "").strip().lower()
+        encoding = self._headers.get("content-encoding", "").strip().lower()
         content = _decode(encoding, bytes(self._buffer), self._limit)
         if content is None:
             return self._too_long(f"more than {self._limit} bytes once decompressed")
-        return Answer(
-            self._response.status_code,
-            content,
-            self._response.headers.get("content-type", ""),
-        )
+        return Answer(self._status, content, self._headers.get("content-type", ""))
 
 
 def _decode(encoding: str, raw: bytes, limit: int) -> bytes | None:

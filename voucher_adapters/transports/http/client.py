@@ -278,7 +278,7 @@ class HttpTransport(TransportBase):
             )
             response = self._client.send(request, stream=True)
             try:
-                reader = BodyReader(call, response, self.max_body)
+                reader = BodyReader(call, response.status_code, response.headers, self.max_body)
                 refusal = reader.refuse_early()
                 if refusal is not None:
                     return refusal
