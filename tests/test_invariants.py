@@ -35,10 +35,7 @@ refused before it sends or writes anything.
 
 from __future__ import annotations
 
-import json
 import shutil
-import subprocess
-import sys
 import tempfile
 import uuid
 from collections import defaultdict
@@ -69,6 +66,7 @@ from voucher_adapters.simulator import (
     SwitchSimulator,
 )
 from voucher_adapters.stores.memory import InMemoryAdviceQueue, InMemoryJournal
+from voucher_adapters.stores.second_process import start_second_process
 from voucher_adapters.stores.sqlite import SqliteAdviceQueue, SqliteJournal
 from voucher_adapters.transports.exchange import Exchange
 from voucher_adapters.transports.in_process import InMemoryTransport
@@ -105,17 +103,6 @@ PROVIDERS = (
 )
 # A second process on the same journal: it builds the application as any host would (which
 # claims the journal's owner) and, were it let in, resumes the unfinished sales.
-SECOND_PROCESS = """
-import json, sys
-from voucher_adapters.bootstrap import Settings, build
-from voucher_adapters.errors import OwnerBusy
-try:
-    with build(Settings(**json.loads(sys.argv[1]))) as app:
-        app.driver.recover()
-except OwnerBusy as busy:
-    print(busy)
-    sys.exit(3)
-"""
 PROFILES = {product: p.profile for p in PROVIDERS for product in p.products}
 PROVISION_FAULTS = st.sampled_from(list(FaultKind))
 ADVICE_FAULTS = st.sampled_from(
@@ -300,15 +287,9 @@ class ManySales(RuleBasedStateMachine):
         second = self._second_process()
         assert second is not None
         held = self._held()
-        child = subprocess.run(
-            [sys.executable, "-c", SECOND_PROCESS, json.dumps(second)],
-            capture_output=True,
-            text=True,
-            timeout=120,
-            check=False,
-        )
-        assert child.returncode == 3, (child.returncode, child.stdout, child.stderr)
-        assert "another live process" in child.stdout
+        tried = start_second_process(second)
+        assert tried.refused, tried
+        assert "another live process" in tried.output
         assert self._held() == held
         event("a second process on the journal, refused")
 

@@ -51,7 +51,7 @@ from transitions import Event as TransitionsEvent
 from transitions import EventData, Machine, MachineError, Transition
 
 from voucher_core.commands import AwaitDecision, Command, QueueAdvice, SendProvision, SendRetry
-from voucher_core.errors import InvalidEvent, LookupRefused
+from voucher_core.errors import InvalidArgument, InvalidEvent, LookupRefused
 from voucher_core.messages import (
     BasicReversal,
     ProvisionRequest,
@@ -228,6 +228,18 @@ class Transaction:
         if not self.terminal:
             raise LookupRefused(self.id, self.state)
         return self.id
+
+    def lookup_code(self) -> str:
+        """The voucher code to look the transaction up by; refused until it is terminal.
+
+        Raises :class:`~voucher_core.errors.InvalidArgument` when no voucher came back.
+        """
+        if not self.terminal:
+            raise LookupRefused(self.id, self.state)
+        voucher = self.response.voucher if self.response is not None else None
+        if voucher is None or not voucher.code:
+            raise InvalidArgument(f"transaction {self.id} holds no voucher code to look up by")
+        return voucher.code
 
     # -- what happened ------------------------------------------------------------------------
 

@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from voucher_adapters.cli.chaos import run_chaos
+from voucher_adapters.cli.lookup import add_lookup_command, lookup_query, run_lookup
 from voucher_adapters.cli.scenarios import SCENARIOS, TimelineEntry, run_scenario
 from voucher_adapters.cli.sequence_diagram import to_sequence_diagram
 from voucher_adapters.cli.store_commands import (
@@ -25,6 +26,7 @@ from voucher_adapters.cli.store_commands import (
     run_store_command,
 )
 from voucher_adapters.stores.redaction import redact_dsn, scrub
+from voucher_core import __version__
 from voucher_core.diagram import FORMATS, render
 from voucher_core.errors import VoucherError
 from voucher_core.policy import Messaging
@@ -82,6 +84,7 @@ def build_parser() -> argparse.ArgumentParser:
         prog="voucher",
         description="Voucher sales through the Electrum switch as explicit state machines.",
     )
+    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     commands = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
     commands.required = True
 
@@ -171,6 +174,7 @@ def build_parser() -> argparse.ArgumentParser:
     provision.add_argument("--json", action="store_true", help="machine-readable output")
     add_db_option(provision, required_default=False)
 
+    add_lookup_command(commands, _positive_float, PASSWORD_ENV)
     add_store_commands(commands, _positive_float)
 
     diagram = commands.add_parser(
@@ -447,6 +451,11 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _serve(args)
         if args.command in STORE_COMMANDS:
             return run_store_command(args, parser)
+        if args.command == "lookup":
+            _need("http", "httpx")
+            query = lookup_query(args, parser)
+            args.username, args.password = credentials(args, parser)
+            return run_lookup(args, query)
         if args.command == "provision":
             if args.concurrency > args.count:
                 parser.error("--concurrency cannot exceed --count")

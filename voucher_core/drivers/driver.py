@@ -22,6 +22,7 @@ from voucher_core.policy import ProviderProfile
 from voucher_core.ports import (
     AdviceQueue,
     Clock,
+    LookupQuery,
     LookupReply,
     QueuedAdvice,
     TransactionJournal,
@@ -192,9 +193,14 @@ class Driver:
             self._run(tx, command)
         return resumed
 
-    def lookup(self, tx: Transaction) -> LookupReply:
-        """Ask the switch about a finished transaction (refused while it is in flight)."""
-        return self.transport.lookup(tx.lookup_id(), timeout=self.settings.policy.timeout)
+    def lookup(self, tx: Transaction, *, by_code: bool = False) -> LookupReply:
+        """Ask the switch about a finished transaction (refused while it is in flight): by its
+        provision request's id, or *by_code*, by the code of the voucher it holds."""
+        if by_code:
+            query = LookupQuery(voucher_code=tx.lookup_code())
+        else:
+            query = LookupQuery(provision_request_id=tx.lookup_id())
+        return self.transport.lookup(query, timeout=self.settings.policy.timeout)
 
     def in_flight(self) -> list[Transaction]:
         return list(self.ledger.live.values())

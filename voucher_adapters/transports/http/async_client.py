@@ -41,7 +41,7 @@ from voucher_adapters.transports.http.base import (
     why,
 )
 from voucher_core.messages import BasicReversal, ProvisionRequest, TenderAdvice
-from voucher_core.ports import LookupReply
+from voucher_core.ports import LookupQuery, LookupReply
 from voucher_core.replies import AdviceKind, AdviceReply, ProvisionReply
 
 __all__ = ["AsyncHttpTransport"]
@@ -107,8 +107,8 @@ class AsyncHttpTransport(TransportBase):
     async def reverse(self, advice: BasicReversal, *, timeout: float) -> AdviceReply:
         return await self._advise(Operation.REVERSE, AdviceKind.REVERSAL, advice, timeout)
 
-    async def lookup(self, provision_id: str, *, timeout: float) -> LookupReply:
-        call = self._lookup_call(provision_id)
+    async def lookup(self, query: LookupQuery | str, *, timeout: float) -> LookupReply:
+        call = self._lookup_call(query)
         started = time.monotonic()
         return self._lookup_reply(call, await self._perform(call, timeout), started)
 

@@ -38,7 +38,7 @@ from voucher_adapters.transports.exchange import Exchange, Operation, tell
 from voucher_adapters.transports.http.auth import BasicAuth, OAuth2ClientCredentials
 from voucher_core.errors import InvalidArgument
 from voucher_core.messages import BasicReversal, ProvisionRequest, TenderAdvice
-from voucher_core.ports import LookupReply
+from voucher_core.ports import LookupQuery, LookupReply
 from voucher_core.replies import (
     AdviceKind,
     AdviceReply,
@@ -342,7 +342,9 @@ class TransportBase:
             operation, "POST", self.base_url + path, to_json(advice), advice.id, advice.request_id
         )
 
-    def _lookup_call(self, provision_id: str) -> Call:
+    def _lookup_call(self, query: LookupQuery | str) -> Call:
+        query = LookupQuery.of(query)
+        provision_id = query.provision_request_id or ""
         return Call(
             Operation.LOOKUP,
             "GET",
@@ -350,7 +352,7 @@ class TransportBase:
             b"",
             provision_id,
             provision_id,
-            params={"provisionRequestId": provision_id},
+            params=query.params(),
         )
 
     @staticmethod
