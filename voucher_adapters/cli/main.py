@@ -226,7 +226,7 @@ def _print_entry(entry: TimelineEntry) -> None:
 
 def _simulate(args: argparse.Namespace) -> int:
     if args.http:
-        _need("http", "httpx", "aiohttp")
+        _need("http", "urllib3", "aiohttp")
         _need("server", "uvicorn")
     if args.chaos:
         count = args.count if args.count is not None else 1000
@@ -309,7 +309,7 @@ def _serve(args: argparse.Namespace) -> int:
 
 
 def _provision(args: argparse.Namespace) -> int:
-    _need("http", "httpx", "aiohttp")
+    _need("http", "urllib3", "aiohttp")
     from voucher_adapters.cli.provision import SaleOptions, run_load, run_sale  # noqa: PLC0415
 
     try:
@@ -452,7 +452,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.command in STORE_COMMANDS:
             return run_store_command(args, parser)
         if args.command == "lookup":
-            _need("http", "httpx")
+            _need("http", "urllib3", "aiohttp")
             query = lookup_query(args, parser)
             args.username, args.password = credentials(args, parser)
             return run_lookup(args, query)

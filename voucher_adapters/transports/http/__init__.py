@@ -1,4 +1,4 @@
-"""The transport port over HTTP: :class:`HttpTransport` (httpx) and :class:`AsyncHttpTransport`
+"""The transport port over HTTP: :class:`HttpTransport` (urllib3) and :class:`AsyncHttpTransport`
 (aiohttp).
 
 Both speak Electrum's SUV interface (``/suv/v1`` unless the base URL names another path),

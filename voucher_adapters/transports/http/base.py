@@ -32,7 +32,6 @@ from collections.abc import Callable, Mapping
 from urllib.parse import quote, urlsplit, urlunsplit
 
 import attrs
-import httpx
 
 from voucher_adapters.transports.exchange import Exchange, Operation, tell
 from voucher_adapters.transports.http.auth import BasicAuth, OAuth2ClientCredentials
@@ -63,11 +62,10 @@ __all__ = [
     "Silence",
     "TransportBase",
     "check_max_connections",
-    "describe_failure",
     "is_json",
-    "limits",
     "log_outcome",
     "normalize_base_url",
+    "os_error",
     "ssl_context",
     "timed_out",
     "why",
@@ -117,9 +115,12 @@ def ssl_context(verify: bool | str | ssl.SSLContext) -> ssl.SSLContext:
         except (OSError, ValueError) as exc:  # ssl.SSLError is an OSError
             raise InvalidArgument(f"verify: cannot load CA certificates from {verify!r}") from exc
     if verify is True:
-        return httpx.create_ssl_context(verify=True, trust_env=False)
+        return ssl.create_default_context()
     if verify is False:
-        return httpx.create_ssl_context(verify=False, trust_env=False)
+        context = ssl.create_default_context()
+        context.check_hostname = False
+        context.verify_mode = ssl.CERT_NONE
+        return context
     raise InvalidArgument(f"verify must be a bool, a CA path or an SSLContext, got {verify!r}")
 
 
@@ -129,11 +130,6 @@ def check_max_connections(max_connections: int) -> int:
     if max_connections < 1:
         raise InvalidArgument(f"max_connections must be at least 1, got {max_connections}")
     return max_connections
-
-
-def limits(max_connections: int) -> httpx.Limits:
-    check_max_connections(max_connections)
-    return httpx.Limits(max_connections=max_connections, max_keepalive_connections=max_connections)
 
 
 def _check_max_body(max_body: int) -> int:
@@ -186,9 +182,10 @@ def timed_out(call: Call, timeout: float) -> Silence:
     return Silence(f"{call.label}: no complete answer within {timeout:g} s")
 
 
-def _os_error(exc: BaseException) -> OSError | None:
+def os_error(exc: BaseException) -> OSError | None:
+    """The operating system's error behind ``exc``, following its causes a few steps."""
     seen: BaseException | None = exc
-    for _ in range(8):  # httpx -> httpcore -> the socket's error; a short chain
+    for _ in range(8):  # the client's error -> ... -> the socket's error; a short chain
         if seen is None:
             return None
         if isinstance(seen, OSError):
@@ -199,34 +196,12 @@ def _os_error(exc: BaseException) -> OSError | None:
 
 def why(exc: BaseException) -> str:
     """What the operating system or TLS said, in parentheses, or nothing."""
-    cause = _os_error(exc)
+    cause = os_error(exc)
     if isinstance(cause, ssl.SSLError):
         return f" (TLS: {cause.reason or type(cause).__name__})"
     if cause is not None and cause.errno is not None and cause.errno in errno.errorcode:
         return f" ({os.strerror(cause.errno)})"
     return ""
-
-
-def describe_failure(call: Call, exc: BaseException, timeout: float) -> Silence:
-    """A fixed phrase per kind of failure. ``str(exc)`` is not used: some protocol errors
-    quote the offending header, and a header may be ``Authorization``."""
-    if isinstance(exc, httpx.ConnectTimeout):
-        what = f"could not connect within {timeout:g} s"
-    elif isinstance(exc, httpx.TimeoutException):
-        return timed_out(call, timeout)
-    elif isinstance(exc, httpx.ConnectError):
-        what = "could not connect" + why(exc)
-    elif isinstance(exc, httpx.ReadError):
-        what = "connection lost while reading the answer" + why(exc)
-    elif isinstance(exc, httpx.WriteError):
-        what = "connection lost while sending the request" + why(exc)
-    elif isinstance(exc, httpx.RemoteProtocolError):
-        what = "the server closed the connection or broke HTTP before a complete answer"
-    elif isinstance(exc, httpx.LocalProtocolError):
-        what = "the request could not be put on the wire"
-    else:
-        what = f"request failed ({type(exc).__name__})"
-    return Silence(f"{call.label}: {what}")
 
 
 # -- reading a body, bounded -----------------------------------------------------------------
@@ -236,7 +211,7 @@ class BodyReader:
     """Collects a response body chunk by chunk, refusing it once it passes ``limit`` bytes.
 
     ``headers`` is the response's headers as the client gives them, read case-insensitively
-    (httpx's and aiohttp's both are).
+    (urllib3's and aiohttp's both are).
     """
 
     def __init__(self, call: Call, status: int, headers: Mapping[str, str], limit: int) -> None:
