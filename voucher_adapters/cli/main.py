@@ -242,7 +242,7 @@ def _print_entry(entry: TimelineEntry) -> None:
 
 def _simulate(args: argparse.Namespace) -> int:
     if args.http:
-        _need("http", "httpx")
+        _need("http", "urllib3", "aiohttp")
         _need("server", "uvicorn")
     if args.chaos:
         count = args.count if args.count is not None else 1000
@@ -302,15 +302,16 @@ class MissingExtra(VoucherError):
     """An optional dependency group is not installed."""
 
 
-def _need(extra: str, module: str) -> None:
+def _need(extra: str, *modules: str) -> None:
     try:
-        __import__(module)
+        for module in modules:
+            __import__(module)
     except ImportError as error:
         hint = f"pip install 'voucher-core[{extra}]'"
         if extra == "postgres":
             # Plain psycopg also needs a libpq: the system's, or one of psycopg's own builds.
             hint += " 'psycopg[binary]' (or a system libpq)"
-        found = f" ({error})" if error.name != module else ""
+        found = f" ({error})" if error.name not in modules else ""
         raise MissingExtra(f"this command needs the [{extra}] extra: {hint}{found}") from None
 
 
@@ -326,7 +327,7 @@ def _serve(args: argparse.Namespace) -> int:
 
 
 def _provision(args: argparse.Namespace) -> int:
-    _need("http", "httpx")
+    _need("http", "urllib3", "aiohttp")
     from voucher_adapters.cli.provision import SaleOptions, run_load, run_sale  # noqa: PLC0415
 
     try:
@@ -461,7 +462,7 @@ def _simulate_command(args: argparse.Namespace, parser: argparse.ArgumentParser)
 
 
 def _lookup(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
-    _need("http", "httpx")
+    _need("http", "urllib3", "aiohttp")
     query = lookup_query(args, parser)
     args.username, args.password = credentials(args, parser)
     return run_lookup(args, query)
