@@ -109,13 +109,14 @@ def serve(
     try:
         bound = sock.getsockname()[1]
         shown = f"[{host}]" if ":" in host else host
-        if on_listening is not None:
-            on_listening(f"http://{shown}:{bound}/suv/v1")
         app = create_app(switch if switch is not None else SwitchSimulator(seed=seed))
         server = uvicorn.Server(_config(app, log_level=log_level))
-        # uvicorn shuts down gracefully on Ctrl-C, then raises the signal again for its caller:
-        # here that means nothing more than "stop".
+        # uvicorn shuts down gracefully on Ctrl-C, then raises the signal again for its caller;
+        # a Ctrl-C before uvicorn has taken the signal (just after "listening") arrives as a
+        # KeyboardInterrupt. Either way it means nothing more than "stop".
         with contextlib.suppress(KeyboardInterrupt):
+            if on_listening is not None:
+                on_listening(f"http://{shown}:{bound}/suv/v1")
             server.run(sockets=[sock])
     finally:
         sock.close()
