@@ -12,7 +12,6 @@ where it will run, and ``aclose`` it there.
 from __future__ import annotations
 
 import asyncio
-import ssl
 import time
 from collections.abc import Callable
 from types import TracebackType
@@ -35,6 +34,7 @@ from voucher_adapters.transports.http.base import (
     ssl_context,
     timed_out,
 )
+from voucher_adapters.transports.tls import Cert, Verify
 from voucher_core.messages import BasicReversal, ProvisionRequest, TenderAdvice
 from voucher_core.ports import LookupReply
 from voucher_core.replies import AdviceKind, AdviceReply, ProvisionReply
@@ -45,9 +45,11 @@ __all__ = ["AsyncHttpTransport"]
 class AsyncHttpTransport(TransportBase):
     """Implements :class:`voucher_core.ports.AsyncTransport` over HTTP(S), one pooled client.
 
-    ``base_url`` without a path gets the interface's ``/suv/v1``. A caller-supplied
-    ``client`` is used as is (``verify`` and ``max_connections`` do not apply to it) and is
-    not closed by :meth:`aclose`.
+    ``base_url`` without a path gets the interface's ``/suv/v1``. ``verify`` says which
+    authorities to trust and ``cert`` is a client certificate for mutual TLS (see
+    :func:`voucher_adapters.transports.tls.ssl_context`). A caller-supplied ``client`` is
+    used as is (``verify``, ``cert`` and ``max_connections`` do not apply to it) and is not
+    closed by :meth:`aclose`.
     """
 
     def __init__(
@@ -55,7 +57,8 @@ class AsyncHttpTransport(TransportBase):
         base_url: str,
         *,
         auth: BasicAuth | OAuth2ClientCredentials | None = None,
-        verify: bool | str | ssl.SSLContext = True,
+        verify: Verify = True,
+        cert: Cert | None = None,
         max_body: int = 1_048_576,
         max_connections: int = 100,
         observer: Callable[[Exchange], None] | None = None,
@@ -64,7 +67,7 @@ class AsyncHttpTransport(TransportBase):
         super().__init__(base_url, auth=auth, max_body=max_body, observer=observer)
         if client is None:
             client = httpx.AsyncClient(
-                verify=ssl_context(verify),
+                verify=ssl_context(verify, cert),
                 limits=limits(max_connections),
                 follow_redirects=False,
                 trust_env=False,
@@ -165,7 +168,7 @@ class AsyncHttpTransport(TransportBase):
         call = self._token_call(auth)
         asked_at = auth.clock()
         started = time.monotonic()
-        outcome = await self._send(call, None, timeout)
+        outcome = await self._send(call, auth.token_authorization(), timeout)
         log_outcome(call, outcome.status if isinstance(outcome, Answer) else None, started)
         if isinstance(outcome, Silence):
             raise TokenError(outcome.detail)

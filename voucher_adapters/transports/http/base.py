@@ -36,6 +36,7 @@ import httpx
 
 from voucher_adapters.transports.exchange import Exchange, Operation, tell
 from voucher_adapters.transports.http.auth import BasicAuth, OAuth2ClientCredentials
+from voucher_adapters.transports.tls import ssl_context
 from voucher_core.errors import InvalidArgument
 from voucher_core.messages import BasicReversal, ProvisionRequest, TenderAdvice
 from voucher_core.ports import LookupReply
@@ -101,24 +102,6 @@ def normalize_base_url(base_url: str) -> str:
         raise InvalidArgument(f"base_url must not have a query or fragment: {base_url!r}")
     path = parts.path.rstrip("/") or DEFAULT_BASE_PATH
     return urlunsplit((parts.scheme, parts.netloc, path, "", ""))
-
-
-def ssl_context(verify: bool | str | ssl.SSLContext) -> ssl.SSLContext:
-    """The TLS context: system-trusted CAs by default, a CA file or directory, or as given."""
-    if isinstance(verify, ssl.SSLContext):
-        return verify
-    if isinstance(verify, str):
-        try:
-            if os.path.isdir(verify):
-                return ssl.create_default_context(capath=verify)
-            return ssl.create_default_context(cafile=verify)
-        except (OSError, ValueError) as exc:  # ssl.SSLError is an OSError
-            raise InvalidArgument(f"verify: cannot load CA certificates from {verify!r}") from exc
-    if verify is True:
-        return httpx.create_ssl_context(verify=True, trust_env=False)
-    if verify is False:
-        return httpx.create_ssl_context(verify=False, trust_env=False)
-    raise InvalidArgument(f"verify must be a bool, a CA path or an SSLContext, got {verify!r}")
 
 
 def limits(max_connections: int) -> httpx.Limits:

@@ -37,6 +37,7 @@ from voucher_adapters.transports.http.base import (
     ssl_context,
     timed_out,
 )
+from voucher_adapters.transports.tls import Cert, Verify
 from voucher_core.messages import BasicReversal, ProvisionRequest, TenderAdvice
 from voucher_core.ports import LookupReply
 from voucher_core.replies import AdviceKind, AdviceReply, ProvisionReply
@@ -131,9 +132,11 @@ class _DeadlineTransport(httpx.HTTPTransport):
 class HttpTransport(TransportBase):
     """Implements :class:`voucher_core.ports.Transport` over HTTP(S) with one pooled client.
 
-    ``base_url`` without a path gets the interface's ``/suv/v1``. A caller-supplied
-    ``client`` is used as is (``verify`` and ``max_connections`` do not apply to it) and is
-    not closed by :meth:`close`.
+    ``base_url`` without a path gets the interface's ``/suv/v1``. ``verify`` says which
+    authorities to trust and ``cert`` is a client certificate for mutual TLS (see
+    :func:`voucher_adapters.transports.tls.ssl_context`). A caller-supplied ``client`` is
+    used as is (``verify``, ``cert`` and ``max_connections`` do not apply to it) and is not
+    closed by :meth:`close`.
     """
 
     def __init__(
@@ -141,7 +144,8 @@ class HttpTransport(TransportBase):
         base_url: str,
         *,
         auth: BasicAuth | OAuth2ClientCredentials | None = None,
-        verify: bool | str | ssl.SSLContext = True,
+        verify: Verify = True,
+        cert: Cert | None = None,
         max_body: int = 1_048_576,
         max_connections: int = 100,
         observer: Callable[[Exchange], None] | None = None,
@@ -149,7 +153,7 @@ class HttpTransport(TransportBase):
     ) -> None:
         super().__init__(base_url, auth=auth, max_body=max_body, observer=observer)
         if client is None:
-            transport = _DeadlineTransport(ssl_context(verify), limits(max_connections))
+            transport = _DeadlineTransport(ssl_context(verify, cert), limits(max_connections))
             client = httpx.Client(transport=transport, follow_redirects=False, trust_env=False)
             self._owns_client = True
         else:
@@ -249,7 +253,7 @@ class HttpTransport(TransportBase):
             call = self._token_call(auth)
             asked_at = auth.clock()
             started = time.monotonic()
-            outcome = self._send(call, None, deadline, timeout)
+            outcome = self._send(call, auth.token_authorization(), deadline, timeout)
             log_outcome(call, outcome.status if isinstance(outcome, Answer) else None, started)
             if isinstance(outcome, Silence):
                 raise TokenError(outcome.detail)
