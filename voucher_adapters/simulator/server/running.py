@@ -12,12 +12,14 @@ import asyncio
 import contextlib
 import logging
 import socket
+import ssl
 import threading
 import time
 from collections.abc import Callable
 from types import TracebackType
 from typing import Any, cast
 
+import attrs
 import uvicorn
 from starlette.types import ASGIApp, Receive, Scope, Send
 from uvicorn.protocols.http.h11_impl import H11Protocol
@@ -27,7 +29,7 @@ from voucher_adapters.simulator import SwitchSimulator
 from voucher_adapters.simulator.server.app import create_app
 from voucher_adapters.simulator.server.connection import EXTENSION, ConnectionLink
 
-__all__ = ["LinkedH11Protocol", "RunningServer", "listening_socket", "serve"]
+__all__ = ["LinkedH11Protocol", "RunningServer", "ServerTLS", "listening_socket", "serve"]
 
 logger = logging.getLogger("voucher_core.server")
 
@@ -122,18 +124,44 @@ def serve(
         sock.close()
 
 
+@attrs.frozen(kw_only=True)
+class ServerTLS:
+    """HTTPS for :class:`RunningServer`: the server's certificate and key (PEM files), and,
+    for mutual TLS, the CA file whose certificates clients must present."""
+
+    certfile: str
+    keyfile: str | None = None
+    client_ca: str | None = None
+
+    def options(self) -> dict[str, Any]:
+        """uvicorn's settings for it."""
+        options: dict[str, Any] = {"ssl_certfile": self.certfile, "ssl_keyfile": self.keyfile}
+        if self.client_ca is not None:
+            options.update(ssl_ca_certs=self.client_ca, ssl_cert_reqs=ssl.CERT_REQUIRED)
+        return options
+
+
 class RunningServer:
     """An application served by uvicorn in a background thread, on loopback by default.
 
     ``with RunningServer(create_app(switch)) as server:`` starts it (waiting, within a bound,
     until it accepts connections) and stops it on exit. ``port=0`` picks a free port;
-    :attr:`url` is the SUV base URL, such as ``http://127.0.0.1:54321/suv/v1``.
+    :attr:`url` is the SUV base URL, such as ``http://127.0.0.1:54321/suv/v1``. With ``tls``
+    it serves HTTPS (and asks clients for a certificate when ``tls.client_ca`` is given).
     """
 
-    def __init__(self, app: ASGIApp, *, host: str = "127.0.0.1", port: int = 0) -> None:
+    def __init__(
+        self,
+        app: ASGIApp,
+        *,
+        host: str = "127.0.0.1",
+        port: int = 0,
+        tls: ServerTLS | None = None,
+    ) -> None:
         self.app = app
         self.host = host
         self.port = port
+        self.tls = tls
         self.url = ""
         self._server: uvicorn.Server | None = None
         self._thread: threading.Thread | None = None
@@ -148,9 +176,11 @@ class RunningServer:
         self._socket = sock
         self.port = sock.getsockname()[1]
         shown = f"[{self.host}]" if ":" in self.host else self.host
-        self.url = f"http://{shown}:{self.port}/suv/v1"
+        scheme = "https" if self.tls is not None else "http"
+        self.url = f"{scheme}://{shown}:{self.port}/suv/v1"
+        tls = self.tls.options() if self.tls is not None else {}
         # log_config=None: leave the embedding process's logging as it is.
-        server = uvicorn.Server(_config(self.app, log_level="warning", log_config=None))
+        server = uvicorn.Server(_config(self.app, log_level="warning", log_config=None, **tls))
         self._server = server
         self._thread = threading.Thread(
             target=self._run, args=(server, sock), name=f"suv-server-{self.port}", daemon=True
