@@ -28,6 +28,12 @@ Failures are collected, not raised one at a time: :class:`WireFormatError` lists
 field by its wire path (``tenders[0].amount.currency``), using the Java-style reason
 ``may not be null`` for a missing required field so a server can echo it verbatim.
 
+Reading takes two passes only when it fails. A document is first structured by a twin of the
+converter built without cattrs' detailed validation: the same hooks, the same checks, but no
+bookkeeping of where each value sits, which makes reading a valid reply about twice as fast.
+Only if that raises is the document read again by the detailed converter, whose errors carry
+every field path; either both accept a document or both refuse it.
+
 All hooks are generated once, when this module is imported.
 """
 
@@ -312,9 +318,11 @@ class _HookFactories:
         return lambda value: {key: hook(item) for key, item in value.items()}
 
 
-def make_converter(*, strict: bool) -> cattrs.Converter:
-    """Build the codec; *strict* makes unknown fields an error instead of ignoring them."""
-    conv = cattrs.Converter(detailed_validation=True, forbid_extra_keys=strict)
+def make_converter(*, strict: bool, detailed: bool = True) -> cattrs.Converter:
+    """Build the codec; *strict* makes unknown fields an error instead of ignoring them.
+    ``detailed=False`` builds the fast reader of valid documents: its failures do not say
+    where (:func:`from_wire` reads a failed document again with the detailed one)."""
+    conv = cattrs.Converter(detailed_validation=detailed, forbid_extra_keys=strict)
     conv.register_structure_hook(str, _structure_str)
     conv.register_structure_hook(int, _structure_int)
     conv.register_structure_hook(float, _structure_float)
@@ -338,12 +346,15 @@ def make_converter(*, strict: bool) -> cattrs.Converter:
         cls = getattr(messages, name)
         if attrs.has(cls):
             conv.get_structure_hook(cls)
-            conv.get_unstructure_hook(cls)
+            if detailed:  # the fast twin only reads
+                conv.get_unstructure_hook(cls)
     return conv
 
 
 converter: Final = make_converter(strict=False)
 strict_converter: Final = make_converter(strict=True)
+_fast: Final = make_converter(strict=False, detailed=False)
+_fast_strict: Final = make_converter(strict=True, detailed=False)
 
 
 # --- error paths ------------------------------------------------------------------------
@@ -422,6 +433,10 @@ def from_wire(cls: type[T], data: Any, *, strict: bool = False) -> T:
 
     Unknown fields are ignored unless *strict*.
     """
+    try:
+        return cast(T, (_fast_strict if strict else _fast).get_structure_hook(cls)(data, cls))
+    except Exception:  # read again below, to say where it failed
+        pass
     hook = (strict_converter if strict else converter).get_structure_hook(cls)
     try:
         return cast(T, hook(data, cls))
@@ -433,6 +448,10 @@ def from_wire(cls: type[T], data: Any, *, strict: bool = False) -> T:
 
 def _reject_constant(name: str) -> Any:
     raise ValueError(f"{name} is not a JSON number")
+
+
+# Made once: ``json.loads`` with any keyword builds a new decoder (and scanner) every call.
+_DECODER: Final = json.JSONDecoder(parse_constant=_reject_constant)
 
 
 # A whole string (escapes included), a bracket, or a quote that opens a string never closed.
@@ -476,7 +495,7 @@ def decode_json(content: bytes | str) -> Any:
     if _deeper_than(content, MAX_DEPTH):
         raise ValueError(f"nested deeper than {MAX_DEPTH} arrays and objects")
     try:
-        return json.loads(content, parse_constant=_reject_constant)
+        return _DECODER.decode(content)
     except RecursionError:  # not reachable within MAX_DEPTH unless the caller's stack is full
         raise ValueError("nested too deep for the parser") from None
 
