@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test lint typecheck bench diagram unasync clean
+.PHONY: demo test lint typecheck dist bench diagram unasync clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -15,7 +15,7 @@ $(STAMP): pyproject.toml
 demo: $(STAMP)
 	$(BIN)/voucher simulate --scenario all
 
-test: $(STAMP) lint typecheck
+test: $(STAMP) lint typecheck dist
 	$(BIN)/python -m pytest
 
 lint: $(STAMP)
@@ -25,6 +25,20 @@ lint: $(STAMP)
 
 typecheck: $(STAMP)
 	$(BIN)/mypy voucher_core voucher_adapters
+
+# The sdist and wheel, checked as a package index would check them; then the sdist is unpacked
+# and its own tests collected, so a missing test helper fails here and not on a user's machine.
+dist: $(STAMP)
+	rm -rf dist
+	$(BIN)/python -m build --no-isolation --outdir dist . >/dev/null
+	$(BIN)/twine check --strict dist/*
+	rm -rf build/sdist-check && mkdir -p build/sdist-check
+	tar -xzf dist/*.tar.gz -C build/sdist-check
+	cd build/sdist-check/voucher_core-* && PYTHONPATH=. $(abspath $(BIN))/python -m pytest \
+		--collect-only -q -p no:cacheprovider tests >../collect.log \
+		|| { cat ../collect.log; exit 1; }
+	tail -n 1 build/sdist-check/collect.log
+	rm -rf build/sdist-check
 
 bench: $(STAMP)
 	$(BIN)/python benchmarks/bench_core.py
@@ -40,4 +54,4 @@ unasync: $(STAMP)
 	$(BIN)/python scripts/unasync.py
 
 clean:
-	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache build dist

@@ -39,7 +39,7 @@ from voucher_adapters.bootstrap import AsyncApplication, Settings, build_async
 from voucher_adapters.demo import DEMO_CLIENT_ID, cash, demo_request
 from voucher_adapters.simulator import SwitchSimulator
 from voucher_adapters.stores.sqlite import StorageError
-from voucher_core import DriverSettings, State, Transaction
+from voucher_core import DriverSettings, MessageError, State, Transaction
 from voucher_core.messages import LedgerAmount, Tender
 from voucher_core.transaction import random_id
 
@@ -132,7 +132,11 @@ async def storage_failed(request: Request, error: Exception) -> JSONResponse:
 
 @router.post("/sales", status_code=201)
 async def sell(sale: SaleIn, request: Request) -> SaleOut:
-    tx = await service_of(request).sell(sale.product, sale.amount)
+    try:
+        tx = await service_of(request).sell(sale.product, sale.amount)
+    except MessageError as error:  # no valid request: a product id Electrum cannot carry...
+        # Nothing was sent or journaled, so the sale simply did not start.
+        raise HTTPException(400, str(error)) from None
     return sale_out(tx)
 
 

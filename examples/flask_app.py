@@ -46,13 +46,14 @@ from typing import Any, TypeVar
 
 from flask import Flask, abort, jsonify, request
 from flask.typing import ResponseReturnValue
+from werkzeug.exceptions import HTTPException
 
 from voucher_adapters.bootstrap import Settings, build
 from voucher_adapters.demo import DEMO_CLIENT_ID, cash, demo_request
 from voucher_adapters.simulator import SwitchSimulator
 from voucher_adapters.stores.sqlite import StorageError
 from voucher_adapters.transports.in_process import InMemoryTransport
-from voucher_core import DriverSettings, State, Transaction
+from voucher_core import DriverSettings, MessageError, State, Transaction
 from voucher_core.messages import (
     BasicReversal,
     LedgerAmount,
@@ -60,7 +61,7 @@ from voucher_core.messages import (
     Tender,
     TenderAdvice,
 )
-from voucher_core.ports import LookupReply
+from voucher_core.ports import LookupQuery, LookupReply
 from voucher_core.replies import AdviceReply, ProvisionReply
 from voucher_core.transaction import random_id
 
@@ -93,8 +94,8 @@ class OneCallAtATime:
     def reverse(self, advice: BasicReversal, *, timeout: float) -> AdviceReply:
         return self._call(self.inner.reverse, advice, timeout=timeout)
 
-    def lookup(self, provision_id: str, *, timeout: float) -> LookupReply:
-        return self._call(self.inner.lookup, provision_id, timeout=timeout)
+    def lookup(self, query: LookupQuery | str, *, timeout: float) -> LookupReply:
+        return self._call(self.inner.lookup, query, timeout=timeout)
 
 
 class VoucherService:
@@ -269,14 +270,23 @@ def create_app(
         # recovery carries it on. Hand the customer nothing for it now.
         return jsonify(error=str(error)), 503
 
+    @app.errorhandler(HTTPException)
+    def refused(error: HTTPException) -> ResponseReturnValue:
+        # The API speaks JSON, its refusals too: {"error": "..."} with the status.
+        return jsonify(error=error.description), error.code or 500
+
     @app.post("/sales")
     def sell() -> ResponseReturnValue:
         data = request.get_json(silent=True) or {}
         product = str(data.get("product", "AIRTIME10"))
         amount = data.get("amount")
-        if not isinstance(amount, int) or amount <= 0:
+        if not isinstance(amount, int) or isinstance(amount, bool) or amount <= 0:
             abort(400, description="amount must be a positive number of minor units")
-        tx = service.sell(product, amount)
+        try:
+            tx = service.sell(product, amount)
+        except MessageError as error:  # no valid request: a product id Electrum cannot carry...
+            # Nothing was sent or journaled, so the sale simply did not start.
+            abort(400, description=str(error))
         return jsonify(sale_json(tx)), 201
 
     @app.post("/sales/<sale_id>/confirm")

@@ -101,6 +101,7 @@ from voucher_core.ports import (
     AsyncTransport,
     JournalEntry,
     JournalQueue,
+    LookupQuery,
     LookupReply,
     QueuedAdvice,
     TransactionJournal,
@@ -192,8 +193,8 @@ class TrippingTransport:
             self.trip.reached("forward-reply")
         return reply
 
-    def lookup(self, provision_id: str, *, timeout: float) -> LookupReply:
-        return self.inner.lookup(provision_id, timeout=timeout)
+    def lookup(self, query: LookupQuery | str, *, timeout: float) -> LookupReply:
+        return self.inner.lookup(query, timeout=timeout)
 
 
 class TrippingQueue:
@@ -309,8 +310,8 @@ class AsyncTrippingTransport:
     async def reverse(self, advice: BasicReversal, *, timeout: float) -> AdviceReply:
         return await self.inner.reverse(advice, timeout=timeout)
 
-    async def lookup(self, provision_id: str, *, timeout: float) -> LookupReply:
-        return await self.inner.lookup(provision_id, timeout=timeout)
+    async def lookup(self, query: LookupQuery | str, *, timeout: float) -> LookupReply:
+        return await self.inner.lookup(query, timeout=timeout)
 
 
 class AsyncTrippingQueue:

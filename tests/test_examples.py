@@ -171,6 +171,17 @@ def test_flask_cancels_and_refuses_unknown_sales(flask_apps: Callable[..., Any])
     assert client.post("/sales", json={"amount": -5}).status_code == 400
 
 
+def test_flask_refuses_a_product_id_electrum_cannot_carry_with_a_400_in_json(
+    flask_apps: Callable[..., Any],
+) -> None:
+    client = flask_apps(SwitchSimulator()).test_client()
+    refused = client.post("/sales", json={"product": "no such product!", "amount": 1000})
+    assert refused.status_code == 400
+    assert "productId must match" in refused.get_json()["error"]
+    missing = client.get("/sales/00000000-0000-4000-8000-000000000000")
+    assert missing.get_json() == {"error": "no sale 00000000-0000-4000-8000-000000000000"}
+
+
 def test_flask_expires_a_sale_the_host_forgot(flask_apps: Callable[..., Any]) -> None:
     settings = DriverSettings(decision=DecisionPolicy(limit=0.1))
     client = flask_apps(SwitchSimulator(), settings=settings, expire_interval=0.05).test_client()
@@ -252,6 +263,8 @@ def test_fastapi_sells_confirms_cancels_and_the_forwarder_delivers(
             unknown = await client.get("/sales/00000000-0000-4000-8000-000000000000")
             assert unknown.status_code == 404
             assert (await client.post("/sales", json={"amount": 0})).status_code == 422
+            bad = await client.post("/sales", json={"product": "no such product!", "amount": 1})
+            assert bad.status_code == 400 and "productId must match" in bad.json()["detail"]
             return sale["id"], other["id"]
 
     confirmed_id, cancelled_id = asyncio.run(scenario())

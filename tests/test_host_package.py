@@ -10,7 +10,7 @@ transport, and sell a voucher through the plugin's ``voucher_till``.
 Offline throughout: the library's dependencies (and pytest) are lent to the new environment
 from this one, never downloaded, and the editable install of this checkout is left out of the
 loan, so what the host imports is the wheel. Building the wheel needs a setuptools that can
-write one (70.1 or later, or an older one with the ``wheel`` package); where this environment
+write one (77 or later, as the build-system table asks); where this environment
 has none, pip builds in isolation and fetches one from the package index.
 """
 
@@ -100,16 +100,14 @@ def run(*command: str | Path, cwd: Path | None = None) -> subprocess.CompletedPr
 
 
 def wheel_capable_setuptools() -> bool:
-    """Whether this environment's setuptools can build our wheel without fetching anything."""
+    """Whether this environment's setuptools can build our wheel without fetching anything:
+    77 or later, as pyproject.toml's build-system asks (SPDX license expressions; bdist_wheel
+    has been part of setuptools since 70.1)."""
     try:
         release = tuple(int(part) for part in version("setuptools").split(".")[:2])
     except (PackageNotFoundError, ValueError):
         return False
-    try:
-        version("wheel")
-    except PackageNotFoundError:
-        return release >= (70, 1)  # bdist_wheel moved into setuptools in 70.1
-    return release >= (69, 0)  # what pyproject.toml's build-system asks for
+    return release >= (77, 0)
 
 
 def build_wheel(workdir: Path) -> Path:

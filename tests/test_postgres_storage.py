@@ -499,21 +499,24 @@ def test_the_async_twins_round_trip_and_outlive_their_event_loop(
     aqueue = AsyncPostgresAdviceQueue(PG_DSN, schema=schema, lease=30.0)
     ajournal = AsyncPostgresJournal(PG_DSN, schema=schema)
 
+    parked: list[str] = []  # enqueued concurrently: which advice comes first is not known
+
     async def first() -> None:
         await asyncio.gather(*(aqueue.enqueue(a, due=1.0) for a in advices))
         await asyncio.gather(*(ajournal.record(tx, decision_deadline=3.0) for tx in transactions))
         assert aqueue.commits == 40 and ajournal.commits == len(transactions)
         taken = await aqueue.take_due(1.0, limit=5)
         await aqueue.park(taken[0].id, reason="HTTP 400")
+        parked.append(taken[0].id)
         await aqueue.repeat_later(taken[1].id, due=2.0)
         assert await aqueue.next_due() == 1.0
         assert await aqueue.stats() == {"queued": 36, "leased": 3, "parked": 1, "oldest_due": 1.0}
 
     async def second() -> None:  # a new event loop: the twins open a new pool in it
         assert [p.reason for p in await aqueue.parked()] == ["HTTP 400"]
-        assert await aqueue.requeue(advices[0].id, due=0.0)
-        assert ids(await aqueue.take_due(0.0)) == [advices[0].id]
-        await aqueue.acknowledge(advices[0].id)
+        assert await aqueue.requeue(parked[0], due=0.0)
+        assert ids(await aqueue.take_due(0.0)) == [parked[0]]
+        await aqueue.acknowledge(parked[0])
         assert len(await aqueue.pending()) == 39
         # recorded concurrently: in whatever order they reached the server
         restored = {e.transaction.id: e.transaction for e in await ajournal.entries()}

@@ -13,6 +13,10 @@ that defines it: messages in :mod:`voucher_core.messages`, classified replies in
 pass around in :mod:`voucher_core.ports`.
 """
 
+# The release, written here and nowhere else: pyproject.toml reads it for the package metadata,
+# and ``voucher --version`` prints it.
+__version__ = "0.1.0"
+
 from voucher_core.drivers import AsyncDriver, Driver
 from voucher_core.drivers.shared import DriverSettings
 from voucher_core.errors import (

@@ -12,6 +12,10 @@ Rules of the wire, and where each is enforced:
   unknown one stays a plain string. That is how a reply from a newer switch stays readable.
 * A PIN is one of several shapes told apart by its ``type`` key; an unknown shape is kept
   as :class:`~voucher_core.messages.UnknownPin`.
+* Reading is tolerant of values, strict of types. An enum value or a pattern the swagger
+  does not allow is read as it came (a reply must stay readable, and a journal must give back
+  what it took); only ``strict=True`` applies the checks on what a till sends
+  (:mod:`voucher_core.messages.outgoing`), as a server reads requests.
 * Reading is type-strict (a number is not a string, ``true`` is not ``1``), because
   silently coercing a malformed reply would hide a broken server.
 
@@ -30,11 +34,11 @@ field by its wire path (``tenders[0].amount.currency``), using the Java-style re
 
 Reading takes two passes only when it fails. A document is first structured by a twin of the
 converter built without cattrs' detailed validation: the same hooks, the same checks, but no
-bookkeeping of where each value sits, which makes reading a valid reply about twice as fast.
-Only if that raises is the document read again by the detailed converter, whose errors carry
-every field path; either both accept a document or both refuse it.
+bookkeeping of where each value sits, which makes reading a valid reply faster. Only if that
+raises is the document read again by the detailed converter, whose errors carry every field
+path; either both accept a document or both refuse it.
 
-All hooks are generated once, when this module is imported.
+A message's hooks are generated once, the first time such a message is read or written.
 """
 
 import json
@@ -44,6 +48,7 @@ import typing
 from collections.abc import Callable, Iterable
 from datetime import UTC, datetime
 from enum import Enum
+from functools import cache
 from typing import Any, Final, TypeVar, cast
 
 import attrs
@@ -65,6 +70,7 @@ from voucher_core.messages._validators import (
     InvalidFieldValueError,
     wire_name,
 )
+from voucher_core.messages.outgoing import _TOLERANT
 
 T = TypeVar("T")
 _Hook = Callable[[Any, Any], Any]
@@ -105,6 +111,14 @@ def _structure_str(value: Any, cls: Any) -> Any:
     if not isinstance(value, str):
         raise _wrong_type("a string", value)
     return value if cls is str else cls(value)
+
+
+def _structure_str_or_number(value: Any, cls: Any) -> Any:
+    # A number where a string belongs is read as its JSON text, as Jackson's default coercion
+    # does; a boolean, an array or an object is still refused.
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        value = json.dumps(value)
+    return _structure_str(value, cls)
 
 
 def _structure_int(value: Any, _: Any) -> int:
@@ -318,12 +332,20 @@ class _HookFactories:
         return lambda value: {key: hook(item) for key, item in value.items()}
 
 
-def make_converter(*, strict: bool, detailed: bool = True) -> cattrs.Converter:
+def make_converter(
+    *, strict: bool, numbers_as_strings: bool = False, detailed: bool = True
+) -> cattrs.Converter:
     """Build the codec; *strict* makes unknown fields an error instead of ignoring them.
+
+    With *numbers_as_strings* a JSON number is read where the model has a string
+    (``"currency": 710`` reads as ``"710"``), as Electrum's Java servers read requests.
     ``detailed=False`` builds the fast reader of valid documents: its failures do not say
-    where (:func:`from_wire` reads a failed document again with the detailed one)."""
+    where (:func:`from_wire` reads a failed document again with the detailed one).
+    """
     conv = cattrs.Converter(detailed_validation=detailed, forbid_extra_keys=strict)
-    conv.register_structure_hook(str, _structure_str)
+    conv.register_structure_hook(
+        str, _structure_str_or_number if numbers_as_strings else _structure_str
+    )
     conv.register_structure_hook(int, _structure_int)
     conv.register_structure_hook(float, _structure_float)
     conv.register_structure_hook(bool, _structure_bool)
@@ -341,20 +363,24 @@ def make_converter(*, strict: bool, detailed: bool = True) -> cattrs.Converter:
     ):
         conv.register_structure_hook_factory(predicate, structure)
         conv.register_unstructure_hook_factory(predicate, unstructure)
-
-    for name in messages.__all__:  # generate every hook now, not on the first message
-        cls = getattr(messages, name)
-        if attrs.has(cls):
-            conv.get_structure_hook(cls)
-            if detailed:  # the fast twin only reads
-                conv.get_unstructure_hook(cls)
+    # Each message's hooks are generated the first time one is read or written, not here:
+    # generating them all for both converters was most of `import voucher_core`.
     return conv
 
 
 converter: Final = make_converter(strict=False)
 strict_converter: Final = make_converter(strict=True)
-_fast: Final = make_converter(strict=False, detailed=False)
-_fast_strict: Final = make_converter(strict=True, detailed=False)
+
+
+@cache
+def _coercing_converter() -> cattrs.Converter:
+    return make_converter(strict=True, numbers_as_strings=True)
+
+
+@cache
+def _fast_reader(strict: bool, numbers_as_strings: bool) -> cattrs.Converter:
+    """The twin that reads valid documents fast (made on first use)."""
+    return make_converter(strict=strict, numbers_as_strings=numbers_as_strings, detailed=False)
 
 
 # --- error paths ------------------------------------------------------------------------
@@ -428,22 +454,36 @@ def to_json(message: Any) -> bytes:
     return body
 
 
-def from_wire(cls: type[T], data: Any, *, strict: bool = False) -> T:
+def from_wire(
+    cls: type[T], data: Any, *, strict: bool = False, numbers_as_strings: bool = False
+) -> T:
     """Read a decoded JSON document as *cls*; raise :class:`WireFormatError` if it is not one.
 
-    Unknown fields are ignored unless *strict*.
+    Unknown fields are ignored unless *strict*. *numbers_as_strings* (only with *strict*)
+    reads a number where the model has a string, as Electrum's Java servers do.
     """
+    if numbers_as_strings and not strict:
+        raise ValueError("numbers_as_strings reads as a server does: it needs strict=True")
+    # Tolerant reading turns the checks on what the till sends off (messages.outgoing).
+    token = None if strict else _TOLERANT.set(True)
     try:
-        return cast(T, (_fast_strict if strict else _fast).get_structure_hook(cls)(data, cls))
-    except Exception:  # read again below, to say where it failed
-        pass
-    hook = (strict_converter if strict else converter).get_structure_hook(cls)
-    try:
-        return cast(T, hook(data, cls))
-    except Exception as exc:
-        errors: list[FieldError] = []
-        _field_errors(exc, "", errors)
-        raise WireFormatError(cls.__name__, errors) from exc
+        try:
+            fast = _fast_reader(strict, numbers_as_strings).get_structure_hook(cls)
+            return cast(T, fast(data, cls))
+        except Exception:  # read again below, to say where it failed
+            pass
+        chosen = _coercing_converter() if numbers_as_strings else None
+        if chosen is None:
+            chosen = strict_converter if strict else converter
+        try:
+            return cast(T, chosen.get_structure_hook(cls)(data, cls))
+        except Exception as exc:
+            errors: list[FieldError] = []
+            _field_errors(exc, "", errors)
+            raise WireFormatError(cls.__name__, errors) from exc
+    finally:
+        if token is not None:
+            _TOLERANT.reset(token)
 
 
 def _reject_constant(name: str) -> Any:

@@ -36,7 +36,7 @@ from voucher_adapters.transports.http.base import (
     timed_out,
 )
 from voucher_core.messages import BasicReversal, ProvisionRequest, TenderAdvice
-from voucher_core.ports import LookupReply
+from voucher_core.ports import LookupQuery, LookupReply
 from voucher_core.replies import AdviceKind, AdviceReply, ProvisionReply
 
 __all__ = ["AsyncHttpTransport"]
@@ -88,8 +88,8 @@ class AsyncHttpTransport(TransportBase):
     async def reverse(self, advice: BasicReversal, *, timeout: float) -> AdviceReply:
         return await self._advise(Operation.REVERSE, AdviceKind.REVERSAL, advice, timeout)
 
-    async def lookup(self, provision_id: str, *, timeout: float) -> LookupReply:
-        call = self._lookup_call(provision_id)
+    async def lookup(self, query: LookupQuery | str, *, timeout: float) -> LookupReply:
+        call = self._lookup_call(query)
         started = time.monotonic()
         return self._lookup_reply(call, await self._perform(call, timeout), started)
 
@@ -166,7 +166,11 @@ class AsyncHttpTransport(TransportBase):
         asked_at = auth.clock()
         started = time.monotonic()
         outcome = await self._send(call, None, timeout)
-        log_outcome(call, outcome.status if isinstance(outcome, Answer) else None, started)
+        log_outcome(
+            call,
+            outcome.status if isinstance(outcome, Answer) else None,
+            time.monotonic() - started,
+        )
         if isinstance(outcome, Silence):
             raise TokenError(outcome.detail)
         return auth.accept(outcome.status, outcome.content, asked_at)

@@ -38,7 +38,7 @@ from voucher_adapters.transports.exchange import Exchange, Operation, tell
 from voucher_adapters.transports.http.auth import BasicAuth, OAuth2ClientCredentials
 from voucher_core.errors import InvalidArgument
 from voucher_core.messages import BasicReversal, ProvisionRequest, TenderAdvice
-from voucher_core.ports import LookupReply
+from voucher_core.ports import LookupQuery, LookupReply
 from voucher_core.replies import (
     AdviceKind,
     AdviceReply,
@@ -333,7 +333,9 @@ class TransportBase:
             operation, "POST", self.base_url + path, to_json(advice), advice.id, advice.request_id
         )
 
-    def _lookup_call(self, provision_id: str) -> Call:
+    def _lookup_call(self, query: LookupQuery | str) -> Call:
+        query = LookupQuery.of(query)
+        provision_id = query.provision_request_id or ""
         return Call(
             Operation.LOOKUP,
             "GET",
@@ -341,7 +343,7 @@ class TransportBase:
             b"",
             provision_id,
             provision_id,
-            params={"provisionRequestId": provision_id},
+            params=query.params(),
         )
 
     @staticmethod
@@ -427,20 +429,21 @@ class TransportBase:
         started: float,
     ) -> None:
         status = outcome.status if isinstance(outcome, Answer) else None
-        log_outcome(call, status, started)
+        latency = time.monotonic() - started
+        log_outcome(call, status, latency)
         if self._observer is not None and call.operation is not None:
             exchange = Exchange(
-                call.operation, call.message_id, call.request_id, call.body, status, reply
+                call.operation, call.message_id, call.request_id, call.body, status, reply, latency
             )
             tell(self._observer, exchange, logger=LOGGER)
 
 
-def log_outcome(call: Call, status: int | None, started: float) -> None:
-    """Operation, status and latency: nothing that could hold a secret."""
+def log_outcome(call: Call, status: int | None, latency: float) -> None:
+    """Operation, status and latency (seconds): nothing that could hold a secret."""
     if LOGGER.isEnabledFor(logging.DEBUG):
         LOGGER.debug(
             "%s -> %s in %.1f ms",
             call.operation.value if call.operation is not None else "token request",
             status if status is not None else "no answer",
-            (time.monotonic() - started) * 1000,
+            latency * 1000,
         )

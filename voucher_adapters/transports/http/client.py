@@ -38,7 +38,7 @@ from voucher_adapters.transports.http.base import (
     timed_out,
 )
 from voucher_core.messages import BasicReversal, ProvisionRequest, TenderAdvice
-from voucher_core.ports import LookupReply
+from voucher_core.ports import LookupQuery, LookupReply
 from voucher_core.replies import AdviceKind, AdviceReply, ProvisionReply
 
 __all__ = ["HttpTransport"]
@@ -170,8 +170,8 @@ class HttpTransport(TransportBase):
     def reverse(self, advice: BasicReversal, *, timeout: float) -> AdviceReply:
         return self._advise(Operation.REVERSE, AdviceKind.REVERSAL, advice, timeout)
 
-    def lookup(self, provision_id: str, *, timeout: float) -> LookupReply:
-        call = self._lookup_call(provision_id)
+    def lookup(self, query: LookupQuery | str, *, timeout: float) -> LookupReply:
+        call = self._lookup_call(query)
         started = time.monotonic()
         return self._lookup_reply(call, self._perform(call, timeout), started)
 
@@ -250,7 +250,11 @@ class HttpTransport(TransportBase):
             asked_at = auth.clock()
             started = time.monotonic()
             outcome = self._send(call, None, deadline, timeout)
-            log_outcome(call, outcome.status if isinstance(outcome, Answer) else None, started)
+            log_outcome(
+                call,
+                outcome.status if isinstance(outcome, Answer) else None,
+                time.monotonic() - started,
+            )
             if isinstance(outcome, Silence):
                 raise TokenError(outcome.detail)
             return auth.accept(outcome.status, outcome.content, asked_at)
