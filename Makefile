@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test lint typecheck dist bench diagram unasync clean
+.PHONY: demo test soak lint typecheck dist bench diagram unasync clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -15,8 +15,21 @@ $(STAMP): pyproject.toml
 demo: $(STAMP)
 	$(BIN)/voucher simulate --scenario all
 
+# The suite mostly waits (child processes, sockets, PostgreSQL), so it runs on more workers
+# than a small machine has cores; each test uses its own ports, files and schemas.
+WORKERS ?= 4
+
 test: $(STAMP) lint typecheck dist
-	$(BIN)/python -m pytest
+	$(BIN)/python -m pytest -n $(WORKERS) --dist worksteal
+
+# Longer runs than make test has time for: the property tests ten times over, and a chaos run
+# of 20,000 sales on a SQLite journal, each printing its figures.
+soak: $(STAMP)
+	VOUCHER_SOAK=10 $(BIN)/python -m pytest -n $(WORKERS) \
+		--hypothesis-show-statistics --durations=5 tests/test_invariants.py
+	rm -f build/soak.db* && mkdir -p build
+	$(BIN)/voucher simulate --chaos --count 20000 --seed 1 --db build/soak.db
+	rm -f build/soak.db*
 
 lint: $(STAMP)
 	$(BIN)/ruff check voucher_core voucher_adapters tests benchmarks docs examples scripts

@@ -66,6 +66,7 @@ API_MODULES = (
     "voucher_adapters.stores.sqlite",
     "voucher_adapters.stores.postgres",
     "voucher_adapters.transports.http",
+    "voucher_adapters.transports.tls",
     "voucher_adapters.simulator.server",
     "voucher_adapters.simulator",
     "voucher_adapters.testing",

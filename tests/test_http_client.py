@@ -20,7 +20,7 @@ from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
 from typing import Any
-from urllib.parse import parse_qs
+from urllib.parse import parse_qs, quote_plus
 
 import pytest
 from http_faults import (
@@ -400,12 +400,36 @@ def test_a_bearer_token_is_fetched_cached_and_refreshed_before_it_expires(
     assert bearers == ["Bearer token-one"] * 2 + ["Bearer token-two"] * 2
     grant = switch.to(TOKEN)[0]
     assert grant.headers["content-type"] == "application/x-www-form-urlencoded"
+    # client_secret_basic: the client's credentials in HTTP Basic, not in the form.
+    assert parse_qs(grant.body.decode()) == {
+        "grant_type": ["client_credentials"],
+        "scope": ["vouchers"],
+    }
+    pair = base64.b64decode(grant.headers["authorization"].removeprefix("Basic ")).decode()
+    assert pair == f"{quote_plus(USER)}:{quote_plus(SECRET)}"
+
+
+def test_client_secret_post_puts_the_credentials_in_the_form_instead(
+    switch: ScriptedSwitch, make: Any
+) -> None:
+    auth = OAuth2ClientCredentials(
+        switch.url + TOKEN, USER, SECRET, auth_method="client_secret_post"
+    )
+    switch.script(TOKEN, token_reply("token-one", 100))
+    switch.script(PROVISION, Reply(201, b"{}"))
+    make(switch.url, auth=auth).provision(provision_request())
+    grant = switch.to(TOKEN)[0]
+    assert "authorization" not in grant.headers
     assert parse_qs(grant.body.decode()) == {
         "grant_type": ["client_credentials"],
         "client_id": [USER],
         "client_secret": [SECRET],
-        "scope": ["vouchers"],
     }
+
+
+def test_an_unknown_client_authentication_method_is_refused() -> None:
+    with pytest.raises(ValueError, match="auth_method"):
+        OAuth2ClientCredentials("https://idp.example/token", USER, SECRET, auth_method="jwt")
 
 
 @pytest.mark.parametrize(

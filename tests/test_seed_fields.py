@@ -58,7 +58,11 @@ def test_a_retry_request_with_customer_recipient_and_payment_methods_is_sent_in_
         }
     ]
     assert wire["transactionLabels"] == [{"name": "basket", "value": "B-17"}]
-    check("ProvisionRequest", wire)
+
+
+def test_the_seed_request_and_response_conform_to_the_swagger_with_the_seeds_fields() -> None:
+    check("ProvisionRequest", to_wire(SEED_REQUEST))
+    check("ProvisionResponse", to_wire(SEED_RESPONSE))
 
 
 def test_a_request_without_the_seed_fields_sends_none_of_them() -> None:
@@ -75,7 +79,6 @@ def test_a_retry_response_with_labels_recipient_and_tenders_is_read() -> None:
     assert wire["tenders"] == [
         {"amount": {"amount": 1000, "currency": "710"}, "tenderType": "CASH"}
     ]
-    check("ProvisionResponse", wire)
     parsed = from_wire(ProvisionResponse, wire)
     assert parsed == SEED_RESPONSE
     assert parsed.recipient == GIFTEE

@@ -367,7 +367,7 @@ class _Run:
             self._second_process(self.second)
 
     def _second_process(self, settings: dict[str, str]) -> None:
-        tried = start_second_process(settings)
+        tried = start_second_process(settings, claim_wait=0.5)  # the holder here is alive
         if not tried.refused:
             raise AssertionError(
                 "a second process was not refused on a claimed journal "

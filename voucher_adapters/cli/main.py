@@ -192,6 +192,13 @@ def _diagram(args: argparse.Namespace) -> int:
         if args.output is None:
             print("voucher diagram: --format svg needs --output FILE", file=sys.stderr)
             return 2
+        folder = Path(args.output).resolve().parent
+        if not folder.is_dir():
+            print(
+                f"voucher diagram: cannot write {args.output}: No such file or directory",
+                file=sys.stderr,
+            )
+            return 1
         dot = shutil.which("dot")
         if dot is None:
             print(
@@ -215,9 +222,18 @@ def _diagram(args: argparse.Namespace) -> int:
     text = render(args.format)
     if args.output is None:
         print(text, end="")
-    else:
+        return 0
+    try:
         Path(args.output).write_text(text)
+    except OSError as error:  # a missing or read-only folder, a directory given as FILE...
+        print(f"voucher diagram: cannot write {args.output}: {_reason(error)}", file=sys.stderr)
+        return 1
     return 0
+
+
+def _reason(error: OSError) -> str:
+    """An OS error in words, without the Python class name or the errno number."""
+    return error.strerror or str(error)
 
 
 def _print_entry(entry: TimelineEntry) -> None:
@@ -290,21 +306,23 @@ def _need(extra: str, *modules: str) -> None:
     try:
         for module in modules:
             __import__(module)
-    except ImportError:
-        raise MissingExtra(
-            f"this command needs the [{extra}] extra: pip install 'voucher-core[{extra}]'"
-        ) from None
+    except ImportError as error:
+        hint = f"pip install 'voucher-core[{extra}]'"
+        if extra == "postgres":
+            # Plain psycopg also needs a libpq: the system's, or one of psycopg's own builds.
+            hint += " 'psycopg[binary]' (or a system libpq)"
+        found = f" ({error})" if error.name not in modules else ""
+        raise MissingExtra(f"this command needs the [{extra}] extra: {hint}{found}") from None
 
 
 def _serve(args: argparse.Namespace) -> int:
     _need("server", "uvicorn")
     from voucher_adapters.simulator.server import serve  # noqa: PLC0415  (an optional extra)
 
-    print(
-        f"voucher simulator listening on http://{args.host}:{args.port}/suv/v1 (Ctrl-C stops)",
-        file=sys.stderr,
-    )
-    serve(args.host, args.port, seed=args.seed)
+    def listening(url: str) -> None:  # once the port is bound: --port 0 shows the one it got
+        print(f"voucher simulator listening on {url} (Ctrl-C stops)", file=sys.stderr, flush=True)
+
+    serve(args.host, args.port, seed=args.seed, on_listening=listening)
     return 0
 
 
@@ -435,27 +453,38 @@ def _shown(text: str, args: argparse.Namespace) -> str:
     )
 
 
+def _simulate_command(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
+    if args.count is not None and not args.chaos:
+        parser.error("--count applies only to --chaos")
+    if args.format == "mermaid" and (args.chaos or args.json):
+        parser.error("--format mermaid applies to --scenario runs without --json")
+    return _simulate(args)
+
+
+def _lookup(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
+    _need("http", "urllib3", "aiohttp")
+    query = lookup_query(args, parser)
+    args.username, args.password = credentials(args, parser)
+    return run_lookup(args, query)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     # Read before credentials() puts a password (perhaps the demo's) in args.password.
     args.secrets = [getattr(args, "password", None), os.environ.get(PASSWORD_ENV)]
     try:
+        if getattr(args, "dsn", None) is not None:
+            _need("postgres", "psycopg")
+            _need("postgres", "psycopg_pool")
         if args.command == "simulate":
-            if args.count is not None and not args.chaos:
-                parser.error("--count applies only to --chaos")
-            if args.format == "mermaid" and (args.chaos or args.json):
-                parser.error("--format mermaid applies to --scenario runs without --json")
-            return _simulate(args)
+            return _simulate_command(args, parser)
         if args.command == "serve":
             return _serve(args)
         if args.command in STORE_COMMANDS:
             return run_store_command(args, parser)
         if args.command == "lookup":
-            _need("http", "urllib3", "aiohttp")
-            query = lookup_query(args, parser)
-            args.username, args.password = credentials(args, parser)
-            return run_lookup(args, query)
+            return _lookup(args, parser)
         if args.command == "provision":
             if args.concurrency > args.count:
                 parser.error("--concurrency cannot exceed --count")
@@ -468,6 +497,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     except VoucherError as error:  # storage failures, a missing database: say what, no traceback
         print(f"voucher: {_shown(str(error), args)}", file=sys.stderr)
         return 1
+    except KeyboardInterrupt:
+        # Ctrl-C: what was journaled stays journaled (voucher recover carries it on).
+        print("voucher: interrupted", file=sys.stderr)
+        return 130
     except BrokenPipeError:
         # The reader went away (``voucher ... | head``): stop quietly, as Unix tools do.
         sys.stderr.close()

@@ -99,9 +99,12 @@ class Store:
             return Settings(dsn=self.dsn, owner=self.owner, **more)
         return Settings(db=self.db, owner=self.owner, **more)
 
-    def open(self) -> AbstractContextManager[tuple[OperatorQueue, DurableJournal]]:
-        """The queue and journal, to read or to requeue; no driver, so no owner claim."""
-        return open_stores(self.settings(create=False))
+    def open(
+        self, *, read_only: bool = False
+    ) -> AbstractContextManager[tuple[OperatorQueue, DurableJournal]]:
+        """The queue and journal, to read or to requeue; no driver, so no owner claim.
+        ``read_only`` for the listings, which then work on a file in a read-only folder."""
+        return open_stores(self.settings(create=False), read_only=read_only)
 
     @property
     def name(self) -> str:
@@ -123,7 +126,7 @@ def _advice_row(queued: QueuedAdvice, state: str, reason: str | None = None) -> 
 
 
 def queue_list(store: Store, *, as_json: bool) -> int:
-    with store.open() as (queue, _):
+    with store.open(read_only=True) as (queue, _):
         rows = [_advice_row(q, "queued") for q in queue.pending()]
         rows += [_advice_row(p.queued, "parked", p.reason) for p in queue.parked()]
     if as_json:
@@ -141,7 +144,7 @@ def queue_list(store: Store, *, as_json: bool) -> int:
 
 
 def queue_stats(store: Store, *, as_json: bool) -> int:
-    with store.open() as (queue, _):
+    with store.open(read_only=True) as (queue, _):
         stats = queue.stats()
     if as_json:
         print(json.dumps(stats))
@@ -163,7 +166,7 @@ def queue_requeue(store: Store, advice_id: str) -> int:
 def journal_list(store: Store, *, as_json: bool) -> int:
     """Every transaction; a row that cannot be read is listed as damaged, and makes the exit
     status 1."""
-    with store.open() as (_, opened):
+    with store.open(read_only=True) as (_, opened):
         journal = _durable(opened)
         entries = journal.entries()
         damaged = journal.damaged
@@ -194,7 +197,7 @@ def journal_list(store: Store, *, as_json: bool) -> int:
 def reconcile(store: Store, *, as_json: bool) -> int:
     """The sales a person must look at. Exit status 0: none; 1: at least one finding (a
     damaged journal row is one)."""
-    with store.open() as (queue, opened):
+    with store.open(read_only=True) as (queue, opened):
         journal = _durable(opened)
         entries = journal.entries()
         owners = journal.unfinished_owners()

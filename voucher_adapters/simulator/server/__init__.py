@@ -17,6 +17,6 @@ package imports them.
 """
 
 from voucher_adapters.simulator.server.app import create_app
-from voucher_adapters.simulator.server.running import RunningServer, serve
+from voucher_adapters.simulator.server.running import RunningServer, ServerTLS, serve
 
-__all__ = ["RunningServer", "create_app", "serve"]
+__all__ = ["RunningServer", "ServerTLS", "create_app", "serve"]

@@ -12,11 +12,14 @@ import asyncio
 import contextlib
 import logging
 import socket
+import ssl
 import threading
 import time
+from collections.abc import Callable
 from types import TracebackType
 from typing import Any, cast
 
+import attrs
 import uvicorn
 from starlette.types import ASGIApp, Receive, Scope, Send
 from uvicorn.protocols.http.h11_impl import H11Protocol
@@ -26,7 +29,7 @@ from voucher_adapters.simulator import SwitchSimulator
 from voucher_adapters.simulator.server.app import create_app
 from voucher_adapters.simulator.server.connection import EXTENSION, ConnectionLink
 
-__all__ = ["LinkedH11Protocol", "RunningServer", "serve"]
+__all__ = ["LinkedH11Protocol", "RunningServer", "ServerTLS", "listening_socket", "serve"]
 
 logger = logging.getLogger("voucher_core.server")
 
@@ -68,6 +71,26 @@ def _config(app: ASGIApp, **options: Any) -> uvicorn.Config:
     )
 
 
+def listening_socket(host: str, port: int) -> socket.socket:
+    """A TCP socket bound to ``host:port`` and listening (``port=0``: a free port, read back
+    with ``getsockname()``). A busy port or an unknown host raises :class:`SimulatorError`
+    saying which, before anything claims to be serving."""
+    try:
+        family, kind, proto, _, address = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)[0]
+    except OSError as error:  # socket.gaierror: no such host
+        raise SimulatorError(f"cannot listen on {host}:{port}: {error.strerror}") from None
+    sock = socket.socket(family, kind, proto)
+    try:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.bind(address)
+        sock.listen(2048)  # uvicorn's backlog: connections wait here until it serves them
+    except OSError as error:
+        sock.close()
+        reason = error.strerror or type(error).__name__
+        raise SimulatorError(f"cannot listen on {host}:{port}: {reason}") from None
+    return sock
+
+
 def serve(
     host: str = "127.0.0.1",
     port: int = 8080,
@@ -75,18 +98,47 @@ def serve(
     seed: int = 0,
     switch: SwitchSimulator | None = None,
     log_level: str = "warning",
+    on_listening: Callable[[str], None] | None = None,
 ) -> None:
     """Serve the simulator (a new one from ``seed``, or ``switch``) until interrupted.
 
-    Ctrl-C (or SIGTERM) stops it cleanly: requests in flight are answered or dropped, and the
-    function returns.
+    The port is bound first (``port=0`` picks a free one); ``on_listening`` is then called with
+    the SUV base URL, port included, so nothing says "listening" before it is. A port that
+    cannot be bound raises :class:`SimulatorError`. Ctrl-C (or SIGTERM) stops it cleanly:
+    requests in flight are answered or dropped, and the function returns.
     """
-    app = create_app(switch if switch is not None else SwitchSimulator(seed=seed))
-    server = uvicorn.Server(_config(app, host=host, port=port, log_level=log_level))
-    # uvicorn shuts down gracefully on Ctrl-C, then raises the signal again for its caller:
-    # here that means nothing more than "stop".
-    with contextlib.suppress(KeyboardInterrupt):
-        server.run()
+    sock = listening_socket(host, port)
+    try:
+        bound = sock.getsockname()[1]
+        shown = f"[{host}]" if ":" in host else host
+        app = create_app(switch if switch is not None else SwitchSimulator(seed=seed))
+        server = uvicorn.Server(_config(app, log_level=log_level))
+        # uvicorn shuts down gracefully on Ctrl-C, then raises the signal again for its caller;
+        # a Ctrl-C before uvicorn has taken the signal (just after "listening") arrives as a
+        # KeyboardInterrupt. Either way it means nothing more than "stop".
+        with contextlib.suppress(KeyboardInterrupt):
+            if on_listening is not None:
+                on_listening(f"http://{shown}:{bound}/suv/v1")
+            server.run(sockets=[sock])
+    finally:
+        sock.close()
+
+
+@attrs.frozen(kw_only=True)
+class ServerTLS:
+    """HTTPS for :class:`RunningServer`: the server's certificate and key (PEM files), and,
+    for mutual TLS, the CA file whose certificates clients must present."""
+
+    certfile: str
+    keyfile: str | None = None
+    client_ca: str | None = None
+
+    def options(self) -> dict[str, Any]:
+        """uvicorn's settings for it."""
+        options: dict[str, Any] = {"ssl_certfile": self.certfile, "ssl_keyfile": self.keyfile}
+        if self.client_ca is not None:
+            options.update(ssl_ca_certs=self.client_ca, ssl_cert_reqs=ssl.CERT_REQUIRED)
+        return options
 
 
 class RunningServer:
@@ -94,13 +146,22 @@ class RunningServer:
 
     ``with RunningServer(create_app(switch)) as server:`` starts it (waiting, within a bound,
     until it accepts connections) and stops it on exit. ``port=0`` picks a free port;
-    :attr:`url` is the SUV base URL, such as ``http://127.0.0.1:54321/suv/v1``.
+    :attr:`url` is the SUV base URL, such as ``http://127.0.0.1:54321/suv/v1``. With ``tls``
+    it serves HTTPS (and asks clients for a certificate when ``tls.client_ca`` is given).
     """
 
-    def __init__(self, app: ASGIApp, *, host: str = "127.0.0.1", port: int = 0) -> None:
+    def __init__(
+        self,
+        app: ASGIApp,
+        *,
+        host: str = "127.0.0.1",
+        port: int = 0,
+        tls: ServerTLS | None = None,
+    ) -> None:
         self.app = app
         self.host = host
         self.port = port
+        self.tls = tls
         self.url = ""
         self._server: uvicorn.Server | None = None
         self._thread: threading.Thread | None = None
@@ -111,21 +172,15 @@ class RunningServer:
         if self._thread is not None:
             raise SimulatorError("this server is already running")
         # Bound here, not by uvicorn, so that port 0 yields one known port.
-        family, kind, proto, _, address = socket.getaddrinfo(
-            self.host, self.port, type=socket.SOCK_STREAM
-        )[0]
-        sock = socket.socket(family, kind, proto)
-        try:
-            sock.bind(address)
-        except OSError:
-            sock.close()
-            raise
+        sock = listening_socket(self.host, self.port)
         self._socket = sock
         self.port = sock.getsockname()[1]
         shown = f"[{self.host}]" if ":" in self.host else self.host
-        self.url = f"http://{shown}:{self.port}/suv/v1"
+        scheme = "https" if self.tls is not None else "http"
+        self.url = f"{scheme}://{shown}:{self.port}/suv/v1"
+        tls = self.tls.options() if self.tls is not None else {}
         # log_config=None: leave the embedding process's logging as it is.
-        server = uvicorn.Server(_config(self.app, log_level="warning", log_config=None))
+        server = uvicorn.Server(_config(self.app, log_level="warning", log_config=None, **tls))
         self._server = server
         self._thread = threading.Thread(
             target=self._run, args=(server, sock), name=f"suv-server-{self.port}", daemon=True

@@ -14,6 +14,7 @@ import contextlib
 import os
 import sqlite3
 import threading
+import urllib.parse
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -112,6 +113,7 @@ class Database:
         *,
         synchronous: str = "FULL",
         busy_timeout: float = 5.0,
+        read_only: bool = False,
     ) -> None:
         if synchronous.upper() not in SYNCHRONOUS:
             raise InvalidArgument(f"synchronous must be one of {', '.join(SYNCHRONOUS)}")
@@ -122,8 +124,11 @@ class Database:
         self.commits = 0  # write transactions committed
         self.writes = 0  # write steps committed (several per commit under group commit)
         self.reset_on_open = 0  # queued advices whose times were reset after a reboot
+        self.read_only = read_only
         self._lock = threading.RLock()
-        self._conn: sqlite3.Connection | None = self._open(synchronous.upper())
+        self._conn: sqlite3.Connection | None = (
+            self._open_read_only() if read_only else self._open(synchronous.upper())
+        )
 
     def error(self, operation: str, cause: BaseException) -> StorageError:
         error = StorageError(self.path, operation, describe(cause, busy_timeout=self.busy_timeout))
@@ -155,6 +160,81 @@ class Database:
             conn.close()
             raise
         return conn
+
+    def _open_read_only(self) -> sqlite3.Connection:
+        """For an operator who only reads: nothing is written, not even the schema's upkeep,
+        so a database in a folder this process cannot write to can still be listed.
+
+        SQLite reads a write-ahead-logged file through its ``-shm`` index, which it must be
+        able to create beside the file. Where it cannot (a read-only folder or mount) and no
+        write-ahead log holds unmerged writes, the file is read as immutable: no lock is
+        taken, which is safe as nothing can write to that folder either. A log that does hold
+        writes cannot be read without its index, so the error says to copy both elsewhere.
+        """
+        if not os.path.isfile(self.path):
+            raise StorageError(self.path, OPEN, "there is no database file here")
+        conn = self._connect_uri("mode=ro")
+        try:
+            version = self._read_version(conn)
+        except sqlite3.Error as exc:
+            conn.close()
+            folder = os.path.dirname(self.path)
+            if os.access(folder, os.W_OK):
+                raise self.error(OPEN, exc) from exc
+            wal = self.path + "-wal"
+            if os.path.exists(wal) and os.path.getsize(wal) > 0:
+                reason = (
+                    f"the folder {folder} is read-only and {os.path.basename(wal)} holds writes "
+                    "not yet merged into the file; copy the file with its -wal to a writable "
+                    "folder and read the copy"
+                )
+                raise StorageError(self.path, OPEN, reason) from None
+            conn = self._connect_uri("mode=ro&immutable=1")
+            try:
+                version = self._read_version(conn)
+            except sqlite3.Error as again:
+                conn.close()
+                raise self.error(OPEN, again) from again
+            except BaseException:
+                conn.close()
+                raise
+        if version != SCHEMA_VERSION:
+            conn.close()
+            if version > SCHEMA_VERSION:
+                reason = (
+                    f"the database has schema version {version}, written by a newer "
+                    f"voucher-core; this one reads up to version {SCHEMA_VERSION}"
+                )
+            else:
+                reason = (
+                    f"the database has schema version {version} and needs migrating to "
+                    f"{SCHEMA_VERSION}, which only a command that writes to it does"
+                )
+            raise StorageError(self.path, OPEN, reason)
+        return conn
+
+    def _connect_uri(self, query: str) -> sqlite3.Connection:
+        uri = f"file:{urllib.parse.quote(self.path)}?{query}"
+        try:
+            return sqlite3.connect(
+                uri,
+                uri=True,
+                timeout=self.busy_timeout,
+                isolation_level=None,
+                check_same_thread=False,
+            )
+        except sqlite3.Error as exc:
+            raise self.error(OPEN, exc) from exc
+
+    def _read_version(self, conn: sqlite3.Connection) -> int:
+        conn.execute(f"PRAGMA busy_timeout = {round(self.busy_timeout * 1000)}")
+        problems = [str(row[0]) for row in conn.execute("PRAGMA quick_check")]
+        if problems != ["ok"]:
+            reason = "the database file is damaged (restore it from a backup): " + "; ".join(
+                problems[:3]
+            )
+            raise StorageError(self.path, OPEN, reason)
+        return int(conn.execute("PRAGMA user_version").fetchone()[0])
 
     def _configure(self, conn: sqlite3.Connection, synchronous: str) -> None:
         try:

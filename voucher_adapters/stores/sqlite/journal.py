@@ -157,6 +157,9 @@ class SqliteJournal:
 
     A row that cannot be read back is skipped by ``entries``, ``unfinished`` and ``get``
     (None), logged once, and listed in :attr:`damaged`.
+
+    ``read_only=True`` opens the file for reading only (the operator's listings): nothing is
+    written, so a file in a read-only folder can be read, and any write fails.
     """
 
     def __init__(
@@ -166,8 +169,11 @@ class SqliteJournal:
         synchronous: str = "FULL",
         busy_timeout: float = 5.0,
         owner: str | None = None,
+        read_only: bool = False,
     ) -> None:
-        self.database = Database(path, synchronous=synchronous, busy_timeout=busy_timeout)
+        self.database = Database(
+            path, synchronous=synchronous, busy_timeout=busy_timeout, read_only=read_only
+        )
         self.steps = JournalSteps(owner, DamageLog(log, self.database.path))
         self._claim: OwnerClaim | None = None
         self._claiming = threading.Lock()

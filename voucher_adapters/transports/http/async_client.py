@@ -17,7 +17,6 @@ there.
 from __future__ import annotations
 
 import asyncio
-import ssl
 import time
 from collections.abc import Callable
 from types import TracebackType
@@ -40,6 +39,7 @@ from voucher_adapters.transports.http.base import (
     timed_out,
     why,
 )
+from voucher_adapters.transports.tls import Cert, Verify
 from voucher_core.messages import BasicReversal, ProvisionRequest, TenderAdvice
 from voucher_core.ports import LookupQuery, LookupReply
 from voucher_core.replies import AdviceKind, AdviceReply, ProvisionReply
@@ -52,11 +52,13 @@ _CHUNK = 65_536
 class AsyncHttpTransport(TransportBase):
     """Implements :class:`voucher_core.ports.AsyncTransport` over HTTP(S), one pooled session.
 
-    ``base_url`` without a path gets the interface's ``/suv/v1``. ``max_connections`` bounds
-    the connections open at once; more calls than that wait for one, within their timeout.
-    A caller-supplied ``client`` (an ``aiohttp.ClientSession``) is used as is (``verify`` and
-    ``max_connections`` do not apply to it; make it with ``auto_decompress=False``, or the body
-    cap applies to bodies already decompressed) and is not closed by :meth:`aclose`.
+    ``base_url`` without a path gets the interface's ``/suv/v1``. ``verify`` says which
+    authorities to trust and ``cert`` is a client certificate for mutual TLS (see
+    :func:`voucher_adapters.transports.tls.ssl_context`). ``max_connections`` bounds the
+    connections open at once; more calls than that wait for one, within their timeout.
+    A caller-supplied ``client`` (an ``aiohttp.ClientSession``) is used as is (``verify``,
+    ``cert`` and ``max_connections`` do not apply to it; make it with ``auto_decompress=False``,
+    or the body cap applies to bodies already decompressed) and is not closed by :meth:`aclose`.
     """
 
     def __init__(
@@ -64,7 +66,8 @@ class AsyncHttpTransport(TransportBase):
         base_url: str,
         *,
         auth: BasicAuth | OAuth2ClientCredentials | None = None,
-        verify: bool | str | ssl.SSLContext = True,
+        verify: Verify = True,
+        cert: Cert | None = None,
         max_body: int = 1_048_576,
         max_connections: int = 100,
         observer: Callable[[Exchange], None] | None = None,
@@ -72,7 +75,7 @@ class AsyncHttpTransport(TransportBase):
     ) -> None:
         super().__init__(base_url, auth=auth, max_body=max_body, observer=observer)
         self._max_connections = check_max_connections(max_connections)
-        self._ssl = ssl_context(verify)
+        self._ssl = ssl_context(verify, cert)
         self._owns_session = client is None
         self._session = client
 
@@ -185,7 +188,7 @@ class AsyncHttpTransport(TransportBase):
         call = self._token_call(auth)
         asked_at = auth.clock()
         started = time.monotonic()
-        outcome = await self._send(call, None)
+        outcome = await self._send(call, auth.token_authorization())
         log_outcome(
             call,
             outcome.status if isinstance(outcome, Answer) else None,

@@ -18,7 +18,7 @@ import threading
 import time
 import weakref
 from collections.abc import Callable
-from urllib.parse import urlencode, urlsplit
+from urllib.parse import quote_plus, urlencode, urlsplit
 
 import attrs
 
@@ -27,6 +27,9 @@ from voucher_core.errors import InvalidArgument
 from voucher_core.wire import decode_json
 
 __all__ = ["BasicAuth", "OAuth2ClientCredentials", "TokenError"]
+
+# How the client proves itself to the token endpoint (RFC 6749 section 2.3.1).
+AUTH_METHODS = ("client_secret_basic", "client_secret_post")
 
 # RFC 6750 b64token characters, which also keeps a hostile token out of header syntax.
 _TOKEN_CHARS = re.compile(r"[A-Za-z0-9\-._~+/]+=*")
@@ -58,6 +61,11 @@ class BasicAuth:
 class OAuth2ClientCredentials:
     """The OAuth2 client-credentials grant, with the token cached until shortly before expiry.
 
+    The client authenticates to the token endpoint as RFC 6749 (section 2.3.1) prefers:
+    ``client_secret_basic`` (the default) sends ``client_id`` and the secret as HTTP Basic
+    credentials; ``client_secret_post`` puts them in the form body instead, for a server
+    that accepts only that.
+
     A token is reused until ``refresh_margin`` seconds before its ``expires_in`` runs out,
     measured on ``clock`` (monotonic seconds) from the moment the token was asked for. A token
     answer without ``expires_in`` is used for one call only. One instance may be shared by
@@ -73,6 +81,7 @@ class OAuth2ClientCredentials:
         "_state_lock",
         "_sync_lock",
         "_token",
+        "auth_method",
         "client_id",
         "clock",
         "refresh_margin",
@@ -87,9 +96,12 @@ class OAuth2ClientCredentials:
         client_secret: str,
         *,
         scope: str | None = None,
+        auth_method: str = "client_secret_basic",
         refresh_margin: float = 30.0,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
+        if auth_method not in AUTH_METHODS:
+            raise InvalidArgument(f"auth_method must be one of {', '.join(AUTH_METHODS)}")
         parts = urlsplit(token_url)
         if parts.scheme not in ("http", "https") or not parts.hostname:
             raise InvalidArgument("token_url must be an absolute http:// or https:// URL")
@@ -101,6 +113,7 @@ class OAuth2ClientCredentials:
         self.client_id = client_id
         self._client_secret = client_secret
         self.scope = scope
+        self.auth_method = auth_method
         self.refresh_margin = refresh_margin
         self.clock = clock
         self._token: str | None = None
@@ -113,7 +126,8 @@ class OAuth2ClientCredentials:
     def __repr__(self) -> str:
         return (
             f"OAuth2ClientCredentials(token_url={self.token_url!r}, "
-            f"client_id={self.client_id!r}, scope={self.scope!r})"
+            f"client_id={self.client_id!r}, scope={self.scope!r}, "
+            f"auth_method={self.auth_method!r})"
         )
 
     @property
@@ -154,15 +168,24 @@ class OAuth2ClientCredentials:
     # -- the token request ----------------------------------------------------------------
 
     def form(self) -> bytes:
-        """The ``application/x-www-form-urlencoded`` body of the token request."""
-        fields = {
-            "grant_type": "client_credentials",
-            "client_id": self.client_id,
-            "client_secret": self._client_secret,
-        }
+        """The ``application/x-www-form-urlencoded`` body of the token request (with the
+        client's credentials only under ``client_secret_post``)."""
+        fields = {"grant_type": "client_credentials"}
+        if self.auth_method == "client_secret_post":
+            fields["client_id"] = self.client_id
+            fields["client_secret"] = self._client_secret
         if self.scope is not None:
             fields["scope"] = self.scope
         return urlencode(fields).encode("ascii")
+
+    def token_authorization(self) -> str | None:
+        """The ``Authorization`` header of the token request: HTTP Basic with the client id
+        and secret, each form-encoded first as RFC 6749 asks (None under
+        ``client_secret_post``)."""
+        if self.auth_method != "client_secret_basic":
+            return None
+        pair = f"{quote_plus(self.client_id)}:{quote_plus(self._client_secret)}".encode()
+        return "Basic " + base64.b64encode(pair).decode("ascii")
 
     def accept(self, status: int, content: bytes, asked_at: float) -> str:
         """Read the token endpoint's answer, cache the token, return it.

@@ -35,6 +35,7 @@ import attrs
 
 from voucher_adapters.transports.exchange import Exchange, Operation, tell
 from voucher_adapters.transports.http.auth import BasicAuth, OAuth2ClientCredentials
+from voucher_adapters.transports.tls import ssl_context
 from voucher_core.errors import InvalidArgument
 from voucher_core.messages import BasicReversal, ProvisionRequest, TenderAdvice
 from voucher_core.ports import LookupQuery, LookupReply
@@ -101,27 +102,6 @@ def normalize_base_url(base_url: str) -> str:
         raise InvalidArgument(f"base_url must not have a query or fragment: {base_url!r}")
     path = parts.path.rstrip("/") or DEFAULT_BASE_PATH
     return urlunsplit((parts.scheme, parts.netloc, path, "", ""))
-
-
-def ssl_context(verify: bool | str | ssl.SSLContext) -> ssl.SSLContext:
-    """The TLS context: system-trusted CAs by default, a CA file or directory, or as given."""
-    if isinstance(verify, ssl.SSLContext):
-        return verify
-    if isinstance(verify, str):
-        try:
-            if os.path.isdir(verify):
-                return ssl.create_default_context(capath=verify)
-            return ssl.create_default_context(cafile=verify)
-        except (OSError, ValueError) as exc:  # ssl.SSLError is an OSError
-            raise InvalidArgument(f"verify: cannot load CA certificates from {verify!r}") from exc
-    if verify is True:
-        return ssl.create_default_context()
-    if verify is False:
-        context = ssl.create_default_context()
-        context.check_hostname = False
-        context.verify_mode = ssl.CERT_NONE
-        return context
-    raise InvalidArgument(f"verify must be a bool, a CA path or an SSLContext, got {verify!r}")
 
 
 def check_max_connections(max_connections: int) -> int:

@@ -57,6 +57,7 @@ from voucher_adapters.transports.http.base import (
     timed_out,
     why,
 )
+from voucher_adapters.transports.tls import Cert, Verify
 from voucher_core.messages import BasicReversal, ProvisionRequest, TenderAdvice
 from voucher_core.ports import LookupQuery, LookupReply
 from voucher_core.replies import AdviceKind, AdviceReply, ProvisionReply
@@ -217,10 +218,12 @@ def _failure(call: Call, exc: Exception, timeout: float) -> Silence:
 class HttpTransport(TransportBase):
     """Implements :class:`voucher_core.ports.Transport` over HTTP(S) with one pooled client.
 
-    ``base_url`` without a path gets the interface's ``/suv/v1``. ``max_connections``
-    bounds the connections kept for reuse. A caller-supplied ``client`` (a
-    ``urllib3.PoolManager``) is used as is (``verify`` and ``max_connections`` do not apply
-    to it) and is not closed by :meth:`close`.
+    ``base_url`` without a path gets the interface's ``/suv/v1``. ``verify`` says which
+    authorities to trust and ``cert`` is a client certificate for mutual TLS (see
+    :func:`voucher_adapters.transports.tls.ssl_context`). ``max_connections`` bounds the
+    connections kept for reuse. A caller-supplied ``client`` (a ``urllib3.PoolManager``) is
+    used as is (``verify``, ``cert`` and ``max_connections`` do not apply to it) and is not
+    closed by :meth:`close`.
     """
 
     def __init__(
@@ -228,7 +231,8 @@ class HttpTransport(TransportBase):
         base_url: str,
         *,
         auth: BasicAuth | OAuth2ClientCredentials | None = None,
-        verify: bool | str | ssl.SSLContext = True,
+        verify: Verify = True,
+        cert: Cert | None = None,
         max_body: int = 1_048_576,
         max_connections: int = 100,
         observer: Callable[[Exchange], None] | None = None,
@@ -237,7 +241,7 @@ class HttpTransport(TransportBase):
         super().__init__(base_url, auth=auth, max_body=max_body, observer=observer)
         check_max_connections(max_connections)
         if client is None:
-            client = _pool_manager(ssl_context(verify), max_connections)
+            client = _pool_manager(ssl_context(verify, cert), max_connections)
             self._owns_client = True
         else:
             self._owns_client = False
@@ -340,7 +344,7 @@ class HttpTransport(TransportBase):
             call = self._token_call(auth)
             asked_at = auth.clock()
             started = time.monotonic()
-            outcome = self._send(call, None, deadline, timeout)
+            outcome = self._send(call, auth.token_authorization(), deadline, timeout)
             log_outcome(
                 call,
                 outcome.status if isinstance(outcome, Answer) else None,
