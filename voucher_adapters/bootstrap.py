@@ -41,6 +41,7 @@ from voucher_adapters.stores.memory import (
 )
 from voucher_adapters.transports.exchange import Exchange
 from voucher_adapters.transports.in_process import AsyncInMemoryTransport, InMemoryTransport
+from voucher_adapters.transports.tls import Cert, Verify
 from voucher_core.drivers import AsyncDriver, Driver
 from voucher_core.drivers.shared import DriverSettings
 from voucher_core.ports import (
@@ -114,7 +115,9 @@ class Settings:
     """Everything :func:`build` needs, with defaults that run with no outside service.
 
     The switch: ``url`` (Electrum's SUV base URL, over HTTP with ``auth``, Basic or OAuth2,
-    sent as given; needs the ``[http]`` extra), else the ``simulator`` in this process (a
+    sent as given, trusting ``verify`` and presenting the client certificate ``cert`` as
+    :func:`~voucher_adapters.transports.tls.ssl_context` reads them; needs the ``[http]``
+    extra), else the ``simulator`` in this process (a
     fresh default one if none), reached as ``username``. ``transport`` hands in a ready
     transport instead (sync or async to match the application); the application does not
     close a transport it did not make.
@@ -135,6 +138,8 @@ class Settings:
 
     url: str | None = None
     auth: BasicAuth | OAuth2ClientCredentials | None = None
+    verify: Verify = True
+    cert: Cert | None = None
     simulator: SwitchSimulator | None = None
     username: str = DEMO_CLIENT_ID
     transport: Transport | AsyncTransport | None = None
@@ -421,7 +426,13 @@ def _transport(settings: Settings, closers: _Closers) -> Transport:
         return InMemoryTransport(_switch(settings), username=settings.username, observer=observer)
     from voucher_adapters.transports.http import HttpTransport  # noqa: PLC0415  (an extra)
 
-    http = HttpTransport(settings.url, auth=settings.auth, observer=observer)
+    http = HttpTransport(
+        settings.url,
+        auth=settings.auth,
+        verify=settings.verify,
+        cert=settings.cert,
+        observer=observer,
+    )
     closers.add(http.close)
     return http
 
@@ -523,6 +534,8 @@ def _async_transport(settings: Settings, closers: _Closers) -> AsyncTransport:
     http = AsyncHttpTransport(
         settings.url,
         auth=settings.auth,
+        verify=settings.verify,
+        cert=settings.cert,
         max_connections=settings.max_connections,
         observer=observer,
     )

@@ -108,19 +108,16 @@ def serve(
     requests in flight are answered or dropped, and the function returns.
     """
     sock = listening_socket(host, port)
-    try:
+    # uvicorn shuts down gracefully on Ctrl-C, then raises the signal again for its caller:
+    # here that means nothing more than "stop", as it does before uvicorn has started.
+    with contextlib.closing(sock), contextlib.suppress(KeyboardInterrupt):
         bound = sock.getsockname()[1]
         shown = f"[{host}]" if ":" in host else host
         if on_listening is not None:
             on_listening(f"http://{shown}:{bound}/suv/v1")
         app = create_app(switch if switch is not None else SwitchSimulator(seed=seed))
         server = uvicorn.Server(_config(app, log_level=log_level))
-        # uvicorn shuts down gracefully on Ctrl-C, then raises the signal again for its caller:
-        # here that means nothing more than "stop".
-        with contextlib.suppress(KeyboardInterrupt):
-            server.run(sockets=[sock])
-    finally:
-        sock.close()
+        server.run(sockets=[sock])
 
 
 @attrs.frozen(kw_only=True)
