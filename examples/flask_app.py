@@ -61,7 +61,7 @@ from voucher_core.messages import (
     Tender,
     TenderAdvice,
 )
-from voucher_core.ports import LookupReply
+from voucher_core.ports import LookupQuery, LookupReply
 from voucher_core.replies import AdviceReply, ProvisionReply
 from voucher_core.transaction import random_id
 
@@ -94,8 +94,8 @@ class OneCallAtATime:
     def reverse(self, advice: BasicReversal, *, timeout: float) -> AdviceReply:
         return self._call(self.inner.reverse, advice, timeout=timeout)
 
-    def lookup(self, provision_id: str, *, timeout: float) -> LookupReply:
-        return self._call(self.inner.lookup, provision_id, timeout=timeout)
+    def lookup(self, query: LookupQuery | str, *, timeout: float) -> LookupReply:
+        return self._call(self.inner.lookup, query, timeout=timeout)
 
 
 class VoucherService:

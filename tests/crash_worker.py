@@ -90,6 +90,7 @@ from voucher_core.ports import (
     AsyncTransactionJournal,
     AsyncTransport,
     JournalEntry,
+    LookupQuery,
     LookupReply,
     QueuedAdvice,
     TransactionJournal,
@@ -181,8 +182,8 @@ class TrippingTransport:
             self.trip.reached("forward-reply")
         return reply
 
-    def lookup(self, provision_id: str, *, timeout: float) -> LookupReply:
-        return self.inner.lookup(provision_id, timeout=timeout)
+    def lookup(self, query: LookupQuery | str, *, timeout: float) -> LookupReply:
+        return self.inner.lookup(query, timeout=timeout)
 
 
 class TrippingQueue:
@@ -258,8 +259,8 @@ class AsyncTrippingTransport:
     async def reverse(self, advice: BasicReversal, *, timeout: float) -> AdviceReply:
         return await self.inner.reverse(advice, timeout=timeout)
 
-    async def lookup(self, provision_id: str, *, timeout: float) -> LookupReply:
-        return await self.inner.lookup(provision_id, timeout=timeout)
+    async def lookup(self, query: LookupQuery | str, *, timeout: float) -> LookupReply:
+        return await self.inner.lookup(query, timeout=timeout)
 
 
 class AsyncTrippingQueue:

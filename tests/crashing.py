@@ -19,6 +19,7 @@ from voucher_core.messages import BasicReversal, ProvisionRequest, TenderAdvice
 from voucher_core.ports import (
     AdviceQueue,
     JournalEntry,
+    LookupQuery,
     LookupReply,
     QueuedAdvice,
     TransactionJournal,
@@ -89,8 +90,8 @@ class CrashingTransport:
         result: AdviceReply = self.fuse.call(lambda: self.inner.reverse(advice, timeout=timeout))
         return result
 
-    def lookup(self, provision_id: str, *, timeout: float) -> LookupReply:
-        return self.inner.lookup(provision_id, timeout=timeout)
+    def lookup(self, query: LookupQuery | str, *, timeout: float) -> LookupReply:
+        return self.inner.lookup(query, timeout=timeout)
 
 
 class CrashingQueue:

@@ -28,7 +28,14 @@ from voucher_core import (
     State,
     Transaction,
 )
-from voucher_core.drivers import AdviceQueued, AdviceSettled, DecisionAwaited, StateChanged, Trace
+from voucher_core.drivers import (
+    AdviceQueued,
+    AdviceSettled,
+    DecisionAwaited,
+    SaleEnded,
+    StateChanged,
+    Trace,
+)
 from voucher_core.messages import BasicReversal, ProvisionRequest, TenderAdvice
 from voucher_core.policy import DUAL, NO_ADVICES, NO_RETRIES, SINGLE
 from voucher_core.replies import Acknowledged, AdviceKind, AdviceReply, RepeatLater
@@ -255,7 +262,10 @@ def test_traces_arrive_in_order() -> None:
         replies.append(trace.reply)
     assert isinstance(replies[0], RepeatLater)
     assert isinstance(replies[1], Acknowledged)
-    assert rig.traces[6:] == [StateChanged(tx.id, State.CONFIRMING, State.DONE)]
+    assert rig.traces[6:] == [
+        StateChanged(tx.id, State.CONFIRMING, State.DONE),
+        SaleEnded(tx.id, State.DONE, Outcome.APPROVED, 0, None),
+    ]
 
 
 def test_the_profile_may_be_chosen_per_request() -> None:

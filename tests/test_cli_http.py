@@ -6,6 +6,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import re
 import signal
 import socket
 import subprocess
@@ -145,7 +146,32 @@ def test_load_mode_reports_throughput_and_latency_percentiles(server_url: str) -
     assert summary["undelivered"] == 0 and summary["reconciliation"] == 0
     assert summary["sales_per_second"] > 0
     latency = summary["latency_ms"]
-    assert 0 < latency["p50"] <= latency["p90"] <= latency["p99"] <= latency["max"]
+    assert 0 < latency["min"] <= latency["p50"] <= latency["p90"] <= latency["p95"]
+    assert latency["p95"] <= latency["p99"] <= latency["max"]
+    assert latency["min"] <= latency["mean"] <= latency["max"]
+    assert summary["operations"] == {"provisionVoucher": 40, "confirmVoucher": 40}
+    assert summary["statuses"] == {"201": 40, "202": 40}
+    assert summary["retries"] == 0 and summary["errors"] == 0 and summary["failed"] == 0
+
+
+def test_load_mode_reports_progress_in_whole_lines_without_a_terminal(server_url: str) -> None:
+    result = run(
+        "provision",
+        *("--url", server_url, "--product", "AIRTIME10", "--amount", "1000"),
+        *("--count", "60", "--concurrency", "4", "--progress-every", "0.05"),
+    )
+    assert result.returncode == 0, result.stderr
+    assert "\r" not in result.stderr
+    lines = result.stderr.splitlines()
+    assert lines, "no progress was reported"
+    assert all(re.fullmatch(r"  \d+/60 sales in [\d.]+ s, [\d.]+/s, \d+ errors", x) for x in lines)
+    assert lines[-1].startswith("  60/60 sales") and lines[-1].endswith(", 0 errors")
+    # The summary names every figure the JSON carries.
+    out = result.stdout
+    for figure in ("latency ms: min", "mean", "p95", "p99", "max", "60 provisionVoucher"):
+        assert figure in out
+    assert "201: 60" in out and "202: 60" in out
+    assert "retries: 0  errors: 0" in out and "flagged for reconciliation: 0" in out
 
 
 def test_an_unreachable_switch_ends_declined_and_hands_over_the_undelivered_reversal() -> None:

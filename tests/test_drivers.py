@@ -25,7 +25,14 @@ from voucher_core import (
     State,
     Transaction,
 )
-from voucher_core.drivers import AdviceQueued, AdviceSettled, DecisionAwaited, StateChanged, Trace
+from voucher_core.drivers import (
+    AdviceQueued,
+    AdviceSettled,
+    DecisionAwaited,
+    SaleEnded,
+    StateChanged,
+    Trace,
+)
 from voucher_core.messages import BasicReversal, ProvisionRequest, ReversalReason
 from voucher_core.policy import DUAL, SINGLE
 from voucher_core.replies import Acknowledged, AdviceKind, Conflict, Rejected, RepeatLater
@@ -375,10 +382,11 @@ def test_traces_arrive_in_order_for_a_dual_sale() -> None:
         AdviceQueued(tx.id, advice_id, kind),
         AdviceSettled(tx.id, advice_id, kind, refused),
     ]
-    last_settled, done = rig.traces[5:]
+    last_settled, done, ended = rig.traces[5:]
     assert isinstance(last_settled, AdviceSettled)
     assert isinstance(last_settled.reply, Acknowledged)
     assert done == StateChanged(tx.id, State.CONFIRMING, State.DONE)
+    assert ended == SaleEnded(tx.id, State.DONE, Outcome.APPROVED, 0, None)
 
 
 def test_traces_of_a_parked_advice_say_rejected_then_the_sale_ends() -> None:
@@ -392,11 +400,15 @@ def test_traces_of_a_parked_advice_say_rejected_then_the_sale_ends() -> None:
         AdviceQueued,
         AdviceSettled,
         StateChanged,
+        SaleEnded,
     ]
     settled = rig.traces[2]
     assert isinstance(settled, AdviceSettled)
     assert isinstance(settled.reply, Rejected)
-    assert rig.traces[-1] == StateChanged(tx.id, State.CONFIRMING, State.DONE)
+    assert rig.traces[-2] == StateChanged(tx.id, State.CONFIRMING, State.DONE)
+    ended = rig.traces[-1]
+    assert isinstance(ended, SaleEnded)
+    assert ended.reconciliation is not None and ended.reconciliation.startswith("rejected: ")
 
 
 def test_no_observer_is_fine() -> None:

@@ -35,11 +35,8 @@ refused before it sends or writes anything.
 
 from __future__ import annotations
 
-import json
 import os
 import shutil
-import subprocess
-import sys
 import tempfile
 import uuid
 from collections import defaultdict
@@ -70,6 +67,7 @@ from voucher_adapters.simulator import (
     SwitchSimulator,
 )
 from voucher_adapters.stores.memory import InMemoryAdviceQueue, InMemoryJournal
+from voucher_adapters.stores.second_process import start_second_process
 from voucher_adapters.stores.sqlite import SqliteAdviceQueue, SqliteJournal
 from voucher_adapters.transports.exchange import Exchange
 from voucher_adapters.transports.in_process import InMemoryTransport
@@ -106,25 +104,6 @@ PROVIDERS = (
 )
 # A second process on the same journal: it builds the application as any host would (which
 # claims the journal's owner) and, were it let in, resumes the unfinished sales.
-SECOND_PROCESS = """
-import json, sys
-from voucher_adapters.bootstrap import Settings, build
-from voucher_adapters.errors import OwnerBusy
-given = json.loads(sys.argv[1])
-wait = given.pop("claim_wait", None)
-if wait is not None:
-    # A PostgreSQL claim that finds the lock taken waits (10 s by default) for the server to
-    # notice a holder that died; this holder is alive, so waiting long only costs time.
-    from voucher_adapters.stores.postgres import journal as pg_journal
-    claim_owner = pg_journal.claim_owner
-    pg_journal.claim_owner = lambda *args, timeout: claim_owner(*args, timeout=wait)
-try:
-    with build(Settings(**given)) as app:
-        app.driver.recover()
-except OwnerBusy as busy:
-    print(busy)
-    sys.exit(3)
-"""
 PROFILES = {product: p.profile for p in PROVIDERS for product in p.products}
 PROVISION_FAULTS = st.sampled_from(list(FaultKind))
 ADVICE_FAULTS = st.sampled_from(
@@ -313,15 +292,9 @@ class ManySales(RuleBasedStateMachine):
         second = self._second_process()
         assert second is not None
         held = self._held()
-        child = subprocess.run(
-            [sys.executable, "-c", SECOND_PROCESS, json.dumps(second)],
-            capture_output=True,
-            text=True,
-            timeout=120,
-            check=False,
-        )
-        assert child.returncode == 3, (child.returncode, child.stdout, child.stderr)
-        assert "another live process" in child.stdout
+        tried = start_second_process(second, claim_wait=0.5)
+        assert tried.refused, tried
+        assert "another live process" in tried.output
         assert self._held() == held
         event("a second process on the journal, refused")
 
@@ -587,7 +560,7 @@ class ManySalesOnPostgres(ManySales):
         )
 
     def _second_process(self) -> dict[str, object] | None:
-        return {"dsn": self._dsn, "schema": self._schema, "pool_size": 1, "claim_wait": 0.5}
+        return {"dsn": self._dsn, "schema": self._schema, "pool_size": 1}
 
     def _close_stores(self) -> None:
         from pg import drop_schema  # noqa: PLC0415

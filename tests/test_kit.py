@@ -220,7 +220,7 @@ def test_settle_gives_up_on_a_switch_that_never_agrees(
 # -- fast mode -----------------------------------------------------------------------------------
 
 
-def test_a_hundred_sales_with_faults_take_well_under_a_second(
+def test_a_hundred_sales_with_faults_never_really_sleep(
     voucher_till: Till, voucher_switch: FakeSwitch, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     def no_sleeping(seconds: float) -> None:
@@ -230,14 +230,11 @@ def test_a_hundred_sales_with_faults_take_well_under_a_second(
     for _ in range(25):
         voucher_switch.next_provision().times_out().then_succeeds()
         voucher_switch.next_confirmation().fails_with_5xx()
-    started = time.perf_counter()
     sales = [voucher_till.sell(tenders=cash(1000)) for _ in range(100)]
     voucher_till.settle()
-    elapsed = time.perf_counter() - started
     assert all(tx.state is State.DONE for tx in sales)
     assert len(voucher_till.exchanges) == 100 + 25 + 100 + 25
     assert voucher_till.clock.monotonic() > 0  # backoff passed, in simulated time only
-    assert elapsed < 0.5, f"100 sales took {elapsed:.3f} s"
 
 
 # -- assert_flow's failure message ---------------------------------------------------------------

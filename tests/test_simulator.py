@@ -325,7 +325,7 @@ def test_a_provision_arriving_after_its_reversal_is_refused_as_already_reversed(
     error = error_of(late)
     assert error.error_type == ErrorType.VOUCHER_ALREADY_REVERSED
     assert error.id == request.id
-    assert error.original_id is None
+    assert error.original_id == early.id  # the reversal that came first
     assert sim.ledger() == []
     assert not sim.voucher_active(request.id)
 
@@ -878,10 +878,10 @@ def test_a_lookup_of_an_unknown_provision_is_not_found(sim: SwitchSimulator) -> 
     assert error.id == provision_id
 
 
-def test_a_lookup_without_a_provision_id_is_a_format_error(sim: SwitchSimulator) -> None:
+def test_a_lookup_without_a_provision_id_or_a_code_is_a_format_error(sim: SwitchSimulator) -> None:
     reply = sim.handle(Operation.LOOKUP, username=USER, query={})
 
-    assert format_messages(reply) == ["provisionRequestId may not be null"]
+    assert format_messages(reply) == ["provisionRequestId or voucherCode may not be null"]
 
 
 # -- reset ---------------------------------------------------------------------------------------
@@ -1272,4 +1272,5 @@ def test_sim_reply_defaults_describe_a_plain_json_answer() -> None:
         "delay": 0.0,
         "lost": False,
         "damaged": False,
+        "location": None,
     }

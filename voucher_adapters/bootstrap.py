@@ -43,7 +43,7 @@ from voucher_adapters.transports.exchange import Exchange
 from voucher_adapters.transports.in_process import AsyncInMemoryTransport, InMemoryTransport
 from voucher_adapters.transports.tls import Cert, Verify
 from voucher_core.drivers import AsyncDriver, Driver
-from voucher_core.drivers.shared import DriverSettings
+from voucher_core.drivers.shared import DriverSettings, Trace
 from voucher_core.ports import (
     AdviceQueue,
     AsyncAdviceQueue,
@@ -57,6 +57,7 @@ from voucher_core.ports import (
 )
 
 if TYPE_CHECKING:
+    from voucher_adapters.telemetry import Telemetry
     from voucher_adapters.transports.http import BasicAuth, OAuth2ClientCredentials
 
 __all__ = [
@@ -133,7 +134,8 @@ class Settings:
 
     The driver: ``driver`` (policies, profiles, ids, trace observer) and ``clock`` (the
     system's by default). ``exchange_observer`` sees every exchange of a transport built
-    here.
+    here. ``telemetry`` (a :class:`~voucher_adapters.telemetry.Telemetry`, ``[otel]`` extra)
+    watches every exchange and trace too, beside those observers.
     """
 
     url: str | None = None
@@ -156,6 +158,7 @@ class Settings:
     commit_on: Literal["thread", "loop"] = "thread"
     driver: DriverSettings = attrs.field(factory=DriverSettings)
     clock: Clock | None = None
+    telemetry: Telemetry | None = None
 
     def __attrs_post_init__(self) -> None:
         if self.db is not None and self.dsn is not None:
@@ -167,6 +170,42 @@ class Settings:
     @property
     def durable(self) -> bool:
         return self.db is not None or self.dsn is not None
+
+
+def _exchange_observer(settings: Settings) -> ExchangeObserver | None:
+    """The settings' exchange observer, and telemetry's beside it."""
+    observer, telemetry = settings.exchange_observer, settings.telemetry
+    if telemetry is None:
+        return observer
+    if observer is None:
+        return telemetry.on_exchange
+    on_exchange = telemetry.on_exchange
+
+    def both(exchange: Exchange) -> None:
+        try:
+            observer(exchange)
+        finally:  # telemetry hears of it even when the host's observer raised
+            on_exchange(exchange)
+
+    return both
+
+
+def _driver_settings(settings: Settings) -> DriverSettings:
+    """The driver's settings, with telemetry's trace observer beside the host's."""
+    driver, telemetry = settings.driver, settings.telemetry
+    if telemetry is None:
+        return driver
+    observer, on_trace = driver.observer, telemetry.on_trace
+    if observer is None:
+        return attrs.evolve(driver, observer=on_trace)
+
+    def both(item: Trace) -> None:
+        try:
+            observer(item)
+        finally:  # telemetry hears of it even when the host's observer raised
+            on_trace(item)
+
+    return attrs.evolve(driver, observer=both)
 
 
 class _Closers:
@@ -346,7 +385,7 @@ def build(settings: Settings) -> Application:
             transport,
             queue,
             clock=settings.clock if settings.clock is not None else SystemClock(),
-            settings=settings.driver,
+            settings=_driver_settings(settings),
             journal=journal,
         )
     except BaseException:
@@ -421,7 +460,7 @@ def _open_durable(
 def _transport(settings: Settings, closers: _Closers) -> Transport:
     if settings.transport is not None:
         return settings.transport  # type: ignore[return-value]  # the caller's choice
-    observer = settings.exchange_observer
+    observer = _exchange_observer(settings)
     if settings.url is None:
         return InMemoryTransport(_switch(settings), username=settings.username, observer=observer)
     from voucher_adapters.transports.http import HttpTransport  # noqa: PLC0415  (an extra)
@@ -467,7 +506,7 @@ def _async_application(
         _async_transport(settings, closers),
         queue,
         clock=settings.clock if settings.clock is not None else SystemClock(),
-        settings=settings.driver,
+        settings=_driver_settings(settings),
         journal=journal,
     )
     return AsyncApplication(settings, driver, queue, journal, closers)
@@ -524,7 +563,7 @@ def _async_memory_stores(
 def _async_transport(settings: Settings, closers: _Closers) -> AsyncTransport:
     if settings.transport is not None:
         return settings.transport  # type: ignore[return-value]  # the caller's choice
-    observer = settings.exchange_observer
+    observer = _exchange_observer(settings)
     if settings.url is None:
         return AsyncInMemoryTransport(
             _switch(settings), username=settings.username, observer=observer

@@ -7,7 +7,9 @@ Transport
     Carries one message to the switch and returns the *classified* reply
     (:mod:`voucher_core.replies`). It never raises for a network failure or a bad reply: those
     are replies too (``Unknown`` / ``RepeatLater``). ``timeout`` is the per-attempt limit in
-    seconds from the :class:`~voucher_core.policy.RetryPolicy`.
+    seconds from the :class:`~voucher_core.policy.RetryPolicy`. ``lookup`` takes a
+    :class:`LookupQuery` (a plain string is the provision request's id) and returns the answer
+    as a :class:`LookupReply`, parsed on demand.
 
 AdviceQueue
     Store-and-forward storage for confirmations and reversals. ``enqueue`` must have stored the
@@ -41,9 +43,18 @@ from typing import Protocol
 
 import attrs
 
-from voucher_core.messages import BasicReversal, ProvisionRequest, TenderAdvice
+from voucher_core.errors import InvalidArgument
+from voucher_core.messages import (
+    BasicReversal,
+    ErrorDetail,
+    ProvisionRequest,
+    TenderAdvice,
+    VoucherLookupResponse,
+)
+from voucher_core.messages import _validators as v
 from voucher_core.replies import AdviceKind, AdviceReply, ProvisionReply
 from voucher_core.transaction import Transaction
+from voucher_core.wire import WireFormatError, from_json
 
 __all__ = [
     "AdviceQueue",
@@ -52,6 +63,7 @@ __all__ = [
     "AsyncTransport",
     "Clock",
     "JournalEntry",
+    "LookupQuery",
     "LookupReply",
     "Operation",
     "ParkedAdvice",
@@ -102,13 +114,78 @@ class ParkedAdvice:
     reason: str
 
 
+@attrs.frozen(kw_only=True)
+class LookupQuery:
+    """What ``lookupVoucher`` asks for: a voucher by its provision request's id
+    (``provisionRequestId``), by its code (``voucherCode``), or by both, when the switch must
+    find one voucher that matches both.
+
+    The code is as good as cash: it is masked in the repr.
+
+    >>> LookupQuery(provision_request_id="0f8fad5b-d9cb-469f-a165-70867728950e").params()
+    {'provisionRequestId': '0f8fad5b-d9cb-469f-a165-70867728950e'}
+    """
+
+    provision_request_id: str | None = attrs.field(
+        default=None, validator=v.optional(v.uuid_string)
+    )
+    voucher_code: str | None = attrs.field(
+        default=None, validator=v.optional(v.max_length(40)), repr=v.masked
+    )
+
+    def __attrs_post_init__(self) -> None:
+        if self.provision_request_id is None and self.voucher_code is None:
+            raise InvalidArgument("a lookup needs a provision request id, a voucher code or both")
+        if self.voucher_code == "":
+            raise InvalidArgument("a lookup by voucher code needs a code that is not empty")
+
+    @classmethod
+    def of(cls, query: LookupQuery | str) -> LookupQuery:
+        """*query* itself, or the query for the provision request with that id."""
+        return query if isinstance(query, LookupQuery) else cls(provision_request_id=query)
+
+    def params(self) -> dict[str, str]:
+        """The query string's parameters, in the swagger's names."""
+        params: dict[str, str] = {}
+        if self.provision_request_id is not None:
+            params["provisionRequestId"] = self.provision_request_id
+        if self.voucher_code is not None:
+            params["voucherCode"] = self.voucher_code
+        return params
+
+
 @attrs.frozen
 class LookupReply:
-    """The answer to ``lookupVoucher``: the HTTP status and the raw body."""
+    """The answer to ``lookupVoucher``: the HTTP status and the raw body, read on demand.
+
+    ``status`` is ``None`` when no answer arrived (``detail`` says why). :attr:`response` is
+    the ``VoucherLookupResponse`` of a 2xx, :attr:`error` the ``ErrorDetail`` of anything else;
+    both are ``None`` when the body is not one, and neither ever raises.
+    """
 
     status: int | None
     content: bytes
     detail: str = ""
+
+    @property
+    def response(self) -> VoucherLookupResponse | None:
+        """The voucher found, read tolerantly as every reply is; ``None`` if there is none."""
+        if self.status is None or not 200 <= self.status < 300:
+            return None
+        try:
+            return from_json(VoucherLookupResponse, self.content)
+        except WireFormatError:
+            return None
+
+    @property
+    def error(self) -> ErrorDetail | None:
+        """Why the lookup failed, when the switch said so in an ``ErrorDetail``."""
+        if self.status is None or 200 <= self.status < 300:
+            return None
+        try:
+            return from_json(ErrorDetail, self.content)
+        except WireFormatError:
+            return None
 
 
 class Transport(Protocol):
@@ -120,7 +197,7 @@ class Transport(Protocol):
 
     def reverse(self, advice: BasicReversal, *, timeout: float) -> AdviceReply: ...
 
-    def lookup(self, provision_id: str, *, timeout: float) -> LookupReply: ...
+    def lookup(self, query: LookupQuery | str, *, timeout: float) -> LookupReply: ...
 
 
 class AsyncTransport(Protocol):
@@ -132,7 +209,7 @@ class AsyncTransport(Protocol):
 
     async def reverse(self, advice: BasicReversal, *, timeout: float) -> AdviceReply: ...
 
-    async def lookup(self, provision_id: str, *, timeout: float) -> LookupReply: ...
+    async def lookup(self, query: LookupQuery | str, *, timeout: float) -> LookupReply: ...
 
 
 class AdviceQueue(Protocol):

@@ -12,6 +12,10 @@ Rules of the wire, and where each is enforced:
   unknown one stays a plain string. That is how a reply from a newer switch stays readable.
 * A PIN is one of several shapes told apart by its ``type`` key; an unknown shape is kept
   as :class:`~voucher_core.messages.UnknownPin`.
+* Reading is tolerant of values, strict of types. An enum value or a pattern the swagger
+  does not allow is read as it came (a reply must stay readable, and a journal must give back
+  what it took); only ``strict=True`` applies the checks on what a till sends
+  (:mod:`voucher_core.messages.outgoing`), as a server reads requests.
 * Reading is type-strict (a number is not a string, ``true`` is not ``1``), because
   silently coercing a malformed reply would hide a broken server.
 
@@ -28,7 +32,7 @@ Failures are collected, not raised one at a time: :class:`WireFormatError` lists
 field by its wire path (``tenders[0].amount.currency``), using the Java-style reason
 ``may not be null`` for a missing required field so a server can echo it verbatim.
 
-All hooks are generated once, when this module is imported.
+A message's hooks are generated once, the first time such a message is read or written.
 """
 
 import json
@@ -38,6 +42,7 @@ import typing
 from collections.abc import Callable, Iterable
 from datetime import UTC, datetime
 from enum import Enum
+from functools import cache
 from typing import Any, Final, TypeVar, cast
 
 import attrs
@@ -59,6 +64,7 @@ from voucher_core.messages._validators import (
     InvalidFieldValueError,
     wire_name,
 )
+from voucher_core.messages.outgoing import _TOLERANT
 
 T = TypeVar("T")
 _Hook = Callable[[Any, Any], Any]
@@ -99,6 +105,14 @@ def _structure_str(value: Any, cls: Any) -> Any:
     if not isinstance(value, str):
         raise _wrong_type("a string", value)
     return value if cls is str else cls(value)
+
+
+def _structure_str_or_number(value: Any, cls: Any) -> Any:
+    # A number where a string belongs is read as its JSON text, as Jackson's default coercion
+    # does; a boolean, an array or an object is still refused.
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        value = json.dumps(value)
+    return _structure_str(value, cls)
 
 
 def _structure_int(value: Any, _: Any) -> int:
@@ -312,10 +326,16 @@ class _HookFactories:
         return lambda value: {key: hook(item) for key, item in value.items()}
 
 
-def make_converter(*, strict: bool) -> cattrs.Converter:
-    """Build the codec; *strict* makes unknown fields an error instead of ignoring them."""
+def make_converter(*, strict: bool, numbers_as_strings: bool = False) -> cattrs.Converter:
+    """Build the codec; *strict* makes unknown fields an error instead of ignoring them.
+
+    With *numbers_as_strings* a JSON number is read where the model has a string
+    (``"currency": 710`` reads as ``"710"``), as Electrum's Java servers read requests.
+    """
     conv = cattrs.Converter(detailed_validation=True, forbid_extra_keys=strict)
-    conv.register_structure_hook(str, _structure_str)
+    conv.register_structure_hook(
+        str, _structure_str_or_number if numbers_as_strings else _structure_str
+    )
     conv.register_structure_hook(int, _structure_int)
     conv.register_structure_hook(float, _structure_float)
     conv.register_structure_hook(bool, _structure_bool)
@@ -333,17 +353,18 @@ def make_converter(*, strict: bool) -> cattrs.Converter:
     ):
         conv.register_structure_hook_factory(predicate, structure)
         conv.register_unstructure_hook_factory(predicate, unstructure)
-
-    for name in messages.__all__:  # generate every hook now, not on the first message
-        cls = getattr(messages, name)
-        if attrs.has(cls):
-            conv.get_structure_hook(cls)
-            conv.get_unstructure_hook(cls)
+    # Each message's hooks are generated the first time one is read or written, not here:
+    # generating them all for both converters was most of `import voucher_core`.
     return conv
 
 
 converter: Final = make_converter(strict=False)
 strict_converter: Final = make_converter(strict=True)
+
+
+@cache
+def _coercing_converter() -> cattrs.Converter:
+    return make_converter(strict=True, numbers_as_strings=True)
 
 
 # --- error paths ------------------------------------------------------------------------
@@ -417,18 +438,31 @@ def to_json(message: Any) -> bytes:
     return body
 
 
-def from_wire(cls: type[T], data: Any, *, strict: bool = False) -> T:
+def from_wire(
+    cls: type[T], data: Any, *, strict: bool = False, numbers_as_strings: bool = False
+) -> T:
     """Read a decoded JSON document as *cls*; raise :class:`WireFormatError` if it is not one.
 
-    Unknown fields are ignored unless *strict*.
+    Unknown fields are ignored unless *strict*. *numbers_as_strings* (only with *strict*)
+    reads a number where the model has a string, as Electrum's Java servers do.
     """
-    hook = (strict_converter if strict else converter).get_structure_hook(cls)
+    if numbers_as_strings and not strict:
+        raise ValueError("numbers_as_strings reads as a server does: it needs strict=True")
+    chosen = _coercing_converter() if numbers_as_strings else None
+    if chosen is None:
+        chosen = strict_converter if strict else converter
+    hook = chosen.get_structure_hook(cls)
+    # Tolerant reading turns the checks on what the till sends off (messages.outgoing).
+    token = None if strict else _TOLERANT.set(True)
     try:
         return cast(T, hook(data, cls))
     except Exception as exc:
         errors: list[FieldError] = []
         _field_errors(exc, "", errors)
         raise WireFormatError(cls.__name__, errors) from exc
+    finally:
+        if token is not None:
+            _TOLERANT.reset(token)
 
 
 def _reject_constant(name: str) -> Any:

@@ -25,11 +25,8 @@ counted apart, since they are the ones a person resolves.
 
 from __future__ import annotations
 
-import json
 import logging
 import random
-import subprocess
-import sys
 from collections import Counter
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -44,6 +41,7 @@ from voucher_adapters.demo import DEMO_CLIENT_ID, SeededIds, cash, demo_request
 from voucher_adapters.errors import StorageError
 from voucher_adapters.simulator import FaultKind, Provider, SwitchSimulator
 from voucher_adapters.stores.failing import FailingJournal
+from voucher_adapters.stores.second_process import start_second_process
 from voucher_adapters.transports.exchange import Exchange
 from voucher_core.drivers import Driver, Trace
 from voucher_core.drivers.shared import DriverSettings
@@ -90,16 +88,6 @@ _PROVISIONS = (Operation.PROVISION, Operation.RETRY)
 
 # A second process on a durable journal: it builds the application as any host does (which
 # claims the journal's owner) and, were it let in, would resume the unfinished sales.
-_SECOND_PROCESS = """
-import json, sys
-from voucher_adapters.bootstrap import Settings, build
-from voucher_adapters.errors import OwnerBusy
-try:
-    with build(Settings(**json.loads(sys.argv[1]))) as app:
-        app.driver.recover()
-except OwnerBusy:
-    sys.exit(3)
-"""
 
 
 @attrs.frozen
@@ -379,16 +367,11 @@ class _Run:
             self._second_process(self.second)
 
     def _second_process(self, settings: dict[str, str]) -> None:
-        child = subprocess.run(
-            [sys.executable, "-c", _SECOND_PROCESS, json.dumps(settings)],
-            capture_output=True,
-            timeout=120,
-            check=False,
-        )
-        if child.returncode != 3:
+        tried = start_second_process(settings, claim_wait=0.5)  # the holder here is alive
+        if not tried.refused:
             raise AssertionError(
                 "a second process was not refused on a claimed journal "
-                f"(exit {child.returncode}): {child.stderr.decode(errors='replace')[-500:]}"
+                f"(exit {tried.returncode}): {tried.output[-500:]}"
             )
         self.tally["second_processes_refused"] += 1
 

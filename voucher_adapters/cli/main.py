@@ -11,9 +11,10 @@ import subprocess
 import sys
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from voucher_adapters.cli.chaos import run_chaos
+from voucher_adapters.cli.lookup import add_lookup_command, lookup_query, run_lookup
 from voucher_adapters.cli.scenarios import SCENARIOS, TimelineEntry, run_scenario
 from voucher_adapters.cli.sequence_diagram import to_sequence_diagram
 from voucher_adapters.cli.store_commands import (
@@ -30,6 +31,9 @@ from voucher_core import __version__
 from voucher_core.diagram import FORMATS, render
 from voucher_core.errors import VoucherError
 from voucher_core.policy import Messaging
+
+if TYPE_CHECKING:
+    from voucher_adapters.cli.provision import Progress
 
 __all__ = ["main"]
 
@@ -161,10 +165,18 @@ def build_parser() -> argparse.ArgumentParser:
     provision.add_argument(
         "--concurrency", type=_positive_int, default=1, help="sales in flight with --count"
     )
+    provision.add_argument(
+        "--progress-every",
+        type=_positive_float,
+        default=None,
+        metavar="SECONDS",
+        help="with --count: a progress line on stderr this often (default 5, 0.5 on a terminal)",
+    )
     provision.add_argument("--json", action="store_true", help="machine-readable output")
     add_db_option(provision, required_default=False)
     add_access_options(provision)
 
+    add_lookup_command(commands, _positive_float, PASSWORD_ENV)
     add_store_commands(commands, _positive_float)
 
     diagram = commands.add_parser(
@@ -232,7 +244,7 @@ def _print_entry(entry: TimelineEntry) -> None:
 
 def _simulate(args: argparse.Namespace) -> int:
     if args.http:
-        _need("http", "httpx")
+        _need("http", "urllib3", "aiohttp")
         _need("server", "uvicorn")
     if args.chaos:
         count = args.count if args.count is not None else 1000
@@ -292,15 +304,16 @@ class MissingExtra(VoucherError):
     """An optional dependency group is not installed."""
 
 
-def _need(extra: str, module: str) -> None:
+def _need(extra: str, *modules: str) -> None:
     try:
-        __import__(module)
+        for module in modules:
+            __import__(module)
     except ImportError as error:
         hint = f"pip install 'voucher-core[{extra}]'"
         if extra == "postgres":
             # Plain psycopg also needs a libpq: the system's, or one of psycopg's own builds.
             hint += " 'psycopg[binary]' (or a system libpq)"
-        found = f" ({error})" if error.name != module else ""
+        found = f" ({error})" if error.name not in modules else ""
         raise MissingExtra(f"this command needs the [{extra}] extra: {hint}{found}") from None
 
 
@@ -325,7 +338,7 @@ def _provision_command(args: argparse.Namespace, parser: argparse.ArgumentParser
 
 
 def _provision(args: argparse.Namespace) -> int:
-    _need("http", "httpx")
+    _need("http", "urllib3", "aiohttp")
     from voucher_adapters.cli.provision import SaleOptions, run_load, run_sale  # noqa: PLC0415
 
     try:
@@ -346,8 +359,14 @@ def _provision(args: argparse.Namespace) -> int:
         if args.count == 1:
             result = run_sale(options, on_entry=None if args.json else _print_entry)
         else:
-            progress = _progress if sys.stderr.isatty() and not args.json else None
-            summary = run_load(options, args.count, args.concurrency, progress)
+            terminal = sys.stderr.isatty()
+            summary = run_load(
+                options,
+                args.count,
+                args.concurrency,
+                _progress_on_terminal if terminal else _progress_line,
+                every=args.progress_every or (0.5 if terminal else 5.0),
+            )
     except ValueError as error:  # a malformed URL, terminal id, product id...
         print(f"voucher provision: {_shown(str(error), args)}", file=sys.stderr)
         return 2
@@ -388,29 +407,51 @@ def _report_undelivered(bodies: list[bytes], *, db: str | None, dsn: str | None)
     return 1 if bodies else 0
 
 
-def _progress(done: int, total: int) -> None:
-    end = "\n" if done == total else ""
-    print(f"\r  {done}/{total} sales", end=end, file=sys.stderr, flush=True)
+def _progress_text(progress: Progress) -> str:
+    return (
+        f"  {progress.done}/{progress.total} sales in {progress.seconds:.1f} s, "
+        f"{progress.rate:.1f}/s, {progress.errors} errors"
+    )
+
+
+def _progress_on_terminal(progress: Progress) -> None:
+    end = "\n" if progress.done == progress.total else ""
+    print(f"\r{_progress_text(progress)}\033[K", end=end, file=sys.stderr, flush=True)
+
+
+def _progress_line(progress: Progress) -> None:
+    """One whole line each time, for a log file, a pipe or a CI job: no carriage returns."""
+    print(_progress_text(progress), file=sys.stderr, flush=True)
 
 
 def _print_load(summary: dict[str, Any], as_json: bool) -> None:
     if as_json:
         print(json.dumps(summary))
-    else:
-        print(
-            f"{summary['count']} sales in {summary['seconds']} s: "
-            f"{summary['sales_per_second']} sales/s"
-        )
-        for state, n in summary["final_states"].items():
-            if n:
-                print(f"  {state:<13} {n}")
-        latency = summary["latency_ms"]
-        print(
-            f"  latency ms: p50 {latency['p50']}  p90 {latency['p90']}  "
-            f"p99 {latency['p99']}  max {latency['max']}"
-        )
-        print(f"  flagged for reconciliation: {summary['reconciliation']}")
-        print(f"  advices left undelivered: {summary['undelivered']}")
+        return
+    print(
+        f"{summary['count']} sales in {summary['seconds']} s: {summary['sales_per_second']} sales/s"
+    )
+    for state, n in summary["final_states"].items():
+        if n:
+            print(f"  {state:<13} {n}")
+    if summary["failed"]:
+        print(f"  {'failed':<13} {summary['failed']}")
+    latency = summary["latency_ms"]
+    print(
+        "  latency ms: "
+        + "  ".join(f"{name} {latency[name]}" for name in ("min", "mean", "p50", "p95", "p99"))
+        + f"  max {latency['max']}"
+    )
+    print(
+        "  exchanges:  "
+        + ", ".join(f"{n} {operation}" for operation, n in summary["operations"].items())
+    )
+    print(
+        "  statuses:   " + ", ".join(f"{status}: {n}" for status, n in summary["statuses"].items())
+    )
+    print(f"  retries: {summary['retries']}  errors: {summary['errors']}")
+    print(f"  flagged for reconciliation: {summary['reconciliation']}")
+    print(f"  advices left undelivered: {summary['undelivered']}")
 
 
 def _shown(text: str, args: argparse.Namespace) -> str:
@@ -422,6 +463,21 @@ def _shown(text: str, args: argparse.Namespace) -> str:
         dsns=[getattr(args, "dsn", None)],
         secrets=getattr(args, "secrets", ()),
     )
+
+
+def _simulate_command(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
+    if args.count is not None and not args.chaos:
+        parser.error("--count applies only to --chaos")
+    if args.format == "mermaid" and (args.chaos or args.json):
+        parser.error("--format mermaid applies to --scenario runs without --json")
+    return _simulate(args)
+
+
+def _lookup(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
+    _need("http", "urllib3", "aiohttp")
+    query = lookup_query(args, parser)
+    args.username, args.password = credentials(args, parser)
+    return run_lookup(args, query)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -438,15 +494,13 @@ def main(argv: Sequence[str] | None = None) -> int:
             _need("postgres", "psycopg")
             _need("postgres", "psycopg_pool")
         if args.command == "simulate":
-            if args.count is not None and not args.chaos:
-                parser.error("--count applies only to --chaos")
-            if args.format == "mermaid" and (args.chaos or args.json):
-                parser.error("--format mermaid applies to --scenario runs without --json")
-            return _simulate(args)
+            return _simulate_command(args, parser)
         if args.command == "serve":
             return _serve(args)
         if args.command in STORE_COMMANDS:
             return run_store_command(args, parser)
+        if args.command == "lookup":
+            return _lookup(args, parser)
         if args.command == "provision":
             return _provision_command(args, parser)
         return _diagram(args)

@@ -2,7 +2,9 @@
 
 One sale prints its timeline (or a JSON summary). With ``count`` above one it becomes a
 small load and smoke tool: ``concurrency`` sales in flight through the asyncio driver, a
-progress line on a terminal, then a summary with throughput and latency percentiles.
+progress line every few seconds (done, rate, errors; redrawn in place on a terminal), then a
+summary: throughput, latency (min, mean, p50, p95, p99, max), exchanges per operation and per
+status, retries, sales flagged for reconciliation.
 
 Without ``--db``/``--dsn`` the advice queue is in memory: an advice still undeliverable when
 the command gives up is printed in full (as JSON) so an operator can deliver it by other
@@ -27,6 +29,7 @@ from voucher_adapters.bootstrap import Settings, build, build_async
 from voucher_adapters.cli.switch_access import SwitchAccess
 from voucher_adapters.cli.timeline import Timeline, TimelineEntry
 from voucher_adapters.demo import DEMO_CLIENT_ID, DEMO_PASSWORD, cash, demo_request
+from voucher_adapters.transports.exchange import Exchange
 from voucher_adapters.transports.http import BasicAuth, OAuth2ClientCredentials
 from voucher_core import (
     DriverSettings,
@@ -37,10 +40,19 @@ from voucher_core import (
 )
 from voucher_core.messages import ProvisionRequest
 from voucher_core.policy import Messaging
+from voucher_core.ports import Operation
 from voucher_core.transaction import random_id
 from voucher_core.wire import to_json
 
-__all__ = ["DEMO_PASSWORD", "LoadSummary", "SaleOptions", "SaleResult", "run_load", "run_sale"]
+__all__ = [
+    "DEMO_PASSWORD",
+    "LoadSummary",
+    "Progress",
+    "SaleOptions",
+    "SaleResult",
+    "run_load",
+    "run_sale",
+]
 
 
 @attrs.frozen(kw_only=True)
@@ -147,16 +159,27 @@ def run_sale(
 
 @attrs.frozen
 class LoadSummary:
+    """What a load run did: each sale's final state and latency (until the customer's outcome
+    was known), and every exchange it made, by operation and by status."""
+
     count: int
     final_states: dict[str, int]
     reconciliation: int
     undelivered: list[bytes]
     seconds: float
     latencies: list[float]
+    operations: dict[str, int] = attrs.field(factory=dict)
+    statuses: dict[str, int] = attrs.field(factory=dict)
+    failed: int = 0
+    errors: int = 0
 
     @property
     def throughput(self) -> float:
         return self.count / self.seconds if self.seconds > 0 else 0.0
+
+    @property
+    def retries(self) -> int:
+        return self.operations.get(Operation.RETRY.value, 0)
 
     def percentile(self, q: float) -> float:
         if not self.latencies:
@@ -167,50 +190,124 @@ class LoadSummary:
         return cuts[min(max(int(q) - 1, 0), 98)]
 
     def as_json(self) -> dict[str, object]:
+        latencies = self.latencies
+
+        def ms(seconds: float) -> float:
+            return round(seconds * 1000, 1)
+
         return {
             "count": self.count,
             "final_states": self.final_states,
+            "failed": self.failed,
             "reconciliation": self.reconciliation,
             "undelivered": len(self.undelivered),
             "seconds": round(self.seconds, 3),
             "sales_per_second": round(self.throughput, 1),
             "latency_ms": {
-                "p50": round(self.percentile(50) * 1000, 1),
-                "p90": round(self.percentile(90) * 1000, 1),
-                "p99": round(self.percentile(99) * 1000, 1),
-                "max": round(max(self.latencies, default=0.0) * 1000, 1),
+                "min": ms(min(latencies, default=0.0)),
+                "mean": ms(statistics.fmean(latencies) if latencies else 0.0),
+                "p50": ms(self.percentile(50)),
+                "p90": ms(self.percentile(90)),
+                "p95": ms(self.percentile(95)),
+                "p99": ms(self.percentile(99)),
+                "max": ms(max(latencies, default=0.0)),
             },
+            "operations": self.operations,
+            "statuses": self.statuses,
+            "retries": self.retries,
+            "errors": self.errors,
         }
+
+
+@attrs.frozen
+class Progress:
+    """Where a load run stands, as a progress line reads it."""
+
+    done: int
+    total: int
+    seconds: float
+    errors: int
+
+    @property
+    def rate(self) -> float:
+        return self.done / self.seconds if self.seconds > 0 else 0.0
+
+
+NO_ANSWER = "no answer"
+
+
+class _Tally:
+    """Every exchange of a load run, counted by operation and status; an exchange without a
+    final answer (none at all, or a 5xx) counts as an error."""
+
+    def __init__(self) -> None:
+        self.operations: Counter[str] = Counter()
+        self.statuses: Counter[str] = Counter()
+        self.errors = 0
+
+    def on_exchange(self, exchange: Exchange) -> None:
+        self.operations[exchange.operation.value] += 1
+        status = exchange.status
+        self.statuses[NO_ANSWER if status is None else str(status)] += 1
+        if status is None or status >= 500:
+            self.errors += 1
 
 
 async def _load(
     options: SaleOptions,
     count: int,
     concurrency: int,
-    progress: Callable[[int, int], None] | None,
+    progress: Callable[[Progress], None] | None,
+    every: float,
 ) -> LoadSummary:
     latencies: list[float] = []
     sales: list[Transaction] = []
+    failures: list[BaseException] = []
+    tally = _Tally()
     started = time.perf_counter()
-    async with await build_async(options.settings(max_connections=concurrency)) as app:
+
+    def now() -> Progress:
+        done = len(sales) + len(failures)
+        errors = tally.errors + len(failures)
+        return Progress(done, count, time.perf_counter() - started, errors)
+
+    async def report() -> None:
+        assert progress is not None
+        while True:
+            await asyncio.sleep(every)
+            progress(now())
+
+    settings = options.settings(max_connections=concurrency, exchange_observer=tally.on_exchange)
+    async with await build_async(settings) as app:
         driver, clock = app.driver, app.clock
         pending = iter(range(count))
 
         async def worker() -> None:
             for _ in pending:
                 begun = time.perf_counter()
-                tx = await driver.sell(options.request(clock.now()))
-                if tx.state is State.PROVISIONED:
-                    await driver.confirm(tx, cash(options.amount))
+                try:
+                    tx = await driver.sell(options.request(clock.now()))
+                    if tx.state is State.PROVISIONED:
+                        await driver.confirm(tx, cash(options.amount))
+                except Exception as error:  # counted and shown; the run goes on
+                    failures.append(error)
+                    continue
                 latencies.append(time.perf_counter() - begun)
                 sales.append(tx)
-                if progress is not None:
-                    progress(len(sales), count)
 
-        await asyncio.gather(*(worker() for _ in range(concurrency)))
-        await driver.drain(timeout=options.drain_timeout)
+        reporter = asyncio.create_task(report()) if progress is not None else None
+        try:
+            await asyncio.gather(*(worker() for _ in range(concurrency)))
+            await driver.drain(timeout=options.drain_timeout)
+        finally:
+            if reporter is not None:
+                reporter.cancel()
         left = [to_json(q.advice) for q in await app.queue.pending()]
     seconds = time.perf_counter() - started
+    if progress is not None:
+        progress(now())
+    if failures and not sales:
+        raise failures[0]  # nothing worked: say why, as one sale would
     states = Counter(tx.state.value for tx in sales)
     return LoadSummary(
         count=count,
@@ -219,6 +316,10 @@ async def _load(
         undelivered=left,
         seconds=seconds,
         latencies=latencies,
+        operations=dict(tally.operations),
+        statuses=dict(sorted(tally.statuses.items())),
+        failed=len(failures),
+        errors=tally.errors + len(failures),
     )
 
 
@@ -226,7 +327,10 @@ def run_load(
     options: SaleOptions,
     count: int,
     concurrency: int,
-    progress: Callable[[int, int], None] | None = None,
+    progress: Callable[[Progress], None] | None = None,
+    *,
+    every: float = 5.0,
 ) -> LoadSummary:
-    """Sell ``count`` vouchers with ``concurrency`` in flight."""
-    return asyncio.run(_load(options, count, concurrency, progress))
+    """Sell ``count`` vouchers with ``concurrency`` in flight; ``progress`` is told where the
+    run stands every ``every`` seconds and once at the end."""
+    return asyncio.run(_load(options, count, concurrency, progress, every))

@@ -96,11 +96,14 @@ class HttpLink:
 
     def _pump(self, **body: int) -> int:
         """Pump through the admin API; returns what the switch still holds."""
-        import httpx  # noqa: PLC0415  (an optional extra)
+        import urllib3  # noqa: PLC0415  (an optional extra)
 
-        reply = httpx.post(f"{self.url}/testServerAdmin/pump", json=body, timeout=10.0)
-        reply.raise_for_status()
-        return int(json.loads(reply.content).get("pending", 0))
+        reply = urllib3.request(
+            "POST", f"{self.url}/testServerAdmin/pump", json=body, timeout=10.0, retries=False
+        )
+        if reply.status >= 400:
+            raise SimulatorError(f"the simulator's pump answered HTTP {reply.status}")
+        return int(json.loads(reply.data).get("pending", 0))
 
     def pump_once(self) -> None:
         self._pump(maxRounds=1)

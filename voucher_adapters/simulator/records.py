@@ -1,4 +1,4 @@
-"""The switch's own records of provisions, kept per user (per set of credentials).
+"""The switch's own records of provisions, kept per account: per username and password.
 
 A record exists once the switch has issued a voucher for a provision id, or once a reversal
 arrived for an id the switch had never seen (remembered so that a late provision with that id
@@ -23,6 +23,7 @@ class ProvisionRecord:
     response: dict[str, Any] | None = None  # None: only a reversal ever arrived
     confirmed: bool = False
     reversed: bool = False
+    reversal_id: str | None = None  # the id of the reversal that reversed it, once one did
 
     @property
     def landed(self) -> bool:
@@ -32,6 +33,12 @@ class ProvisionRecord:
     @property
     def voucher(self) -> Any:
         return None if self.response is None else self.response.get("voucher")
+
+    @property
+    def voucher_code(self) -> str | None:
+        voucher = self.voucher
+        code = voucher.get("code") if isinstance(voucher, dict) else None
+        return code if isinstance(code, str) else None
 
 
 @attrs.define
@@ -43,6 +50,13 @@ class SwitchRecords:
 
     def put(self, username: str, record: ProvisionRecord) -> None:
         self._by_user.setdefault(username, {})[record.provision_id] = record
+
+    def with_code(self, username: str, code: str) -> ProvisionRecord | None:
+        """The record of the voucher with this code, if this user was issued one."""
+        for record in self._by_user.get(username, {}).values():
+            if record.voucher_code == code:
+                return record
+        return None
 
     def find(self, provision_id: str) -> list[tuple[str, ProvisionRecord]]:
         """The records with this id and the users they belong to."""

@@ -25,7 +25,8 @@ class SimReply:
     the request was processed first, ``status`` and ``body`` still say what would have been sent,
     which is useful in timelines. A request dropped before the switch read it has status 0.
     ``damaged`` marks an answer an ``UNPROVEN`` fault spoiled on purpose: it need not match
-    the interface (its voucher may be missing), as a broken switch's would not.
+    the interface (its voucher may be missing), as a broken switch's would not. ``location``
+    is the ``Location`` header of a 201: the path of the voucher created.
     """
 
     status: int
@@ -34,3 +35,4 @@ class SimReply:
     delay: float = 0.0
     lost: bool = False
     damaged: bool = False
+    location: str | None = None

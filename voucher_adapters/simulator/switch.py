@@ -14,8 +14,10 @@ Each request goes through three steps:
    finds in the body. A fault that strikes before processing (dropped, 503, 500, decline)
    answers at once and nothing is recorded.
 2. The request is processed as Electrum's test server does: credentials, strict validation,
-   then the operation against the user's records (:mod:`voucher_adapters.simulator.records`) and the
-   providers' books (:mod:`voucher_adapters.simulator.ledger`).
+   then the operation against the account's records
+   (:mod:`voucher_adapters.simulator.records`) and the providers' books
+   (:mod:`voucher_adapters.simulator.ledger`). An account is a username and password, as the
+   test server keeps them: an advice sent with another password finds no provision.
 3. A fault that strikes after processing (delay, lost, 504) changes only the answer.
 
 Advices are acknowledged at once and owed to the provider through the switch's own queue
@@ -52,6 +54,7 @@ from voucher_core.messages import BasicReversal, ErrorType, ProvisionRequest, Te
 __all__ = ["RESET_BODY", "SwitchSimulator"]
 
 RESET_BODY = {"userDataWillBeLost": "TRUE", "resetUserData": "TRUE"}
+VOUCHERS_PATH = "/suv/v1/vouchers"
 _LOOKUP_KEYS = ("posInfo", "settlementEntity", "receiver", "amounts", "voucher", "product")
 _PLAIN = "text/plain; charset=utf-8"
 
@@ -65,8 +68,8 @@ class _Target:
     product_id: str | None
 
 
-def _ok(status: int, document: Mapping[str, Any]) -> SimReply:
-    return SimReply(status, json.dumps(document).encode())
+def _ok(status: int, document: Mapping[str, Any], *, location: str | None = None) -> SimReply:
+    return SimReply(status, json.dumps(document).encode(), location=location)
 
 
 class SwitchSimulator:
@@ -90,6 +93,18 @@ class SwitchSimulator:
         self._ledger = ProviderLedger()
         self._forwarding = StoreAndForward(self._ledger, listener)
         self._server_errors = 0
+        self._accounts: dict[str, set[str]] = {}
+
+    def _account(self, username: str | None, password: str | None) -> str | None:
+        """The key the records of these credentials are kept under (``None``: no username).
+
+        Without a password (the in-memory transport's default) the username alone is the key.
+        """
+        if username is None:
+            return None
+        account = username if password is None else f"{username}\x00{password}"
+        self._accounts.setdefault(username, set()).add(account)
+        return account
 
     # -- the front door -----------------------------------------------------------------------
 
@@ -99,12 +114,24 @@ class SwitchSimulator:
         body: bytes = b"",
         *,
         username: str | None,
+        password: str | None = None,
         provision_id: str | None = None,
         query: Mapping[str, str] | None = None,
     ) -> SimReply:
-        """Answer one request. Never raises: whatever arrives gets a :class:`SimReply`."""
+        """Answer one request. Never raises: whatever arrives gets a :class:`SimReply`.
+
+        The records are those of *username* and *password* together (of *username* alone when
+        *password* is ``None``).
+        """
         try:
-            return self._handle(Operation(operation), bytes(body), username, provision_id, query)
+            return self._handle(
+                Operation(operation),
+                bytes(body),
+                username=username,
+                password=password,
+                path_id=provision_id,
+                query=query,
+            )
         except Exception as exc:  # a server answers its own crash with a 500; it never raises
             return SimReply(500, f"simulator failure: {type(exc).__name__}".encode(), _PLAIN)
 
@@ -112,12 +139,15 @@ class SwitchSimulator:
         self,
         operation: Operation,
         body: bytes,
+        *,
         username: str | None,
+        password: str | None,
         path_id: str | None,
         query: Mapping[str, str] | None,
     ) -> SimReply:
         query = dict(query or {})
-        target = self._target(operation, body, username, path_id, query)
+        account = self._account(username, password)
+        target = self._target(operation, body, account, path_id, query)
         fault = self.faults.next_fault(
             operation, product_id=target.product_id, provision_id=target.provision_id
         )
@@ -127,9 +157,18 @@ class SwitchSimulator:
                 self._server_errors += 1
             plain_text = self._server_errors % 2 == 0
             return instead_of_processing(fault, target.about, plain_text=plain_text)
-        reply = self._process(
-            operation, body, target, username=username, path_id=path_id, query=query
-        )
+        if operation is Operation.RESET:
+            reply = self._reset(body, username, password)
+        else:
+            reply = self._process(
+                operation,
+                body,
+                target,
+                username=username,
+                account=account,
+                path_id=path_id,
+                query=query,
+            )
         if fault is None:
             return reply
         return after_processing(fault, operation, reply, target.about)
@@ -140,7 +179,7 @@ class SwitchSimulator:
         self,
         operation: Operation,
         body: bytes,
-        username: str | None,
+        account: str | None,
         path_id: str | None,
         query: Mapping[str, str],
     ) -> _Target:
@@ -149,23 +188,23 @@ class SwitchSimulator:
         if operation is Operation.LOOKUP:
             provision_id = query.get("provisionRequestId")
             return _Target(
-                About(provision_id), provision_id, self._product_of(username, provision_id)
+                About(provision_id), provision_id, self._product_of(account, provision_id)
             )
         seen = peek(body)
         if operation in ADVICES:
             return _Target(
                 About(seen.id, seen.request_id),
                 seen.request_id,
-                self._product_of(username, seen.request_id),
+                self._product_of(account, seen.request_id),
             )
         if operation is Operation.RETRY:
             return _Target(About(seen.id or path_id), path_id or seen.id, seen.product_id)
         return _Target(About(seen.id), seen.id, seen.product_id)
 
-    def _product_of(self, username: str | None, provision_id: str | None) -> str | None:
-        if username is None or provision_id is None:
+    def _product_of(self, account: str | None, provision_id: str | None) -> str | None:
+        if account is None or provision_id is None:
             return None
-        record = self._records.get(username, provision_id)
+        record = self._records.get(account, provision_id)
         return None if record is None else record.product_id
 
     # -- processing ---------------------------------------------------------------------------
@@ -177,27 +216,33 @@ class SwitchSimulator:
         target: _Target,
         *,
         username: str | None,
+        account: str | None,
         path_id: str | None,
         query: Mapping[str, str],
     ) -> SimReply:
-        if username is None:
+        if username is None or account is None:
             return refuse(
                 400, ErrorType.AUTHENTICATION_ERROR, "No credentials were presented", target.about
             )
         if operation is Operation.PROVISION:
-            return self._provision(body, username, target, path_id=None, retry=False)
+            return self._provision(body, username, account, target, path_id=None, retry=False)
         if operation is Operation.RETRY:
-            return self._provision(body, username, target, path_id=path_id, retry=True)
+            return self._provision(body, username, account, target, path_id=path_id, retry=True)
         if operation is Operation.CONFIRM:
-            return self._confirm(body, username, target)
+            return self._confirm(body, account, target)
         if operation is Operation.REVERSE:
-            return self._reverse(body, username, target)
-        if operation is Operation.LOOKUP:
-            return self._lookup(username, query)
-        return self._reset(body, username)
+            return self._reverse(body, account, target)
+        return self._lookup(account, query)
 
     def _provision(
-        self, body: bytes, username: str, target: _Target, *, path_id: str | None, retry: bool
+        self,
+        body: bytes,
+        username: str,
+        account: str,
+        target: _Target,
+        *,
+        path_id: str | None,
+        retry: bool,
     ) -> SimReply:
         problems: list[FormatProblem] = []
         if retry and not is_uuid(path_id):
@@ -219,7 +264,7 @@ class SwitchSimulator:
                 about,
             )
         product_id = request.product.product_id if request.product is not None else None
-        record = self._records.get(username, request.id)
+        record = self._records.get(account, request.id)
         provider = self._routing.route(product_id)
         if record is not None and record.landed:
             provider = self._routing.named(record.provider)
@@ -241,30 +286,39 @@ class SwitchSimulator:
                 )
             if record.reversed:
                 return refuse(
-                    400, ErrorType.VOUCHER_ALREADY_REVERSED, "The voucher was reversed", about
+                    400,
+                    ErrorType.VOUCHER_ALREADY_REVERSED,
+                    "The voucher was reversed",
+                    About(request.id, record.reversal_id),
                 )
             return _ok(200, record.response)
         if record is not None:
+            # The test server names the reversal that came first as the original.
             return refuse(
                 400,
                 ErrorType.VOUCHER_ALREADY_REVERSED,
                 "A reversal for this id arrived before the provision",
-                about,
+                About(request.id, record.reversal_id),
             )
-        response = self._issue(username, parsed.data, request, provider, product_id)
-        return _ok(200 if retry else 201, response)
+        response = self._issue(account, parsed.data, request, provider, product_id)
+        if retry:
+            return _ok(200, response)
+        return _ok(201, response, location=f"{VOUCHERS_PATH}/{request.id}")
 
     def _issue(
         self,
-        username: str,
+        account: str,
         data: dict[str, Any],
         request: ProvisionRequest,
         provider: Provider,
         product_id: str | None,
     ) -> dict[str, Any]:
-        # ``data`` was parsed from this request's bytes and is not kept anywhere else, so a
+        # ``data`` was written from the parsed request and is not kept anywhere else, so a
         # shallow copy is enough: the nested parts are never changed afterwards.
         response = dict(data)
+        # A response has no room for the payment the request still had to collect.
+        response.pop("customer", None)
+        response.pop("paymentMethods", None)
         response["voucher"] = self._mint.voucher(request.time, data.get("voucher"))
         response.setdefault("settlementEntity", provider.institution)
         response.setdefault("receiver", provider.institution)
@@ -274,17 +328,22 @@ class SwitchSimulator:
             self._mint.reference(provider.name),
         ]
         record = ProvisionRecord(request.id, provider.name, product_id, response)
-        self._records.put(username, record)
-        self._ledger.issue(username, request.id, provider.name)
+        self._records.put(account, record)
+        self._ledger.issue(account, request.id, provider.name)
         return response
 
-    def _confirm(self, body: bytes, username: str, target: _Target) -> SimReply:
-        parsed = parse(TenderAdvice, body, id_fields=("id", "requestId"))
+    def _confirm(self, body: bytes, account: str, target: _Target) -> SimReply:
+        parsed = parse(
+            TenderAdvice,
+            body,
+            id_fields=("id", "requestId"),
+            empty_if_missing=("thirdPartyIdentifiers", "tenders"),
+        )
         if isinstance(parsed, list):
             return refuse_format(target.about, parsed)
         advice = parsed.message
         about = About(advice.id, advice.request_id)
-        record = self._records.get(username, advice.request_id)
+        record = self._records.get(account, advice.request_id)
         if record is None:
             return refuse(
                 404, ErrorType.UNABLE_TO_LOCATE_RECORD, "No provision with this requestId", about
@@ -295,23 +354,27 @@ class SwitchSimulator:
             )
         if not record.confirmed:
             record.confirmed = True
-            self._owe(username, Operation.CONFIRM, advice.id, record)
+            self._owe(account, Operation.CONFIRM, advice.id, record)
         return _ok(202, parsed.data)
 
-    def _reverse(self, body: bytes, username: str, target: _Target) -> SimReply:
+    def _reverse(self, body: bytes, account: str, target: _Target) -> SimReply:
         parsed = parse(BasicReversal, body, id_fields=("id", "requestId"))
         if isinstance(parsed, list):
             return refuse_format(target.about, parsed)
         advice = parsed.message
         about = About(advice.id, advice.request_id)
-        record = self._records.get(username, advice.request_id)
+        record = self._records.get(account, advice.request_id)
         if record is None or not record.landed:
             if record is None:
                 # Remembered, so that the provision arriving late is refused.
                 orphan = ProvisionRecord(
-                    advice.request_id, self._routing.default.name, None, reversed=True
+                    advice.request_id,
+                    self._routing.default.name,
+                    None,
+                    reversed=True,
+                    reversal_id=advice.id,
                 )
-                self._records.put(username, orphan)
+                self._records.put(account, orphan)
             return refuse(
                 404, ErrorType.UNABLE_TO_LOCATE_RECORD, "No provision with this requestId", about
             )
@@ -321,42 +384,57 @@ class SwitchSimulator:
             )
         if not record.reversed:
             record.reversed = True
-            self._owe(username, Operation.REVERSE, advice.id, record)
+            record.reversal_id = advice.id
+            self._owe(account, Operation.REVERSE, advice.id, record)
         return _ok(202, parsed.data)
 
     def _owe(
-        self, username: str, operation: Operation, advice_id: str, record: ProvisionRecord
+        self, account: str, operation: Operation, advice_id: str, record: ProvisionRecord
     ) -> None:
         """Queue the advice for the provider, unless the provider takes none."""
         if self._routing.named(record.provider).profile.advices_supported:
             self._forwarding.enqueue(
-                Forward(username, operation, advice_id, record.provision_id, record.provider)
+                Forward(account, operation, advice_id, record.provision_id, record.provider)
             )
 
-    def _lookup(self, username: str, query: Mapping[str, str]) -> SimReply:
+    def _lookup(self, account: str, query: Mapping[str, str]) -> SimReply:
+        """By ``provisionRequestId``, by ``voucherCode``, or by both (then both must match)."""
         provision_id = query.get("provisionRequestId")
+        code = query.get("voucherCode")
+        # An error about a lookup by code alone names no id: the code is no id, and a secret.
         about = About(provision_id)
-        if provision_id is None:
-            problem = FormatProblem("provisionRequestId", "provisionRequestId may not be null")
+        if provision_id is None and not code:
+            problem = FormatProblem(
+                "provisionRequestId", "provisionRequestId or voucherCode may not be null"
+            )
             return refuse_format(about, [problem])
-        if not is_uuid(provision_id):
+        if provision_id is not None and not is_uuid(provision_id):
             return refuse_format(about, [FormatProblem("provisionRequestId", UUID_MSG)])
-        record = self._records.get(username, provision_id)
+        if provision_id is not None:
+            record = self._records.get(account, provision_id)
+        else:
+            record = self._records.with_code(account, code or "")
+        if record is not None and code and record.voucher_code != code:
+            record = None
         if record is None or record.response is None:
             return refuse(
-                404, ErrorType.UNABLE_TO_LOCATE_RECORD, "No voucher for this provision", about
+                404, ErrorType.UNABLE_TO_LOCATE_RECORD, "No voucher for this lookup", about
             )
         found = {key: record.response[key] for key in _LOOKUP_KEYS if key in record.response}
         return _ok(200, found)
 
-    def _reset(self, body: bytes, username: str) -> SimReply:
+    def _reset(self, body: bytes, username: str | None, password: str | None) -> SimReply:
+        if username is None:
+            return refuse(
+                400, ErrorType.AUTHENTICATION_ERROR, "No credentials were presented", About()
+            )
         data = read_object(body)
         if data != RESET_BODY:
             problem = FormatProblem(
                 "body", 'a reset needs {"userDataWillBeLost":"TRUE","resetUserData":"TRUE"}'
             )
             return refuse_format(About(), [problem])
-        self.reset(username)
+        self.reset(username, password)
         return _ok(200, RESET_BODY)
 
     # -- for tests and timelines ----------------------------------------------------------------
@@ -443,8 +521,17 @@ class SwitchSimulator:
                 return True
         return False
 
-    def reset(self, username: str) -> None:
-        """Forget everything about this user: records, owed advices, the providers' entries."""
-        self._records.forget(username)
-        self._forwarding.forget(username)
-        self._ledger.forget(username)
+    def reset(self, username: str, password: str | None = None) -> None:
+        """Forget everything about this user: records, owed advices, the providers' entries.
+
+        With *password*, only what was done with that password; without, every password's.
+        """
+        if password is None:
+            accounts = self._accounts.pop(username, set()) | {username}
+        else:
+            accounts = {self._account(username, password) or username}
+            self._accounts.get(username, set()).difference_update(accounts)
+        for account in accounts:
+            self._records.forget(account)
+            self._forwarding.forget(account)
+            self._ledger.forget(account)

@@ -21,6 +21,7 @@ See ``docs/testing-kit.md``.
 
 from voucher_adapters.demo import cash
 from voucher_adapters.stores.failing import FailingJournal
+from voucher_adapters.stores.second_process import SecondProcess, start_second_process
 from voucher_adapters.testing.fake_switch import AdviceScript, FakeSwitch, ProvisionScript
 from voucher_adapters.testing.flow import (
     UNCHECKED,
@@ -42,6 +43,7 @@ __all__ = [
     "FlowMismatch",
     "ProvisionScript",
     "Record",
+    "SecondProcess",
     "SettleError",
     "Till",
     "assert_flow",
@@ -49,4 +51,5 @@ __all__ = [
     "describe_flow",
     "operation_name",
     "operations_of",
+    "start_second_process",
 ]

@@ -2,8 +2,10 @@
 
 Every strategy produces objects that pass construction-time validation, and whose JSON round
 trip through :mod:`voucher_core.wire` is exact: times have millisecond precision, floats are
-finite, unknown PIN variants use a ``type`` this version does not know, and enum fields
-sometimes hold a string the enum does not know (as a newer server may send). Needs
+finite. What a till sends (requests, advices, reversals) holds only values the swagger allows;
+in what it receives, unknown PIN variants use a ``type`` this version does not know and enum
+fields sometimes hold a string the enum does not know (as a newer server may send). The parts'
+strategies take ``sent=True`` for the former. Needs
 hypothesis (``pip install 'voucher-core[testing]'``)::
 
     from hypothesis import given
@@ -31,6 +33,7 @@ from voucher_core.messages import (
     Amounts,
     Barcode,
     BasicReversal,
+    Customer,
     EncryptionParameters,
     ErrorDetail,
     ErrorType,
@@ -42,6 +45,8 @@ from voucher_core.messages import (
     MerchantName,
     Originator,
     PanEntryMode,
+    PaymentMethod,
+    PaymentMethodType,
     Pin,
     PinBlockFormat,
     PinClear,
@@ -89,6 +94,7 @@ __all__ = [
     "at_most",
     "aware_times",
     "basic_reversals",
+    "customers",
     "enum_or_text",
     "error_details",
     "institutions",
@@ -97,6 +103,7 @@ __all__ = [
     "maybe",
     "message_ids",
     "originators",
+    "payment_methods",
     "pins",
     "pos_infos",
     "products",
@@ -108,6 +115,7 @@ __all__ = [
     "tenders",
     "text_of",
     "third_party_identifiers",
+    "transaction_labels",
     "tuples_of",
     "voucher_lookup_responses",
     "vouchers",
@@ -146,6 +154,11 @@ def enum_or_text(enum_cls: type[E]) -> st.SearchStrategy[E | str]:
     return st.sampled_from(enum_cls) | short_text
 
 
+def _enum(enum_cls: type[E], sent: bool) -> st.SearchStrategy[E | str]:
+    """What an enum field may hold: only members in what a till sends, anything in a reply."""
+    return st.sampled_from(enum_cls) if sent else enum_or_text(enum_cls)
+
+
 def message_ids() -> st.SearchStrategy[str]:
     """UUID strings, in either case, of any version."""
     return st.uuids().map(str) | st.uuids().map(lambda u: str(u).upper())
@@ -170,23 +183,24 @@ json_values: st.SearchStrategy[Any] = st.recursive(
 )
 
 
-def ledger_amounts() -> st.SearchStrategy[LedgerAmount]:
+def ledger_amounts(*, sent: bool = False) -> st.SearchStrategy[LedgerAmount]:
     return st.builds(
         LedgerAmount,
         amount=st.integers(min_value=-(2**63), max_value=2**63 - 1),
         currency=st.from_regex(r"[0-9]{3}", fullmatch=True),
-        ledger_indicator=maybe(enum_or_text(LedgerIndicator)),
+        ledger_indicator=maybe(_enum(LedgerIndicator, sent)),
     )
 
 
-def amounts() -> st.SearchStrategy[Amounts]:
+def amounts(*, sent: bool = False) -> st.SearchStrategy[Amounts]:
+    money = ledger_amounts(sent=sent)
     return st.builds(
         Amounts,
-        request_amount=maybe(ledger_amounts()),
-        approved_amount=maybe(ledger_amounts()),
-        fee_amount=maybe(ledger_amounts()),
-        balance_amount=maybe(ledger_amounts()),
-        additional_amounts=maybe(st.dictionaries(short_text, ledger_amounts(), max_size=2)),
+        request_amount=maybe(money),
+        approved_amount=maybe(money),
+        fee_amount=maybe(money),
+        balance_amount=maybe(money),
+        additional_amounts=maybe(st.dictionaries(short_text, money, max_size=2)),
     )
 
 
@@ -220,27 +234,28 @@ def third_party_identifiers() -> st.SearchStrategy[tuple[ThirdPartyIdentifier, .
     return tuples_of(identifier)
 
 
-def tenders() -> st.SearchStrategy[Tender]:
+def tenders(*, sent: bool = False) -> st.SearchStrategy[Tender]:
     return st.builds(
         Tender,
-        account_type=maybe(enum_or_text(TenderAccountType)),
-        amount=ledger_amounts(),
+        account_type=maybe(_enum(TenderAccountType, sent)),
+        amount=ledger_amounts(sent=sent),
         card_number=maybe(st.from_regex(r"[0-9]{6}[0-9*]{0,13}", fullmatch=True)),
         reference=maybe(at_most(40)),
-        tender_type=enum_or_text(TenderType),
+        tender_type=_enum(TenderType, sent),
     )
 
 
-def products() -> st.SearchStrategy[Product]:
+def products(*, sent: bool = False) -> st.SearchStrategy[Product]:
+    barcode = st.from_regex(r"[0-9A-Za-z]{1,13}", fullmatch=True) if sent else short_text
     return st.builds(
         Product,
         product_id=st.from_regex(r"[0-9A-Za-z]{1,20}", fullmatch=True),
-        barcode=maybe(short_text),
-        name=maybe(at_most(40)),
+        barcode=maybe(barcode),
+        name=maybe(st.text(min_size=1, max_size=40) if sent else at_most(40)),
     )
 
 
-def slip_data() -> st.SearchStrategy[SlipData]:
+def slip_data(*, sent: bool = False) -> st.SearchStrategy[SlipData]:
     scale = maybe(st.floats(allow_nan=False, allow_infinity=False))
     lines = st.builds(
         SlipLine,
@@ -255,28 +270,31 @@ def slip_data() -> st.SearchStrategy[SlipData]:
         SlipData,
         message_lines=maybe(tuples_of(lines)),
         slip_width=maybe(st.integers(min_value=0, max_value=2**31 - 1)),
-        issuer_reference=maybe(short_text),
+        issuer_reference=maybe(
+            st.from_regex(r"[A-Z0-9]{1,40}", fullmatch=True) if sent else short_text
+        ),
     )
 
 
-def pos_infos() -> st.SearchStrategy[PosInfo]:
+def pos_infos(*, sent: bool = False) -> st.SearchStrategy[PosInfo]:
     entry_modes = st.builds(
         PosEntryMode,
-        pan_entry_mode=enum_or_text(PanEntryMode),
-        pin_entry_capability=enum_or_text(PinEntryCapability),
+        pan_entry_mode=_enum(PanEntryMode, sent),
+        pin_entry_capability=_enum(PinEntryCapability, sent),
     )
     return st.builds(
         PosInfo,
         entry_mode=maybe(entry_modes),
-        pos_condition_code=maybe(enum_or_text(PosConditionCode)),
+        pos_condition_code=maybe(_enum(PosConditionCode, sent)),
     )
 
 
-def pins() -> st.SearchStrategy[Pin]:
+def pins(*, sent: bool = False) -> st.SearchStrategy[Pin]:
+    """Every PIN shape; in what a till sends, never one the swagger does not name."""
     known_types = {member.value for member in PinType}
     encryption = st.builds(
         EncryptionParameters,
-        pin_block_format=maybe(enum_or_text(PinBlockFormat)),
+        pin_block_format=maybe(_enum(PinBlockFormat, sent)),
         account_number=st.from_regex(r"[0-9]{12}", fullmatch=True),
         key_index=maybe(st.integers(min_value=0, max_value=2**31 - 1)),
     )
@@ -285,8 +303,9 @@ def pins() -> st.SearchStrategy[Pin]:
         type=short_text.filter(lambda t: t not in known_types),
         fields=st.dictionaries(short_text.filter(lambda k: k != "type"), json_values, max_size=3),
     )
-    return st.one_of(
-        st.builds(PinClear, pin=at_most(20)),
+    known = st.one_of(
+        # The swagger's ".{0,20}": any character but a line break.
+        st.builds(PinClear, pin=st.text(st.characters(exclude_characters="\n"), max_size=20)),
         st.builds(
             PinEncrypted,
             pin_block=st.from_regex(r"[0-9A-Fa-f]{16}", fullmatch=True),
@@ -297,22 +316,22 @@ def pins() -> st.SearchStrategy[Pin]:
             hash=st.from_regex(r"[0-9A-F]{1,64}", fullmatch=True),
             hashed_pin_parameters=maybe(st.builds(HashedPinParameters, name=at_most(20))),
         ),
-        unknown,
     )
+    return known if sent else known | unknown
 
 
-def vouchers() -> st.SearchStrategy[Voucher]:
+def vouchers(*, sent: bool = False) -> st.SearchStrategy[Voucher]:
     return st.builds(
         Voucher,
         code=maybe(at_most(40)),
         expiry_date=maybe(aware_times()),
         redeem_instructions=maybe(tuples_of(short_text)),
         serial_number=maybe(at_most(40)),
-        pin=maybe(pins()),
+        pin=maybe(pins(sent=sent)),
     )
 
 
-def _transaction_fields() -> dict[str, st.SearchStrategy[Any]]:
+def _transaction_fields(*, sent: bool) -> dict[str, st.SearchStrategy[Any]]:
     """Fields that a provision request and its response have in common."""
     return {
         "id": message_ids(),
@@ -322,32 +341,63 @@ def _transaction_fields() -> dict[str, st.SearchStrategy[Any]]:
         "settlement_entity": maybe(institutions()),
         "receiver": maybe(institutions()),
         "third_party_identifiers": third_party_identifiers(),
-        "slip_data": maybe(slip_data()),
+        "slip_data": maybe(slip_data(sent=sent)),
         "basket_ref": maybe(short_text),
-        "tran_type": maybe(enum_or_text(TranType)),
-        "src_acc_type": maybe(enum_or_text(AccountType)),
-        "dest_acc_type": maybe(enum_or_text(AccountType)),
+        "tran_type": maybe(_enum(TranType, sent)),
+        "src_acc_type": maybe(_enum(AccountType, sent)),
+        "dest_acc_type": maybe(_enum(AccountType, sent)),
         "stan": maybe(short_text),
         "rrn": maybe(short_text),
-        "amounts": maybe(amounts()),
-        "product": maybe(products()),
-        "pos_info": maybe(pos_infos()),
+        "amounts": maybe(amounts(sent=sent)),
+        "product": maybe(products(sent=sent)),
+        "pos_info": maybe(pos_infos(sent=sent)),
     }
 
 
+def transaction_labels() -> st.SearchStrategy[tuple[TransactionLabel, ...]]:
+    return tuples_of(st.builds(TransactionLabel, name=short_text, value=short_text))
+
+
+def customers() -> st.SearchStrategy[Customer]:
+    return st.builds(
+        Customer,
+        first_name=maybe(at_most(40)),
+        last_name=maybe(at_most(40)),
+        address=maybe(at_most(80)),
+    )
+
+
+def payment_methods(*, sent: bool = False) -> st.SearchStrategy[PaymentMethod]:
+    return st.builds(
+        PaymentMethod,
+        type=_enum(PaymentMethodType, sent),
+        name=maybe(short_text),
+        amount=ledger_amounts(sent=sent),
+    )
+
+
 def provision_requests() -> st.SearchStrategy[ProvisionRequest]:
-    labels = st.builds(TransactionLabel, name=short_text, value=short_text)
     return st.builds(
         ProvisionRequest,
-        **_transaction_fields(),
-        tenders=maybe(tuples_of(tenders())),
-        voucher=maybe(vouchers()),
-        transaction_labels=maybe(tuples_of(labels)),
+        **_transaction_fields(sent=True),
+        tenders=maybe(tuples_of(tenders(sent=True))),
+        voucher=maybe(vouchers(sent=True)),
+        transaction_labels=maybe(transaction_labels()),
+        customer=maybe(customers()),
+        recipient=maybe(customers()),
+        payment_methods=maybe(tuples_of(payment_methods(sent=True))),
     )
 
 
 def provision_responses() -> st.SearchStrategy[ProvisionResponse]:
-    return st.builds(ProvisionResponse, **_transaction_fields(), voucher=vouchers())
+    return st.builds(
+        ProvisionResponse,
+        **_transaction_fields(sent=False),
+        voucher=vouchers(),
+        transaction_labels=maybe(transaction_labels()),
+        recipient=maybe(customers()),
+        tenders=maybe(tuples_of(tenders())),
+    )
 
 
 def tender_advices() -> st.SearchStrategy[TenderAdvice]:
@@ -359,8 +409,8 @@ def tender_advices() -> st.SearchStrategy[TenderAdvice]:
         third_party_identifiers=third_party_identifiers(),
         stan=maybe(short_text),
         rrn=maybe(short_text),
-        amounts=maybe(amounts()),
-        tenders=tuples_of(tenders()),
+        amounts=maybe(amounts(sent=True)),
+        tenders=tuples_of(tenders(sent=True)),
     )
 
 
@@ -373,8 +423,8 @@ def basic_reversals() -> st.SearchStrategy[BasicReversal]:
         third_party_identifiers=third_party_identifiers(),
         stan=maybe(short_text),
         rrn=maybe(short_text),
-        amounts=maybe(amounts()),
-        reversal_reason=enum_or_text(ReversalReason),
+        amounts=maybe(amounts(sent=True)),
+        reversal_reason=st.sampled_from(ReversalReason),
     )
 
 

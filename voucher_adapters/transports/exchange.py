@@ -26,6 +26,8 @@ class Exchange:
 
     ``message_id`` is the message's own id; ``request_id`` the provision's (the same for a
     provision, a retry and a lookup). ``status`` is ``None`` when no answer arrived in time.
+    ``latency`` is the seconds from sending to the reply's being read, or to giving up: measured
+    on the monotonic clock by the HTTP transports, the simulated delay in memory.
     """
 
     operation: Operation
@@ -34,6 +36,7 @@ class Exchange:
     body: bytes
     status: int | None
     reply: ProvisionReply | AdviceReply | LookupReply
+    latency: float = 0.0
 
 
 ExchangeObserver = Callable[[Exchange], None]

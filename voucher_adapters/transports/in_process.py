@@ -7,6 +7,9 @@ simulator's reply: a dropped connection, or an answer that takes at least as lon
 caller's timeout, is no answer at all, even though the switch may well have processed the
 request. Nothing sleeps: a delay only decides whether the answer counts.
 
+The switch keeps records per username and password; without a *password* (the default) the
+username alone names them, so two transports with the same username share their records.
+
 An observer sees every exchange, the unanswered ones included (their ``status`` is ``None``),
 which is how tests and timelines record what was sent. An observer that raises is logged
 (logger ``voucher_core.transport``) and otherwise ignored: the call returns its reply.
@@ -19,7 +22,7 @@ from collections.abc import Callable
 from voucher_adapters.simulator import SimReply, SwitchSimulator
 from voucher_adapters.transports.exchange import Exchange, Operation, tell
 from voucher_core.messages import BasicReversal, ProvisionRequest, TenderAdvice
-from voucher_core.ports import LookupReply
+from voucher_core.ports import LookupQuery, LookupReply
 from voucher_core.replies import (
     AdviceKind,
     AdviceReply,
@@ -32,6 +35,11 @@ from voucher_core.replies import (
 from voucher_core.wire import to_json
 
 __all__ = ["AsyncInMemoryTransport", "Exchange", "InMemoryTransport"]
+
+
+def _latency(reply: SimReply, timeout: float) -> float:
+    """How long the caller waited in simulated time: the switch's delay, at most the timeout."""
+    return min(reply.delay, timeout)
 
 
 def _silence(reply: SimReply, timeout: float) -> str | None:
@@ -51,10 +59,12 @@ class InMemoryTransport:
         switch: SwitchSimulator,
         *,
         username: str,
+        password: str | None = None,
         observer: Callable[[Exchange], None] | None = None,
     ) -> None:
         self.switch = switch
         self.username = username
+        self.password = password
         self._observer = observer
 
     def provision(self, request: ProvisionRequest, *, timeout: float) -> ProvisionReply:
@@ -69,11 +79,13 @@ class InMemoryTransport:
     def reverse(self, advice: BasicReversal, *, timeout: float) -> AdviceReply:
         return self._advise(Operation.REVERSE, AdviceKind.REVERSAL, advice, timeout)
 
-    def lookup(self, provision_id: str, *, timeout: float) -> LookupReply:
+    def lookup(self, query: LookupQuery | str, *, timeout: float) -> LookupReply:
+        query = LookupQuery.of(query)
         answer = self.switch.handle(
             Operation.LOOKUP,
             username=self.username,
-            query={"provisionRequestId": provision_id},
+            password=self.password,
+            query=query.params(),
         )
         silence = _silence(answer, timeout)
         if silence is not None:
@@ -82,7 +94,11 @@ class InMemoryTransport:
         else:
             reply = LookupReply(answer.status, answer.body)
             status = answer.status
-        self._tell(Exchange(Operation.LOOKUP, provision_id, provision_id, b"", status, reply))
+        provision_id = query.provision_request_id or ""
+        latency = _latency(answer, timeout)
+        self._tell(
+            Exchange(Operation.LOOKUP, provision_id, provision_id, b"", status, reply, latency)
+        )
         return reply
 
     def _provision(
@@ -93,6 +109,7 @@ class InMemoryTransport:
             operation,
             body,
             username=self.username,
+            password=self.password,
             provision_id=request.id if operation is Operation.RETRY else None,
         )
         silence = _silence(answer, timeout)
@@ -103,7 +120,8 @@ class InMemoryTransport:
         else:
             reply = classify_provision(answer.status, answer.body, request)
             status = answer.status
-        self._tell(Exchange(operation, request.id, request.id, body, status, reply))
+        latency = _latency(answer, timeout)
+        self._tell(Exchange(operation, request.id, request.id, body, status, reply, latency))
         return reply
 
     def _advise(
@@ -114,7 +132,7 @@ class InMemoryTransport:
         timeout: float,
     ) -> AdviceReply:
         body = to_json(advice)
-        answer = self.switch.handle(operation, body, username=self.username)
+        answer = self.switch.handle(operation, body, username=self.username, password=self.password)
         silence = _silence(answer, timeout)
         reply: AdviceReply
         if silence is not None:
@@ -123,7 +141,8 @@ class InMemoryTransport:
         else:
             reply = classify_advice(kind, answer.status, answer.body)
             status = answer.status
-        self._tell(Exchange(operation, advice.id, advice.request_id, body, status, reply))
+        latency = _latency(answer, timeout)
+        self._tell(Exchange(operation, advice.id, advice.request_id, body, status, reply, latency))
         return reply
 
     def _tell(self, exchange: Exchange) -> None:
@@ -138,9 +157,12 @@ class AsyncInMemoryTransport:
         switch: SwitchSimulator,
         *,
         username: str,
+        password: str | None = None,
         observer: Callable[[Exchange], None] | None = None,
     ) -> None:
-        self.sync = InMemoryTransport(switch, username=username, observer=observer)
+        self.sync = InMemoryTransport(
+            switch, username=username, password=password, observer=observer
+        )
 
     async def provision(self, request: ProvisionRequest, *, timeout: float) -> ProvisionReply:
         return self.sync.provision(request, timeout=timeout)
@@ -154,5 +176,5 @@ class AsyncInMemoryTransport:
     async def reverse(self, advice: BasicReversal, *, timeout: float) -> AdviceReply:
         return self.sync.reverse(advice, timeout=timeout)
 
-    async def lookup(self, provision_id: str, *, timeout: float) -> LookupReply:
-        return self.sync.lookup(provision_id, timeout=timeout)
+    async def lookup(self, query: LookupQuery | str, *, timeout: float) -> LookupReply:
+        return self.sync.lookup(query, timeout=timeout)

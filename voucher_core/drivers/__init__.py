@@ -6,6 +6,7 @@ from voucher_core.drivers.shared import (
     AdviceQueued,
     AdviceSettled,
     DecisionAwaited,
+    SaleEnded,
     StateChanged,
     Trace,
 )
@@ -16,6 +17,7 @@ __all__ = [
     "AsyncDriver",
     "DecisionAwaited",
     "Driver",
+    "SaleEnded",
     "StateChanged",
     "Trace",
 ]

@@ -17,15 +17,17 @@ from voucher_core.drivers.shared import (
     disposition,
     log,
     resume_deadline,
+    sale,
 )
 from voucher_core.errors import InvalidArgument
-from voucher_core.messages import ProvisionRequest, Tender, TenderAdvice
+from voucher_core.messages import BasicReversal, ProvisionRequest, Tender, TenderAdvice
 from voucher_core.policy import ProviderProfile
 from voucher_core.ports import (
     AsyncAdviceQueue,
     AsyncTransactionJournal,
     AsyncTransport,
     Clock,
+    LookupQuery,
     LookupReply,
     QueuedAdvice,
 )
@@ -182,6 +184,7 @@ class AsyncDriver:
                 continue
             self.ledger.watch(tx)
             resumed.append(tx)
+            log.info("recovery resumes sale %s in %s", tx.id, tx.state, extra=sale(tx.id))
             if tx.state is State.PROVISIONED:
                 wait = resume_deadline(entry, self.clock, self.settings)
                 self.ledger.awaiting(tx, self.clock.monotonic(), wait)
@@ -193,9 +196,14 @@ class AsyncDriver:
             await self._run(tx, command)
         return resumed
 
-    async def lookup(self, tx: Transaction) -> LookupReply:
-        """Ask the switch about a finished transaction (refused while it is in flight)."""
-        return await self.transport.lookup(tx.lookup_id(), timeout=self.settings.policy.timeout)
+    async def lookup(self, tx: Transaction, *, by_code: bool = False) -> LookupReply:
+        """Ask the switch about a finished transaction (refused while it is in flight): by its
+        provision request's id, or *by_code*, by the code of the voucher it holds."""
+        if by_code:
+            query = LookupQuery(voucher_code=tx.lookup_code())
+        else:
+            query = LookupQuery(provision_request_id=tx.lookup_id())
+        return await self.transport.lookup(query, timeout=self.settings.policy.timeout)
 
     def in_flight(self) -> list[Transaction]:
         return list(self.ledger.live.values())
@@ -213,6 +221,13 @@ class AsyncDriver:
                 await self._save(tx)
                 reply = await transport.provision(command.request, timeout=timeout)
             elif isinstance(command, SendRetry):
+                log.info(
+                    "sale %s: no final answer (%s); retry %d",
+                    tx.id,
+                    tx.unanswered,
+                    command.attempt,
+                    extra=sale(tx.id),
+                )
                 await clock.asleep(settings.policy.retry_delay)
                 await self._save(tx)
                 reply = await transport.retry(command.request, timeout=timeout)
@@ -271,6 +286,14 @@ class AsyncDriver:
         return self.clock.now().timestamp() + self.settings.decision.limit
 
     async def _queue(self, tx: Transaction, command: QueueAdvice) -> None:
+        if isinstance(command.advice, BasicReversal):
+            log.info(
+                "sale %s: reversal %s queued (%s)",
+                tx.id,
+                command.advice.id,
+                command.advice.reversal_reason,
+                extra=sale(tx.id),
+            )
         now = self.clock.monotonic()
         try:
             # Stored already leased to this driver: it goes out now, and no forwarder sends it
@@ -329,6 +352,14 @@ class AsyncDriver:
         if outcome.acknowledge:
             await self.queue.acknowledge(queued.id)
         elif outcome.park_reason is not None:
+            log.info(
+                "sale %s: %s %s refused for good and parked: %s",
+                queued.request_id,
+                queued.kind,
+                queued.id,
+                outcome.park_reason,
+                extra=sale(queued.request_id),
+            )
             await self.queue.park(queued.id, reason=outcome.park_reason)
         else:
             assert outcome.due is not None

@@ -20,7 +20,7 @@ from voucher_core.replies import (
     Rejected,
 )
 from voucher_core.table import State
-from voucher_core.transaction import Transaction, random_id
+from voucher_core.transaction import Outcome, Transaction, random_id
 
 __all__ = [
     "AdviceQueued",
@@ -28,11 +28,18 @@ __all__ = [
     "DecisionAwaited",
     "DriverSettings",
     "Ledger",
+    "SaleEnded",
     "StateChanged",
     "Trace",
 ]
 
 log = logging.getLogger("voucher_core.driver")
+
+
+def sale(transaction_id: str) -> dict[str, str]:
+    """A log record's ``extra``: the sale's id as ``record.sale_id``, for filters and
+    structured handlers."""
+    return {"sale_id": transaction_id}
 
 
 @attrs.frozen
@@ -65,7 +72,19 @@ class DecisionAwaited:
     deadline: float
 
 
-Trace = StateChanged | AdviceQueued | AdviceSettled | DecisionAwaited
+@attrs.frozen
+class SaleEnded:
+    """A sale reached DONE or DECLINED: what the customer was told, how many retries it took,
+    and its flag when it needs reconciliation (never a voucher's code)."""
+
+    transaction_id: str
+    state: State
+    outcome: Outcome | None
+    retries: int
+    reconciliation: str | None
+
+
+Trace = StateChanged | AdviceQueued | AdviceSettled | DecisionAwaited | SaleEnded
 Observer = Callable[[Trace], None]
 ProfileSource = ProviderProfile | Callable[[ProvisionRequest], ProviderProfile]
 
@@ -133,13 +152,24 @@ class Ledger:
             tx.record_moves()
 
     def moved(self, tx: Transaction) -> None:
-        if self.settings.observer is not None:
+        """After each event: traces, and the end of the sale if this event ended it."""
+        observed = self.settings.observer is not None
+        if observed:
             for source, dest in tx.take_moves():
                 self.trace(StateChanged(tx.id, source, dest))
         if tx.state is not State.PROVISIONED:
             self.deadlines.pop(tx.id, None)
         if tx.terminal:
             self.live.pop(tx.id, None)
+            if tx.reconciliation is not None:
+                log.info(
+                    "sale %s flagged for reconciliation: %s",
+                    tx.id,
+                    tx.reconciliation,
+                    extra=sale(tx.id),
+                )
+            if observed:
+                self.trace(SaleEnded(tx.id, tx.state, tx.outcome, tx.retries, tx.reconciliation))
 
     def forget(self, tx: Transaction) -> None:
         """Stop tracking ``tx`` here (its journal record is what carries on)."""

@@ -77,6 +77,16 @@ class TenderType(enum.StrEnum):
     OTHER = "OTHER"
 
 
+class PaymentMethodType(enum.StrEnum):
+    """The general kind of a :class:`PaymentMethod`: payment still to be collected."""
+
+    AN_32_TOKEN = "AN_32_TOKEN"
+    LOYALTY_CARD = "LOYALTY_CARD"
+    CARD = "CARD"
+    ACCOUNT = "ACCOUNT"
+    REWARD = "REWARD"
+
+
 class LedgerIndicator(enum.StrEnum):
     """Direction of a :class:`LedgerAmount` when it could go either way."""
 

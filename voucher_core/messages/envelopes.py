@@ -19,11 +19,14 @@ from typing import Any
 import attrs
 
 from voucher_core.messages import _validators as v
+from voucher_core.messages import outgoing
 from voucher_core.messages.enums import AccountType, ErrorType, ReversalReason, TranType
 from voucher_core.messages.parts import (
     Amounts,
+    Customer,
     Institution,
     Originator,
+    PaymentMethod,
     PosInfo,
     Product,
     SlipData,
@@ -38,7 +41,10 @@ _optional_enum = v.optional(v.enum_or_str)
 
 @attrs.frozen(kw_only=True)
 class ProvisionRequest:
-    """Ask the switch for a voucher. A retry sends the very same object again."""
+    """Ask the switch for a voucher. A retry sends the very same object again.
+
+    Values Electrum would refuse are refused here (:mod:`voucher_core.messages.outgoing`).
+    """
 
     id: str = attrs.field(validator=v.uuid_string)
     time: datetime = attrs.field(validator=v.aware_datetime)
@@ -60,6 +66,12 @@ class ProvisionRequest:
     product: Product | None = None
     pos_info: PosInfo | None = None
     transaction_labels: tuple[TransactionLabel, ...] | None = None
+    customer: Customer | None = None
+    recipient: Customer | None = None
+    payment_methods: tuple[PaymentMethod, ...] | None = None
+
+    def __attrs_post_init__(self) -> None:
+        outgoing.check(self)
 
 
 @attrs.frozen(kw_only=True)
@@ -84,6 +96,9 @@ class ProvisionResponse:
     voucher: Voucher
     product: Product | None = None
     pos_info: PosInfo | None = None
+    transaction_labels: tuple[TransactionLabel, ...] | None = None
+    recipient: Customer | None = None
+    tenders: tuple[Tender, ...] | None = None
 
 
 @attrs.frozen(kw_only=True)
@@ -103,6 +118,9 @@ class TenderAdvice:
     amounts: Amounts | None = None
     tenders: tuple[Tender, ...]
 
+    def __attrs_post_init__(self) -> None:
+        outgoing.check(self)
+
 
 @attrs.frozen(kw_only=True)
 class BasicReversal:
@@ -119,6 +137,9 @@ class BasicReversal:
     rrn: str | None = None
     amounts: Amounts | None = None
     reversal_reason: ReversalReason | str = attrs.field(validator=v.enum_or_str)
+
+    def __attrs_post_init__(self) -> None:
+        outgoing.check(self)
 
 
 @attrs.frozen(kw_only=True)

@@ -11,6 +11,7 @@ from voucher_core.messages import _validators as v
 from voucher_core.messages.enums import (
     LedgerIndicator,
     PanEntryMode,
+    PaymentMethodType,
     PinEntryCapability,
     PosConditionCode,
     TenderAccountType,
@@ -170,14 +171,37 @@ class TransactionLabel:
     value: str
 
 
+@attrs.frozen(kw_only=True)
+class Customer:
+    """A person who asks for the transaction (``customer``) or receives its value
+    (``recipient``). Every field is optional; names hold at most 40 characters, the address 80.
+    """
+
+    first_name: str | None = None
+    last_name: str | None = None
+    address: str | None = None
+
+
+@attrs.frozen(kw_only=True)
+class PaymentMethod:
+    """Payment still to be collected from a third party as part of the request, unlike a
+    :class:`Tender`, which was collected at the point of sale."""
+
+    type: PaymentMethodType | str = attrs.field(validator=v.enum_or_str)
+    name: str | None = None
+    amount: LedgerAmount
+
+
 __all__ = [
     "Amounts",
     "Barcode",
+    "Customer",
     "Institution",
     "LedgerAmount",
     "Merchant",
     "MerchantName",
     "Originator",
+    "PaymentMethod",
     "PosEntryMode",
     "PosInfo",
     "Product",

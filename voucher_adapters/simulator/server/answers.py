@@ -35,7 +35,9 @@ _NOBODY = About()
 
 
 def relay(reply: SimReply, *, headers: Mapping[str, str] | None = None) -> Response:
-    """The switch's answer as it is: status, body bytes and content type."""
+    """The switch's answer as it is: status, body bytes, content type and ``Location``."""
+    if reply.location is not None:
+        headers = {**(headers or {}), "Location": reply.location}
     return Response(reply.body, reply.status, headers=headers, media_type=reply.content_type)
 
 

@@ -2,7 +2,8 @@
 
 Electrum's test server only checks that the Basic username equals ``client.id`` in the body,
 so the password is accepted whatever it is, as long as it is not empty: the password agreed
-with Electrum works here unchanged, and a client that forgot to send one finds out.
+with Electrum works here unchanged, and a client that forgot to send one finds out. The records
+are kept per username and password, as that server keeps them.
 
 Bodies are read chunk by chunk and abandoned as soon as they pass the limit, so neither a large
 ``Content-Length`` nor a chunked upload that never ends makes the server buffer more than the
@@ -18,15 +19,15 @@ from starlette.requests import Request
 
 from voucher_core.errors import VoucherError
 
-__all__ = ["TooLarge", "basic_username", "read_body"]
+__all__ = ["TooLarge", "basic_credentials", "read_body"]
 
 
 class TooLarge(VoucherError):
     """The request body is larger than the server accepts."""
 
 
-def basic_username(authorization: str | None) -> str | None:
-    """The username of well-formed Basic credentials, or ``None``.
+def basic_credentials(authorization: str | None) -> tuple[str, str] | None:
+    """The username and password of well-formed Basic credentials, or ``None``.
 
     Well-formed means the ``Basic`` scheme, strict base64, UTF-8, and a non-empty username and
     password separated by a colon.
@@ -44,7 +45,7 @@ def basic_username(authorization: str | None) -> str | None:
     username, colon, password = decoded.partition(":")
     if not colon or not username or not password:
         return None
-    return username
+    return username, password
 
 
 async def read_body(request: Request, limit: int) -> bytes:

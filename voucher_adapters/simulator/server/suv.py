@@ -2,7 +2,8 @@
 
 Each route reads the Basic username and the body (bounded), hands them to the switch with the
 operation the path names, and delivers the :class:`~voucher_adapters.simulator.SimReply`. The switch
-does everything else: validation, the ``client.id`` check, records per username, faults.
+does everything else: validation, the ``client.id`` check, records per username and password,
+faults. A 201 carries the ``Location`` of the voucher it created.
 
 The body is read as JSON whatever ``Content-Type`` says, or whether it says anything: the switch
 validates the bytes themselves, which is what decides every answer of Electrum's test server
@@ -20,7 +21,7 @@ from starlette.routing import BaseRoute, Route
 from voucher_adapters.simulator import Operation, SwitchSimulator
 from voucher_adapters.simulator.server.answers import too_large, unauthorized
 from voucher_adapters.simulator.server.delivery import deliver
-from voucher_adapters.simulator.server.intake import TooLarge, basic_username, read_body
+from voucher_adapters.simulator.server.intake import TooLarge, basic_credentials, read_body
 
 __all__ = ["BASE", "both_slashes", "suv_routes"]
 
@@ -45,9 +46,10 @@ async def _forward(
     provision_id: str | None = None,
     with_body: bool = True,
 ) -> Response:
-    username = basic_username(request.headers.get("authorization"))
-    if username is None:
+    credentials = basic_credentials(request.headers.get("authorization"))
+    if credentials is None:
         return unauthorized()
+    username, password = credentials
     body = b""
     if with_body:
         try:
@@ -58,6 +60,7 @@ async def _forward(
         operation,
         body,
         username=username,
+        password=password,
         provision_id=provision_id,
         query=dict(request.query_params) if operation is Operation.LOOKUP else None,
     )

@@ -28,18 +28,17 @@ import os
 import ssl
 import time
 import zlib
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from urllib.parse import quote, urlsplit, urlunsplit
 
 import attrs
-import httpx
 
 from voucher_adapters.transports.exchange import Exchange, Operation, tell
 from voucher_adapters.transports.http.auth import BasicAuth, OAuth2ClientCredentials
 from voucher_adapters.transports.tls import ssl_context
 from voucher_core.errors import InvalidArgument
 from voucher_core.messages import BasicReversal, ProvisionRequest, TenderAdvice
-from voucher_core.ports import LookupReply
+from voucher_core.ports import LookupQuery, LookupReply
 from voucher_core.replies import (
     AdviceKind,
     AdviceReply,
@@ -63,13 +62,14 @@ __all__ = [
     "Outcome",
     "Silence",
     "TransportBase",
-    "describe_failure",
+    "check_max_connections",
     "is_json",
-    "limits",
     "log_outcome",
     "normalize_base_url",
+    "os_error",
     "ssl_context",
     "timed_out",
+    "why",
 ]
 
 LOGGER = logging.getLogger("voucher_core.http")
@@ -104,12 +104,12 @@ def normalize_base_url(base_url: str) -> str:
     return urlunsplit((parts.scheme, parts.netloc, path, "", ""))
 
 
-def limits(max_connections: int) -> httpx.Limits:
+def check_max_connections(max_connections: int) -> int:
     if isinstance(max_connections, bool) or not isinstance(max_connections, int):
         raise InvalidArgument("max_connections must be an integer")
     if max_connections < 1:
         raise InvalidArgument(f"max_connections must be at least 1, got {max_connections}")
-    return httpx.Limits(max_connections=max_connections, max_keepalive_connections=max_connections)
+    return max_connections
 
 
 def _check_max_body(max_body: int) -> int:
@@ -162,9 +162,10 @@ def timed_out(call: Call, timeout: float) -> Silence:
     return Silence(f"{call.label}: no complete answer within {timeout:g} s")
 
 
-def _os_error(exc: BaseException) -> OSError | None:
+def os_error(exc: BaseException) -> OSError | None:
+    """The operating system's error behind ``exc``, following its causes a few steps."""
     seen: BaseException | None = exc
-    for _ in range(8):  # httpx -> httpcore -> the socket's error; a short chain
+    for _ in range(8):  # the client's error -> ... -> the socket's error; a short chain
         if seen is None:
             return None
         if isinstance(seen, OSError):
@@ -173,8 +174,9 @@ def _os_error(exc: BaseException) -> OSError | None:
     return None
 
 
-def _why(exc: BaseException) -> str:
-    cause = _os_error(exc)
+def why(exc: BaseException) -> str:
+    """What the operating system or TLS said, in parentheses, or nothing."""
+    cause = os_error(exc)
     if isinstance(cause, ssl.SSLError):
         return f" (TLS: {cause.reason or type(cause).__name__})"
     if cause is not None and cause.errno is not None and cause.errno in errno.errorcode:
@@ -182,49 +184,32 @@ def _why(exc: BaseException) -> str:
     return ""
 
 
-def describe_failure(call: Call, exc: BaseException, timeout: float) -> Silence:
-    """A fixed phrase per kind of failure. ``str(exc)`` is not used: some protocol errors
-    quote the offending header, and a header may be ``Authorization``."""
-    if isinstance(exc, httpx.ConnectTimeout):
-        what = f"could not connect within {timeout:g} s"
-    elif isinstance(exc, httpx.TimeoutException):
-        return timed_out(call, timeout)
-    elif isinstance(exc, httpx.ConnectError):
-        what = "could not connect" + _why(exc)
-    elif isinstance(exc, httpx.ReadError):
-        what = "connection lost while reading the answer" + _why(exc)
-    elif isinstance(exc, httpx.WriteError):
-        what = "connection lost while sending the request" + _why(exc)
-    elif isinstance(exc, httpx.RemoteProtocolError):
-        what = "the server closed the connection or broke HTTP before a complete answer"
-    elif isinstance(exc, httpx.LocalProtocolError):
-        what = "the request could not be put on the wire"
-    else:
-        what = f"request failed ({type(exc).__name__})"
-    return Silence(f"{call.label}: {what}")
-
-
 # -- reading a body, bounded -----------------------------------------------------------------
 
 
 class BodyReader:
-    """Collects a response body chunk by chunk, refusing it once it passes ``limit`` bytes."""
+    """Collects a response body chunk by chunk, refusing it once it passes ``limit`` bytes.
 
-    def __init__(self, call: Call, response: httpx.Response, limit: int) -> None:
+    ``headers`` is the response's headers as the client gives them, read case-insensitively
+    (urllib3's and aiohttp's both are).
+    """
+
+    def __init__(self, call: Call, status: int, headers: Mapping[str, str], limit: int) -> None:
         self._call = call
-        self._response = response
+        self._status = status
+        self._headers = headers
         self._limit = limit
         self._buffer = bytearray()
 
     def _too_long(self, size: str) -> Silence:
         return Silence(
-            f"{self._call.label}: HTTP {self._response.status_code} with a body of {size}, "
+            f"{self._call.label}: HTTP {self._status} with a body of {size}, "
             f"over the {self._limit}-byte limit"
         )
 
     def refuse_early(self) -> Silence | None:
         """A refusal before reading, when the declared length is already too long."""
-        declared = self._response.headers.get("content-length", "")
+        declared = self._headers.get("content-length", "")
         if declared.isdigit() and int(declared) > self._limit:
             return self._too_long(f"{int(declared)} bytes (declared)")
         return None
@@ -236,15 +221,11 @@ class BodyReader:
         return None
 
     def answer(self) -> Outcome:
-        encoding = self._response.headers.get("content-encoding", "").strip().lower()
+        encoding = self._headers.get("content-encoding", "").strip().lower()
         content = _decode(encoding, bytes(self._buffer), self._limit)
         if content is None:
             return self._too_long(f"more than {self._limit} bytes once decompressed")
-        return Answer(
-            self._response.status_code,
-            content,
-            self._response.headers.get("content-type", ""),
-        )
+        return Answer(self._status, content, self._headers.get("content-type", ""))
 
 
 def _decode(encoding: str, raw: bytes, limit: int) -> bytes | None:
@@ -316,7 +297,9 @@ class TransportBase:
             operation, "POST", self.base_url + path, to_json(advice), advice.id, advice.request_id
         )
 
-    def _lookup_call(self, provision_id: str) -> Call:
+    def _lookup_call(self, query: LookupQuery | str) -> Call:
+        query = LookupQuery.of(query)
+        provision_id = query.provision_request_id or ""
         return Call(
             Operation.LOOKUP,
             "GET",
@@ -324,7 +307,7 @@ class TransportBase:
             b"",
             provision_id,
             provision_id,
-            params={"provisionRequestId": provision_id},
+            params=query.params(),
         )
 
     @staticmethod
@@ -410,20 +393,21 @@ class TransportBase:
         started: float,
     ) -> None:
         status = outcome.status if isinstance(outcome, Answer) else None
-        log_outcome(call, status, started)
+        latency = time.monotonic() - started
+        log_outcome(call, status, latency)
         if self._observer is not None and call.operation is not None:
             exchange = Exchange(
-                call.operation, call.message_id, call.request_id, call.body, status, reply
+                call.operation, call.message_id, call.request_id, call.body, status, reply, latency
             )
             tell(self._observer, exchange, logger=LOGGER)
 
 
-def log_outcome(call: Call, status: int | None, started: float) -> None:
-    """Operation, status and latency: nothing that could hold a secret."""
+def log_outcome(call: Call, status: int | None, latency: float) -> None:
+    """Operation, status and latency (seconds): nothing that could hold a secret."""
     if LOGGER.isEnabledFor(logging.DEBUG):
         LOGGER.debug(
             "%s -> %s in %.1f ms",
             call.operation.value if call.operation is not None else "token request",
             status if status is not None else "no answer",
-            (time.monotonic() - started) * 1000,
+            latency * 1000,
         )
