@@ -130,7 +130,10 @@ class Settings:
     whose unfinished sales the journal resumes; ``claim`` (on by default) claims it when the
     application is built. ``create=False`` refuses a SQLite file that does not exist yet.
     ``commit_on`` picks where the async SQLite stores commit (see ``AsyncSqliteJournal``);
-    ``schema`` and ``pool_size`` say where and how wide the PostgreSQL stores are.
+    ``schema`` and ``pool_size`` say where and how wide the PostgreSQL stores are;
+    ``pooling="transaction"`` when ``dsn`` goes through a transaction pooler (PgBouncer's
+    ``pool_mode = transaction``), with ``claim_dsn`` reaching the server directly or through
+    session pooling for the journal's owner claim.
 
     The driver: ``driver`` (policies, profiles, ids, trace observer) and ``clock`` (the
     system's by default). ``exchange_observer`` sees every exchange of a transport built
@@ -152,6 +155,8 @@ class Settings:
     memory_journal: bool = False
     schema: str = "voucher"
     pool_size: int = 4
+    pooling: Literal["session", "transaction"] = "session"
+    claim_dsn: str | None = None
     owner: str | None = None
     claim: bool = True
     create: bool = True
@@ -439,11 +444,19 @@ def _open_durable(
 
         schema, pool_size = settings.schema, settings.pool_size
         migrate(settings.dsn, schema=settings.schema)
+        pooling = settings.pooling
         journal = PostgresJournal(
-            settings.dsn, owner=settings.owner, schema=schema, pool_size=pool_size
+            settings.dsn,
+            owner=settings.owner,
+            schema=schema,
+            pool_size=pool_size,
+            pooling=pooling,
+            claim_dsn=settings.claim_dsn,
         )
         closers.add(journal.close)
-        queue = PostgresAdviceQueue(settings.dsn, schema=schema, pool_size=pool_size)
+        queue = PostgresAdviceQueue(
+            settings.dsn, schema=schema, pool_size=pool_size, pooling=pooling
+        )
         closers.add(queue.close)
         return journal, queue
     _check_db(settings)
@@ -524,11 +537,19 @@ async def _open_async_stores(
 
         await asyncio.to_thread(migrate, settings.dsn, schema=settings.schema)
         schema, pool_size = settings.schema, settings.pool_size
+        pooling = settings.pooling
         pg_journal = AsyncPostgresJournal(
-            settings.dsn, owner=settings.owner, schema=schema, pool_size=pool_size
+            settings.dsn,
+            owner=settings.owner,
+            schema=schema,
+            pool_size=pool_size,
+            pooling=pooling,
+            claim_dsn=settings.claim_dsn,
         )
         closers.add(pg_journal.aclose)
-        pg_queue = AsyncPostgresAdviceQueue(settings.dsn, schema=schema, pool_size=pool_size)
+        pg_queue = AsyncPostgresAdviceQueue(
+            settings.dsn, schema=schema, pool_size=pool_size, pooling=pooling
+        )
         closers.add(pg_queue.aclose)
         if settings.claim:
             await asyncio.to_thread(pg_journal.sync.claim)
