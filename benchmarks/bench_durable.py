@@ -100,6 +100,7 @@ class RecordedSwitch:
         body: bytes = b"",
         *,
         username: str | None,
+        password: str | None = None,
         provision_id: str | None = None,
         query: Mapping[str, str] | None = None,
     ) -> SimReply:
