@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import contextlib
 import heapq
+import math
 import socket
 import ssl
 import threading
@@ -94,6 +95,9 @@ class _Watchdog:
         self._due: list[_Watch] = []
         self._thread: threading.Thread | None = None
         self._closed = False
+        # When the watchdog wakes next by itself. A call due earlier wakes it; the usual call,
+        # due after those before it, does not, so a call costs no thread switch.
+        self._alarm = math.inf
 
     def watch(self, deadline: float) -> _Watch:
         watch = _Watch(deadline)
@@ -107,7 +111,7 @@ class _Watchdog:
                     target=self._run, name="voucher-http-deadlines", daemon=True
                 )
                 self._thread.start()
-            elif due[0] is watch:
+            elif deadline < self._alarm:
                 self._lock.notify()
         return watch
 
@@ -126,6 +130,7 @@ class _Watchdog:
             while not self._closed:
                 due = self._due
                 if not due:
+                    self._alarm = math.inf
                     self._lock.wait()
                     continue
                 first = due[0]
@@ -134,6 +139,7 @@ class _Watchdog:
                     continue
                 wait = first.deadline - time.monotonic()
                 if wait > 0:
+                    self._alarm = first.deadline
                     self._lock.wait(wait)
                     continue
                 heapq.heappop(due)
