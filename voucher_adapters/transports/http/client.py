@@ -384,26 +384,36 @@ class HttpTransport(TransportBase):
                 decode_content=False,
             )
             try:
-                reader = BodyReader(call, response.status, response.headers, self.max_body)
-                refusal = reader.refuse_early()
-                while refusal is None:
-                    chunk = response.read(_CHUNK, decode_content=False)
-                    if not chunk:
-                        break
-                    refusal = reader.feed(chunk)
-                    if refusal is None and time.monotonic() > deadline:
-                        refusal = timed_out(call, timeout)
-                if refusal is None and _expired():
-                    # The watchdog shut the socket: what was read before that (headers cut
-                    # short read as complete, a body ended early) is no answer.
-                    refusal = timed_out(call, timeout)
-                if refusal is not None:
-                    response.close()  # the rest of the body is not read: drop the connection
-                    return refusal
-                return reader.answer()
+                return self._read(call, response, deadline, timeout)
             finally:
                 response.release_conn()
         except (Urllib3Error, OSError) as exc:
             if time.monotonic() >= deadline:
                 return timed_out(call, timeout)
             return _failure(call, exc, timeout)
+
+    def _read(
+        self, call: Call, response: urllib3.BaseHTTPResponse, deadline: float, timeout: float
+    ) -> Outcome:
+        """The reply's body, capped, within the deadline."""
+        reader = BodyReader(call, response.status, response.headers, self.max_body)
+        refusal = reader.refuse_early()
+        if refusal is None and self._owns_client and reader.declared_within():
+            # One read of the declared length; the watchdog bounds it in time.
+            refusal = reader.feed(response.read(decode_content=False))
+        else:
+            while refusal is None:
+                chunk = response.read(_CHUNK, decode_content=False)
+                if not chunk:
+                    break
+                refusal = reader.feed(chunk)
+                if refusal is None and time.monotonic() > deadline:
+                    refusal = timed_out(call, timeout)
+        if refusal is None and (_expired() or time.monotonic() > deadline):
+            # The deadline passed: what was read (headers cut short by the watchdog read as
+            # complete, a body ended early) is no answer.
+            refusal = timed_out(call, timeout)
+        if refusal is not None:
+            response.close()  # the rest of the body is not read: drop the connection
+            return refusal
+        return reader.answer()
