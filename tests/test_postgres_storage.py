@@ -31,7 +31,12 @@ from voucher_adapters.stores.postgres import (
     migrate,
     redact,
 )
-from voucher_adapters.stores.postgres.schema import LOCK_CLASS, MIGRATIONS, connect_kwargs
+from voucher_adapters.stores.postgres.schema import (
+    LOCK_CLASS,
+    MIGRATIONS,
+    connect_kwargs,
+    timeouts_sql,
+)
 from voucher_core import State
 from voucher_core.snapshot import snapshot_json
 from voucher_core.wire import to_json
@@ -356,13 +361,17 @@ def test_a_row_locked_elsewhere_fails_the_write_after_the_timeout_not_never(
 
 
 def test_the_dsns_own_settings_win_over_the_added_ones() -> None:
-    kwargs = connect_kwargs(
-        "postgresql://u@h/db?connect_timeout=30&options=-c%20statement_timeout%3D0", 10.0
-    )
+    dsn = "postgresql://u@h/db?connect_timeout=30&options=-c%20statement_timeout%3D0"
+    kwargs = connect_kwargs(dsn, 10.0)
     assert "connect_timeout" not in kwargs and kwargs["application_name"] == "voucher-core"
-    options = str(kwargs["options"])
-    assert options.startswith("-c lock_timeout=10000 -c statement_timeout=60000")
-    assert options.endswith("-c statement_timeout=0")  # later wins on the server
+    # No startup options of its own (poolers refuse them); the DSN's stay in the DSN.
+    assert "options" not in kwargs
+    # The timeouts are SET after connecting, leaving out the one the DSN's options give.
+    assert timeouts_sql(dsn, 10.0, local=False) == (
+        "SELECT set_config('lock_timeout', '10000', false), "
+        "set_config('idle_in_transaction_session_timeout', '60000', false)"
+    )
+    assert "', true)" in str(timeouts_sql(dsn, 10.0, local=True))
 
 
 @pytest.mark.parametrize(

@@ -11,11 +11,16 @@ not told to trust.
 from __future__ import annotations
 
 import asyncio
+import base64
+import json
 import os
 import ssl
+import subprocess
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
+from urllib.parse import parse_qs, quote_plus
 
 import attrs
 import pytest
@@ -174,3 +179,114 @@ def test_files_that_cannot_be_loaded_are_named_in_the_error(pki: Pki, tmp_path: 
             del os.environ["SSL_CERT_FILE"]
     with pytest.raises(ValueError, match="ready SSLContext"):
         ssl_context(ssl.create_default_context(), pki.client)
+
+
+# -- the voucher command ---------------------------------------------------------------------------
+
+VOUCHER = [sys.executable, "-m", "voucher_adapters"]
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def voucher(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    environment = {k: v for k, v in os.environ.items() if not k.startswith("SSL_CERT_")}
+    environment.update(env or {})
+    return subprocess.run(
+        [*VOUCHER, *args],
+        cwd=ROOT,
+        env=environment,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+
+
+def sell(url: str, *more: str, env: dict[str, str] | None = None) -> Any:
+    return voucher(
+        "provision", "--url", url, "--product", "AIRTIME10", "--amount", "1000",
+        "--messaging", "single", "--timeout", "5", "--drain-timeout", "5", *more, env=env,
+    )  # fmt: skip
+
+
+def test_provision_reaches_a_mutual_tls_switch_with_ca_file_and_client_cert(
+    pki: Pki, switch_url: str
+) -> None:
+    done = sell(switch_url, "--ca-file", pki.ca, "--client-cert", pki.client_cert,
+                "--client-key", pki.client_key)  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    assert "=> DONE, customer approved" in done.stdout
+
+
+def test_provision_trusts_ssl_cert_file_when_no_ca_file_is_given(pki: Pki, switch_url: str) -> None:
+    done = sell(switch_url, "--client-cert", pki.client, env={"SSL_CERT_FILE": pki.ca})
+    assert done.returncode == 0, done.stderr
+    assert "=> DONE, customer approved" in done.stdout
+
+
+def test_provision_without_the_private_ca_is_never_approved(pki: Pki, switch_url: str) -> None:
+    done = sell(switch_url, "--client-cert", pki.client)
+    assert "customer approved" not in done.stdout
+    assert "Traceback" not in done.stderr
+
+
+@pytest.mark.parametrize(
+    ("args", "refusal"),
+    [
+        (["--client-key", "key.pem"], "--client-key needs --client-cert"),
+        (["--token-url", "https://idp.example/token"], "needs both --token-url and --client-id"),
+        (
+            ["--token-url", "https://idp.example/t", "--client-id", "till", "--username", "u"],
+            "replace --username/--password",
+        ),
+        (["--token-url", "https://idp.example/t", "--client-id", "till"], "VOUCHER_CLIENT_SECRET"),
+    ],
+    ids=["key-alone", "half-oauth2", "oauth2-and-basic", "no-secret"],
+)
+def test_contradicting_access_options_exit_2_in_one_line(args: list[str], refusal: str) -> None:
+    for command in (
+        ["provision", "--url", "https://127.0.0.1:1", "--product", "A1", "--amount", "1"],
+        ["queue", "drain", "--url", "https://127.0.0.1:1", "--db", "missing.db"],
+        ["recover", "--url", "https://127.0.0.1:1", "--db", "missing.db"],
+    ):
+        done = voucher(*command, *args, env={"VOUCHER_CLIENT_SECRET": ""})
+        assert done.returncode == 2, (command, done.stderr)
+        assert refusal in done.stderr
+        assert "Traceback" not in done.stderr
+
+
+def test_a_ca_file_that_cannot_be_read_is_one_line(tmp_path: Path) -> None:
+    done = sell("https://127.0.0.1:1/suv/v1", "--ca-file", str(tmp_path / "none.pem"))
+    assert done.returncode == 2
+    assert done.stderr.strip().splitlines() == [
+        f"voucher provision: verify: cannot load CA certificates from '{tmp_path / 'none.pem'}'"
+    ]
+
+
+def test_oauth2_client_credentials_from_the_command_line_and_the_environment() -> None:
+    from http_faults import Reply, ScriptedSwitch  # noqa: PLC0415
+
+    secret = "s3cret/with+signs"
+    with ScriptedSwitch() as switch:
+        token = {"access_token": "tok-1", "expires_in": 300, "token_type": "Bearer"}
+        switch.script("/oauth/token", Reply(200, json.dumps(token).encode()))
+        refusal = {"errorType": "FORMAT_ERROR", "errorMessage": "no", "id": "e1"}
+        switch.script("/suv/v1/vouchers", Reply(400, json.dumps(refusal).encode()))
+        done = sell(
+            switch.url + "/suv/v1",
+            *("--token-url", switch.url + "/oauth/token", "--client-id", "till-7"),
+            *("--scope", "vouchers"),
+            env={"VOUCHER_CLIENT_SECRET": secret},
+        )
+        grant = switch.to("/oauth/token")
+        sales = switch.to("/suv/v1/vouchers")
+    assert "Traceback" not in done.stderr, done.stderr
+    assert secret not in done.stdout + done.stderr
+    assert len(grant) == 1
+    basic = base64.b64decode(grant[0].headers["authorization"].removeprefix("Basic ")).decode()
+    assert basic == f"till-7:{quote_plus(secret)}"
+    assert parse_qs(grant[0].body.decode()) == {
+        "grant_type": ["client_credentials"],
+        "scope": ["vouchers"],
+    }
+    assert sales and sales[0].headers["authorization"] == "Bearer tok-1"
+    assert json.loads(sales[0].body)["client"]["id"] == "till-7"

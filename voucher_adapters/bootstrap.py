@@ -46,6 +46,7 @@ from voucher_adapters.stores.memory import (
 )
 from voucher_adapters.transports.exchange import Exchange
 from voucher_adapters.transports.in_process import AsyncInMemoryTransport, InMemoryTransport
+from voucher_adapters.transports.tls import Cert, Verify
 from voucher_core.drivers import AsyncDriver, Driver
 from voucher_core.drivers.shared import DriverSettings, Trace
 from voucher_core.ports import (
@@ -122,7 +123,9 @@ class Settings:
     """Everything :func:`build` needs, with defaults that run with no outside service.
 
     The switch: ``url`` (Electrum's SUV base URL, over HTTP with ``auth``, Basic or OAuth2,
-    sent as given; needs the ``[http]`` extra), else the ``simulator`` in this process (a
+    sent as given, trusting ``verify`` and presenting the client certificate ``cert`` as
+    :func:`~voucher_adapters.transports.tls.ssl_context` reads them; needs the ``[http]``
+    extra), else the ``simulator`` in this process (a
     fresh default one if none), reached as ``username``. ``transport`` hands in a ready
     transport instead (sync or async to match the application); the application does not
     close a transport it did not make.
@@ -134,7 +137,10 @@ class Settings:
     whose unfinished sales the journal resumes; ``claim`` (on by default) claims it when the
     application is built. ``create=False`` refuses a SQLite file that does not exist yet.
     ``commit_on`` picks where the async SQLite stores commit (see ``AsyncSqliteJournal``);
-    ``schema`` and ``pool_size`` say where and how wide the PostgreSQL stores are.
+    ``schema`` and ``pool_size`` say where and how wide the PostgreSQL stores are;
+    ``pooling="transaction"`` when ``dsn`` goes through a transaction pooler (PgBouncer's
+    ``pool_mode = transaction``), with ``claim_dsn`` reaching the server directly or through
+    session pooling for the journal's owner claim.
 
     The driver: ``driver`` (policies, profiles, ids, trace observer) and ``clock`` (the
     system's by default). ``exchange_observer`` sees every exchange of a transport built
@@ -144,6 +150,8 @@ class Settings:
 
     url: str | None = None
     auth: BasicAuth | OAuth2ClientCredentials | None = None
+    verify: Verify = True
+    cert: Cert | None = None
     simulator: SwitchSimulator | None = None
     username: str = DEMO_CLIENT_ID
     transport: Transport | AsyncTransport | None = None
@@ -154,6 +162,8 @@ class Settings:
     memory_journal: bool = False
     schema: str = "voucher"
     pool_size: int = 4
+    pooling: Literal["session", "transaction"] = "session"
+    claim_dsn: str | None = None
     owner: str | None = None
     claim: bool = True
     create: bool = True
@@ -454,11 +464,19 @@ def _open_durable(
 
         schema, pool_size = settings.schema, settings.pool_size
         migrate(settings.dsn, schema=settings.schema)
+        pooling = settings.pooling
         journal = PostgresJournal(
-            settings.dsn, owner=settings.owner, schema=schema, pool_size=pool_size
+            settings.dsn,
+            owner=settings.owner,
+            schema=schema,
+            pool_size=pool_size,
+            pooling=pooling,
+            claim_dsn=settings.claim_dsn,
         )
         closers.add(journal.close)
-        pg_queue = PostgresAdviceQueue(settings.dsn, schema=schema, pool_size=pool_size)
+        pg_queue = PostgresAdviceQueue(
+            settings.dsn, schema=schema, pool_size=pool_size, pooling=pooling
+        )
         closers.add(pg_queue.close)
         return journal, pg_queue, PostgresJournalQueue(journal, pg_queue)
     _check_db(settings)
@@ -485,7 +503,13 @@ def _transport(settings: Settings, closers: _Closers) -> Transport:
         return InMemoryTransport(_switch(settings), username=settings.username, observer=observer)
     from voucher_adapters.transports.http import HttpTransport  # noqa: PLC0415  (an extra)
 
-    http = HttpTransport(settings.url, auth=settings.auth, observer=observer)
+    http = HttpTransport(
+        settings.url,
+        auth=settings.auth,
+        verify=settings.verify,
+        cert=settings.cert,
+        observer=observer,
+    )
     closers.add(http.close)
     return http
 
@@ -541,11 +565,19 @@ async def _open_async_stores(
 
         await asyncio.to_thread(migrate, settings.dsn, schema=settings.schema)
         schema, pool_size = settings.schema, settings.pool_size
+        pooling = settings.pooling
         pg_journal = AsyncPostgresJournal(
-            settings.dsn, owner=settings.owner, schema=schema, pool_size=pool_size
+            settings.dsn,
+            owner=settings.owner,
+            schema=schema,
+            pool_size=pool_size,
+            pooling=pooling,
+            claim_dsn=settings.claim_dsn,
         )
         closers.add(pg_journal.aclose)
-        pg_queue = AsyncPostgresAdviceQueue(settings.dsn, schema=schema, pool_size=pool_size)
+        pg_queue = AsyncPostgresAdviceQueue(
+            settings.dsn, schema=schema, pool_size=pool_size, pooling=pooling
+        )
         closers.add(pg_queue.aclose)
         if settings.claim:
             await asyncio.to_thread(pg_journal.sync.claim)
@@ -594,6 +626,8 @@ def _async_transport(settings: Settings, closers: _Closers) -> AsyncTransport:
     http = AsyncHttpTransport(
         settings.url,
         auth=settings.auth,
+        verify=settings.verify,
+        cert=settings.cert,
         max_connections=settings.max_connections,
         observer=observer,
     )

@@ -25,6 +25,7 @@ from voucher_adapters.cli.store_commands import (
     credentials,
     run_store_command,
 )
+from voucher_adapters.cli.switch_access import CLIENT_SECRET_ENV, access, add_access_options
 from voucher_adapters.stores.redaction import redact_dsn, scrub
 from voucher_core import __version__
 from voucher_core.diagram import FORMATS, render
@@ -173,6 +174,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     provision.add_argument("--json", action="store_true", help="machine-readable output")
     add_db_option(provision, required_default=False)
+    add_access_options(provision)
 
     add_lookup_command(commands, _positive_float, PASSWORD_ENV)
     add_store_commands(commands, _positive_float)
@@ -326,6 +328,15 @@ def _serve(args: argparse.Namespace) -> int:
     return 0
 
 
+def _provision_command(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
+    if args.concurrency > args.count:
+        parser.error("--concurrency cannot exceed --count")
+    args.access = access(args, parser)
+    if args.access.oauth2 is None:
+        args.username, args.password = credentials(args, parser)
+    return _provision(args)
+
+
 def _provision(args: argparse.Namespace) -> int:
     _need("http", "urllib3", "aiohttp")
     from voucher_adapters.cli.provision import SaleOptions, run_load, run_sale  # noqa: PLC0415
@@ -343,6 +354,7 @@ def _provision(args: argparse.Namespace) -> int:
             drain_timeout=args.drain_timeout,
             db=args.db,
             dsn=args.dsn,
+            access=args.access,
         )
         if args.count == 1:
             result = run_sale(options, on_entry=None if args.json else _print_entry)
@@ -472,7 +484,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     # Read before credentials() puts a password (perhaps the demo's) in args.password.
-    args.secrets = [getattr(args, "password", None), os.environ.get(PASSWORD_ENV)]
+    args.secrets = [
+        getattr(args, "password", None),
+        os.environ.get(PASSWORD_ENV),
+        os.environ.get(CLIENT_SECRET_ENV),
+    ]
     try:
         if getattr(args, "dsn", None) is not None:
             _need("postgres", "psycopg")
@@ -486,10 +502,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.command == "lookup":
             return _lookup(args, parser)
         if args.command == "provision":
-            if args.concurrency > args.count:
-                parser.error("--concurrency cannot exceed --count")
-            args.username, args.password = credentials(args, parser)
-            return _provision(args)
+            return _provision_command(args, parser)
         return _diagram(args)
     except MissingExtra as missing:
         print(f"voucher: {missing}", file=sys.stderr)

@@ -26,10 +26,11 @@ from typing import Any
 import attrs
 
 from voucher_adapters.bootstrap import Settings, build, build_async
+from voucher_adapters.cli.switch_access import SwitchAccess
 from voucher_adapters.cli.timeline import Timeline, TimelineEntry
 from voucher_adapters.demo import DEMO_CLIENT_ID, DEMO_PASSWORD, cash, demo_request
 from voucher_adapters.transports.exchange import Exchange
-from voucher_adapters.transports.http import BasicAuth
+from voucher_adapters.transports.http import BasicAuth, OAuth2ClientCredentials
 from voucher_core import (
     DriverSettings,
     ProviderProfile,
@@ -67,13 +68,20 @@ class SaleOptions:
     drain_timeout: float = 30.0
     db: str | None = None
     dsn: str | None = None
+    access: SwitchAccess = attrs.field(factory=SwitchAccess)  # TLS; OAuth2 instead of Basic
 
     @property
     def client_id(self) -> str:
+        if self.access.oauth2 is not None:
+            return self.access.oauth2.client_id
         return self.username if self.username is not None else DEMO_CLIENT_ID
 
-    def auth(self) -> BasicAuth:
-        """The given credentials, or the demo ones (user ``voucher-demo``, password ``demo``)."""
+    def auth(self) -> BasicAuth | OAuth2ClientCredentials:
+        """OAuth2 when the access says so; else the given credentials, or the demo ones (user
+        ``voucher-demo``, password ``demo``)."""
+        oauth2 = self.access.oauth2_auth()
+        if isinstance(oauth2, OAuth2ClientCredentials):
+            return oauth2
         if self.username is None:
             return BasicAuth(DEMO_CLIENT_ID, DEMO_PASSWORD)
         return BasicAuth(self.username, self.password or "")
@@ -90,6 +98,8 @@ class SaleOptions:
         return Settings(
             url=self.url,
             auth=self.auth(),
+            verify=self.access.verify,
+            cert=self.access.cert,
             exchange_observer=exchange_observer,
             max_connections=max_connections,
             db=self.db,

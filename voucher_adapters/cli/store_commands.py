@@ -9,6 +9,7 @@ from collections.abc import Callable
 from typing import Any
 
 from voucher_adapters.bootstrap import DEFAULT_DB
+from voucher_adapters.cli.switch_access import access, add_access_options
 from voucher_adapters.demo import DEMO_CLIENT_ID, DEMO_PASSWORD
 
 __all__ = [
@@ -72,6 +73,7 @@ def _add_remote(parser: argparse.ArgumentParser, seconds: Callable[[str], float]
         default=30.0,
         help="seconds to keep repeating advices the switch does not take (default 30)",
     )
+    add_access_options(parser)
 
 
 def add_store_commands(commands: Any, seconds: Callable[[str], float]) -> None:
@@ -143,13 +145,15 @@ def run_store_command(args: argparse.Namespace, parser: argparse.ArgumentParser)
 
     store = operations.Store(db=args.db, dsn=args.dsn, owner=getattr(args, "owner", None))
     if args.command in {"queue", "recover"} and getattr(args, "url", None) is not None:
-        username, password = credentials(args, parser)
+        switch_access = access(args, parser)
+        username, password = credentials(args, parser) if switch_access.oauth2 is None else ("", "")
         remote = operations.Remote(
             url=args.url,
             username=username,
             password=password,
             timeout=args.timeout,
             drain_timeout=args.drain_timeout,
+            access=switch_access,
         )
         if args.command == "recover":
             return operations.recover(store, remote)

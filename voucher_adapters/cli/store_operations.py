@@ -26,6 +26,7 @@ from voucher_adapters.bootstrap import (
     build,
     open_stores,
 )
+from voucher_adapters.cli.switch_access import SwitchAccess
 from voucher_adapters.stores.damage import DamagedEntry
 from voucher_adapters.stores.redaction import redact_dsn
 from voucher_core import DriverSettings, RetryPolicy, State
@@ -56,6 +57,7 @@ class Remote:
     password: str = attrs.field(repr=False)
     timeout: float = 60.0
     drain_timeout: float = 30.0
+    access: SwitchAccess = attrs.field(factory=SwitchAccess)  # TLS; OAuth2 instead of Basic
 
 
 class _Journal(DurableJournal, Protocol):
@@ -252,10 +254,13 @@ def _application(store: Store, remote: Remote) -> Application:
     other live process is driving the same sales."""
     from voucher_adapters.transports.http import BasicAuth  # noqa: PLC0415  (an optional extra)
 
+    oauth2 = remote.access.oauth2_auth()
     return build(
         store.settings(
             url=remote.url,
-            auth=BasicAuth(remote.username, remote.password),
+            auth=oauth2 if oauth2 is not None else BasicAuth(remote.username, remote.password),
+            verify=remote.access.verify,
+            cert=remote.access.cert,
             create=False,
             driver=DriverSettings(policy=RetryPolicy(timeout=remote.timeout)),
         )

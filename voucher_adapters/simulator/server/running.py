@@ -108,20 +108,17 @@ def serve(
     requests in flight are answered or dropped, and the function returns.
     """
     sock = listening_socket(host, port)
-    try:
+    # uvicorn shuts down gracefully on Ctrl-C, then raises the signal again for its caller;
+    # a Ctrl-C before uvicorn has taken the signal (just after "listening") arrives as a
+    # KeyboardInterrupt. Either way it means nothing more than "stop".
+    with contextlib.closing(sock), contextlib.suppress(KeyboardInterrupt):
         bound = sock.getsockname()[1]
         shown = f"[{host}]" if ":" in host else host
         app = create_app(switch if switch is not None else SwitchSimulator(seed=seed))
         server = uvicorn.Server(_config(app, log_level=log_level))
-        # uvicorn shuts down gracefully on Ctrl-C, then raises the signal again for its caller;
-        # a Ctrl-C before uvicorn has taken the signal (just after "listening") arrives as a
-        # KeyboardInterrupt. Either way it means nothing more than "stop".
-        with contextlib.suppress(KeyboardInterrupt):
-            if on_listening is not None:
-                on_listening(f"http://{shown}:{bound}/suv/v1")
-            server.run(sockets=[sock])
-    finally:
-        sock.close()
+        if on_listening is not None:
+            on_listening(f"http://{shown}:{bound}/suv/v1")
+        server.run(sockets=[sock])
 
 
 @attrs.frozen(kw_only=True)

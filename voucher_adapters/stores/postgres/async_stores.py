@@ -49,6 +49,7 @@ class AsyncPostgresAdviceQueue:
         schema: str = "voucher",
         pool_size: int = 4,
         timeout: float = 10.0,
+        pooling: str = "session",
         time_base: Literal["server", "caller"] = "server",
         monotonic: Callable[[], float] = time.monotonic,
     ) -> None:
@@ -60,7 +61,9 @@ class AsyncPostgresAdviceQueue:
             grace=max(60.0, 2 * timeout),
             time_base=TimeBase(time_base, monotonic=monotonic),
         )
-        self.database = AsyncDatabase(dsn, schema=schema, pool_size=pool_size, timeout=timeout)
+        self.database = AsyncDatabase(
+            dsn, schema=schema, pool_size=pool_size, timeout=timeout, pooling=pooling
+        )
         self._lease, self._horizon = lease, horizon
         self._sync: PostgresAdviceQueue | None = None
 
@@ -77,6 +80,7 @@ class AsyncPostgresAdviceQueue:
                 schema=db.schema,
                 pool_size=1,
                 timeout=db.timeout,
+                pooling=db.pooling,
                 fence=self.fence,
                 shared_time=self.plans.time,
             )
@@ -197,8 +201,13 @@ class AsyncPostgresJournal:
         pool_size: int = 4,
         timeout: float = 10.0,
         owner: str | None = None,
+        pooling: str = "session",
+        claim_dsn: str | None = None,
     ) -> None:
-        self.database = AsyncDatabase(dsn, schema=schema, pool_size=pool_size, timeout=timeout)
+        self.database = AsyncDatabase(
+            dsn, schema=schema, pool_size=pool_size, timeout=timeout, pooling=pooling
+        )
+        self.claim_dsn = claim_dsn
         self.owner = owner
         self.damage = DamageLog(log, self.database.where)
         self._sync: PostgresJournal | None = None
@@ -210,7 +219,13 @@ class AsyncPostgresJournal:
             if db.closed:
                 raise StorageError(db.where, "open the database", "the storage was closed")
             self._sync = PostgresJournal(
-                db.dsn, schema=db.schema, pool_size=1, timeout=db.timeout, owner=self.owner
+                db.dsn,
+                schema=db.schema,
+                pool_size=1,
+                timeout=db.timeout,
+                owner=self.owner,
+                pooling=db.pooling,
+                claim_dsn=self.claim_dsn,
             )
             self._sync.damage = self.damage  # one list of damaged rows for the pair
         return self._sync

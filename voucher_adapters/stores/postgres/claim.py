@@ -33,7 +33,7 @@ from psycopg.conninfo import make_conninfo
 
 from voucher_adapters.errors import OwnerBusy, StorageError
 from voucher_adapters.stores.postgres.errors import describe, redact
-from voucher_adapters.stores.postgres.schema import connect_kwargs
+from voucher_adapters.stores.postgres.schema import connect_kwargs, timeouts_sql
 
 __all__ = ["CLAIMED", "OwnerBusy", "OwnerClaim", "claim_keys", "claim_owner"]
 
@@ -137,6 +137,9 @@ def _connect(dsn: str, schema: str, owner: str | None, timeout: float) -> psycop
     except psycopg.Error as exc:
         raise StorageError(where, operation, describe(exc, dsn=dsn, timeout=timeout)) from exc
     try:
+        settings = timeouts_sql(dsn, timeout, local=False)  # a session of its own: it holds
+        if settings is not None:  # the claim's lock for as long as the journal is open
+            conn.execute(settings)
         # The server's side of the keepalives: a holder whose host vanished is noticed, and
         # its lock dropped, in about ``seconds`` + 6 s rather than the system's two hours.
         for setting, value in (

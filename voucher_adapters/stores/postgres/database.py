@@ -30,7 +30,13 @@ import psycopg_pool
 
 from voucher_adapters.errors import StorageError
 from voucher_adapters.stores.postgres.errors import describe, redact
-from voucher_adapters.stores.postgres.schema import OPEN, check_schema_name, connect_kwargs, migrate
+from voucher_adapters.stores.postgres.schema import (
+    OPEN,
+    check_schema_name,
+    connect_kwargs,
+    migrate,
+    timeouts_sql,
+)
 from voucher_core.errors import InvalidArgument
 
 __all__ = ["AsyncDatabase", "Database", "Plan", "Result", "Statement"]
@@ -41,10 +47,18 @@ Result = tuple[int, list[tuple[Any, ...]]]  # rowcount, rows (empty when none ar
 Plan = Generator[Statement, Result, T]
 
 
+POOLING = ("session", "transaction")
+
+
 class _Settings:
-    def __init__(self, dsn: str, schema: str, pool_size: int, timeout: float) -> None:
+    def __init__(
+        self, dsn: str, schema: str, pool_size: int, timeout: float, pooling: str = "session"
+    ) -> None:
         if pool_size < 1:
             raise InvalidArgument("pool_size must be at least 1")
+        if pooling not in POOLING:
+            raise InvalidArgument(f"pooling must be one of {', '.join(POOLING)}")
+        self.pooling = pooling
         self.quoted = check_schema_name(schema)
         self.dsn = dsn
         self.where = redact(dsn)
@@ -54,6 +68,12 @@ class _Settings:
         self.commits = 0  # write transactions committed
         try:
             self.kwargs: dict[str, Any] = {**connect_kwargs(dsn, timeout), "autocommit": False}
+            # Session pooling (or none): the timeouts are set once per connection, when the
+            # pool opens it. Transaction pooling: at the start of every transaction, as the
+            # next one may run on another server session.
+            local = pooling == "transaction"
+            self.per_transaction = timeouts_sql(dsn, timeout, local=True) if local else None
+            self.per_session = None if local else timeouts_sql(dsn, timeout, local=False)
         except psycopg.Error as exc:  # a DSN that cannot be parsed
             raise self.error(OPEN, exc) from exc
 
@@ -71,20 +91,28 @@ def _retryable(conn: psycopg.Connection[Any] | psycopg.AsyncConnection[Any] | No
 class Database(_Settings):
     """A pool of connections to one schema, migrated on opening; safe to share by threads."""
 
-    def __init__(self, dsn: str, *, schema: str, pool_size: int, timeout: float) -> None:
-        super().__init__(dsn, schema, pool_size, timeout)
+    def __init__(
+        self, dsn: str, *, schema: str, pool_size: int, timeout: float, pooling: str = "session"
+    ) -> None:
+        super().__init__(dsn, schema, pool_size, timeout, pooling)
         migrate(dsn, schema=schema, timeout=timeout)
         self._pool = psycopg_pool.ConnectionPool(
             dsn,
             min_size=1,
             max_size=pool_size,
             kwargs=self.kwargs,
+            configure=self._configure,
             timeout=timeout,
             open=True,
             name=f"voucher-core {schema}",
             num_workers=1,
         )
         self._lock = threading.Lock()
+
+    def _configure(self, conn: psycopg.Connection[Any]) -> None:
+        if self.per_session is not None:
+            conn.execute(self.per_session)
+            conn.commit()
 
     def run(
         self,
@@ -106,7 +134,14 @@ class Database(_Settings):
             committing = False
             try:
                 with self._pool.connection() as conn:
-                    if single:
+                    if self.per_transaction is not None:
+                        # A statement of its own transaction would lose the timeouts set
+                        # for the transaction, so every plan runs in one here.
+                        conn.execute(self.per_transaction)
+                        result = _drive(conn, plan(), self.quoted)
+                        committing = True
+                        conn.commit()
+                    elif single:
                         conn.autocommit = True
                         try:
                             result = _drive(conn, plan(), self.quoted)
@@ -144,8 +179,10 @@ class AsyncDatabase(_Settings):
     two loops running at the same time.
     """
 
-    def __init__(self, dsn: str, *, schema: str, pool_size: int, timeout: float) -> None:
-        super().__init__(dsn, schema, pool_size, timeout)
+    def __init__(
+        self, dsn: str, *, schema: str, pool_size: int, timeout: float, pooling: str = "session"
+    ) -> None:
+        super().__init__(dsn, schema, pool_size, timeout, pooling)
         self._pool: psycopg_pool.AsyncConnectionPool | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
         self._watcher: asyncio.Task[None] | None = None
@@ -181,6 +218,7 @@ class AsyncDatabase(_Settings):
                 min_size=1,
                 max_size=self.pool_size,
                 kwargs=self.kwargs,
+                configure=self._configure,
                 timeout=self.timeout,
                 open=False,
                 name=f"voucher-core {self.schema}",
@@ -190,6 +228,11 @@ class AsyncDatabase(_Settings):
             self._pool, self._loop = pool, loop
             self._watcher = loop.create_task(self._watch(pool), name=f"{pool.name} watcher")
             return pool
+
+    async def _configure(self, conn: psycopg.AsyncConnection[Any]) -> None:
+        if self.per_session is not None:
+            await conn.execute(self.per_session)
+            await conn.commit()
 
     async def _watch(self, pool: psycopg_pool.AsyncConnectionPool) -> None:
         try:
@@ -218,7 +261,12 @@ class AsyncDatabase(_Settings):
             committing = False
             try:
                 async with pool.connection() as conn:
-                    if single:
+                    if self.per_transaction is not None:
+                        await conn.execute(self.per_transaction)
+                        result = await _adrive(conn, plan(), self.quoted)
+                        committing = True
+                        await conn.commit()
+                    elif single:
                         await conn.set_autocommit(True)
                         try:
                             result = await _adrive(conn, plan(), self.quoted)

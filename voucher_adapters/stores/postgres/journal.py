@@ -147,8 +147,16 @@ class PostgresJournal:
         pool_size: int = 4,
         timeout: float = 10.0,
         owner: str | None = None,
+        pooling: str = "session",
+        claim_dsn: str | None = None,
     ) -> None:
-        self.database = Database(dsn, schema=schema, pool_size=pool_size, timeout=timeout)
+        self.database = Database(
+            dsn, schema=schema, pool_size=pool_size, timeout=timeout, pooling=pooling
+        )
+        # The claim holds a session-level lock for as long as the journal is open: behind a
+        # transaction pooler it needs a DSN that reaches the server directly or through
+        # session pooling.
+        self.claim_dsn = claim_dsn if claim_dsn is not None else dsn
         self.owner = owner
         self.damage = DamageLog(log, self.database.where)  # the async twin shares its own
         self._claim: OwnerClaim | None = None
@@ -203,7 +211,9 @@ class PostgresJournal:
                 again = True
             if self._claim is None:
                 db = self.database
-                self._claim, fresh = claim_owner(db.dsn, db.schema, self.owner, timeout=db.timeout)
+                self._claim, fresh = claim_owner(
+                    self.claim_dsn, db.schema, self.owner, timeout=db.timeout
+                )
                 if fresh and not again and not self._claimed_before:
                     self._release_leases()
                 self._claimed_before = True

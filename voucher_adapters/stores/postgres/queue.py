@@ -66,6 +66,7 @@ class PostgresAdviceQueue:
         schema: str = "voucher",
         pool_size: int = 4,
         timeout: float = 10.0,
+        pooling: str = "session",
         time_base: Literal["server", "caller"] = "server",
         monotonic: Callable[[], float] = time.monotonic,
         fence: Fence | None = None,
@@ -79,7 +80,9 @@ class PostgresAdviceQueue:
             grace=max(60.0, 2 * timeout),
             time_base=shared_time or TimeBase(time_base, monotonic=monotonic),
         )
-        self.database = Database(dsn, schema=schema, pool_size=pool_size, timeout=timeout)
+        self.database = Database(
+            dsn, schema=schema, pool_size=pool_size, timeout=timeout, pooling=pooling
+        )
 
     @property
     def holder(self) -> str:

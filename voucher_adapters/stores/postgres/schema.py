@@ -20,7 +20,7 @@ from voucher_adapters.errors import StorageError
 from voucher_adapters.stores.postgres.errors import describe, redact
 from voucher_core.errors import InvalidArgument
 
-__all__ = ["SCHEMA_VERSION", "check_schema_name", "connect_kwargs", "migrate"]
+__all__ = ["SCHEMA_VERSION", "check_schema_name", "connect_kwargs", "migrate", "timeouts_sql"]
 
 SCHEMA_VERSION = 2
 LOCK_CLASS = 0x766F7563  # "vouc": the advisory lock's first key; the second hashes the schema
@@ -77,23 +77,15 @@ def check_schema_name(schema: str) -> str:
 
 
 def connect_kwargs(dsn: str, timeout: float) -> dict[str, str | int]:
-    """Connection settings added to the DSN, so that no call waits without end.
+    """Connection settings added to the DSN, so that no connect waits without end.
 
-    A connect timeout of ``timeout``; on the server, ``lock_timeout`` of ``timeout`` (a row
-    another session holds), ``statement_timeout`` of six times it, and the same for a
-    session left idle inside a transaction; on the socket, TCP keepalives and a user timeout,
-    so a server that vanished without closing the connection is noticed. Settings the DSN
-    already gives (its own ``options`` included) are kept.
+    A connect timeout of ``timeout``; on the socket, TCP keepalives and a user timeout, so a
+    server that vanished without closing the connection is noticed. Settings the DSN already
+    gives are kept. Nothing goes into the startup ``options``, which PgBouncer and similar
+    poolers refuse: the server-side timeouts are set with :func:`timeouts_sql` instead.
     """
-    if not (math.isfinite(timeout) and timeout > 0):
-        raise InvalidArgument("timeout must be a positive number of seconds")
+    seconds = _seconds(timeout)
     given = conninfo_to_dict(dsn)
-    seconds = max(2, math.ceil(timeout))
-    wait_ms, statement_ms = seconds * 1000, seconds * 6000
-    server = (
-        f"-c lock_timeout={wait_ms} -c statement_timeout={statement_ms} "
-        f"-c idle_in_transaction_session_timeout={statement_ms}"
-    )
     defaults: dict[str, str | int] = {
         "connect_timeout": seconds,
         "application_name": "voucher-core",
@@ -101,12 +93,42 @@ def connect_kwargs(dsn: str, timeout: float) -> dict[str, str | int]:
         "keepalives_idle": seconds,
         "keepalives_interval": 2,
         "keepalives_count": 3,
-        "tcp_user_timeout": statement_ms,
+        "tcp_user_timeout": seconds * 6000,
     }
-    kwargs = {key: value for key, value in defaults.items() if key not in given}
-    # The DSN's own options come last, so that its settings win over these.
-    kwargs["options"] = f"{server} {given['options']}" if given.get("options") else server
-    return kwargs
+    return {key: value for key, value in defaults.items() if key not in given}
+
+
+def _seconds(timeout: float) -> int:
+    if not (math.isfinite(timeout) and timeout > 0):
+        raise InvalidArgument("timeout must be a positive number of seconds")
+    return max(2, math.ceil(timeout))
+
+
+_OPTION = re.compile(r"-c\s*([A-Za-z_.]+)\s*=|--([A-Za-z_.-]+)\s*=")
+
+
+def timeouts_sql(dsn: str, timeout: float, *, local: bool) -> str | None:
+    """One statement that sets the server-side timeouts: ``lock_timeout`` of ``timeout`` (a
+    row another session holds), ``statement_timeout`` of six times it, and the same for a
+    session left idle inside a transaction. ``local``: for the current transaction only (as
+    a transaction pooler needs, where each transaction may meet another server session);
+    else for the session. A setting the DSN's own ``options`` gives is left to it; None when
+    it gives them all."""
+    seconds = _seconds(timeout)
+    wanted = {
+        "lock_timeout": seconds * 1000,
+        "statement_timeout": seconds * 6000,
+        "idle_in_transaction_session_timeout": seconds * 6000,
+    }
+    options = str(conninfo_to_dict(dsn).get("options") or "")
+    given = {(a or b).replace("-", "_") for a, b in _OPTION.findall(options)}
+    scope = "true" if local else "false"
+    calls = [
+        f"set_config('{name}', '{value}', {scope})"
+        for name, value in wanted.items()
+        if name not in given
+    ]
+    return f"SELECT {', '.join(calls)}" if calls else None
 
 
 def _version(conn: psycopg.Connection[tuple[Any, ...]], schema: str) -> int:
@@ -128,7 +150,10 @@ def migrate(dsn: str, *, schema: str = "voucher", timeout: float = 10.0) -> int:
     where = redact(dsn)
     try:
         conninfo = make_conninfo(dsn, **connect_kwargs(dsn, timeout))
+        settings = timeouts_sql(dsn, timeout, local=True)
         with psycopg.connect(conninfo, autocommit=False) as conn:
+            if settings is not None:
+                conn.execute(settings)
             version = _version(conn, schema)
             if version < SCHEMA_VERSION:
                 conn.execute("SELECT pg_advisory_xact_lock(%s, hashtext(%s))", (LOCK_CLASS, schema))

@@ -52,13 +52,13 @@ _CHUNK = 65_536
 class AsyncHttpTransport(TransportBase):
     """Implements :class:`voucher_core.ports.AsyncTransport` over HTTP(S), one pooled session.
 
-    ``base_url`` without a path gets the interface's ``/suv/v1``. ``verify`` says which
-    authorities to trust and ``cert`` is a client certificate for mutual TLS (see
-    :func:`voucher_adapters.transports.tls.ssl_context`). ``max_connections`` bounds the
-    connections open at once; more calls than that wait for one, within their timeout.
-    A caller-supplied ``client`` (an ``aiohttp.ClientSession``) is used as is (``verify``,
-    ``cert`` and ``max_connections`` do not apply to it; make it with ``auto_decompress=False``,
-    or the body cap applies to bodies already decompressed) and is not closed by :meth:`aclose`.
+    ``base_url`` without a path gets the interface's ``/suv/v1``. ``max_connections`` bounds
+    the connections open at once; more calls than that wait for one, within their timeout.
+    ``verify`` says which authorities to trust and ``cert`` is a client certificate for mutual
+    TLS (see :func:`voucher_adapters.transports.tls.ssl_context`). A caller-supplied ``client``
+    (an ``aiohttp.ClientSession``) is used as is (``verify``, ``cert`` and ``max_connections``
+    do not apply to it; make it with ``auto_decompress=False``, or the body cap applies to
+    bodies already decompressed) and is not closed by :meth:`aclose`.
     """
 
     def __init__(

@@ -224,12 +224,12 @@ def _failure(call: Call, exc: Exception, timeout: float) -> Silence:
 class HttpTransport(TransportBase):
     """Implements :class:`voucher_core.ports.Transport` over HTTP(S) with one pooled client.
 
-    ``base_url`` without a path gets the interface's ``/suv/v1``. ``verify`` says which
-    authorities to trust and ``cert`` is a client certificate for mutual TLS (see
-    :func:`voucher_adapters.transports.tls.ssl_context`). ``max_connections`` bounds the
-    connections kept for reuse. A caller-supplied ``client`` (a ``urllib3.PoolManager``) is
-    used as is (``verify``, ``cert`` and ``max_connections`` do not apply to it) and is not
-    closed by :meth:`close`.
+    ``base_url`` without a path gets the interface's ``/suv/v1``. ``max_connections``
+    bounds the connections kept for reuse. ``verify`` says which authorities to trust and
+    ``cert`` is a client certificate for mutual TLS (see
+    :func:`voucher_adapters.transports.tls.ssl_context`). A caller-supplied ``client`` (a
+    ``urllib3.PoolManager``) is used as is (``verify``, ``cert`` and ``max_connections`` do
+    not apply to it) and is not closed by :meth:`close`.
     """
 
     def __init__(
