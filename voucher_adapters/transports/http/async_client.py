@@ -210,7 +210,10 @@ class AsyncHttpTransport(TransportBase):
             ) as response:
                 reader = BodyReader(call, response.status, response.headers, self.max_body)
                 refusal = reader.refuse_early()
-                if refusal is None:
+                if refusal is None and reader.declared_within():
+                    # One read of the declared length; the asyncio.timeout bounds it in time.
+                    refusal = reader.feed(await response.read())
+                elif refusal is None:
                     async for chunk in response.content.iter_chunked(_CHUNK):
                         refusal = reader.feed(chunk)
                         if refusal is not None:

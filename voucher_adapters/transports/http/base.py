@@ -207,6 +207,12 @@ class BodyReader:
             f"over the {self._limit}-byte limit"
         )
 
+    def declared_within(self) -> bool:
+        """Whether the reply declares a length no larger than the limit: then it may be read
+        in one go, since the client reads no more than the declared length."""
+        declared = self._headers.get("content-length", "")
+        return declared.isdigit() and int(declared) <= self._limit
+
     def refuse_early(self) -> Silence | None:
         """A refusal before reading, when the declared length is already too long."""
         declared = self._headers.get("content-length", "")

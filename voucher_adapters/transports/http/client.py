@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import contextlib
 import heapq
+import math
 import socket
 import ssl
 import threading
@@ -94,6 +95,9 @@ class _Watchdog:
         self._due: list[_Watch] = []
         self._thread: threading.Thread | None = None
         self._closed = False
+        # When the watchdog wakes next by itself. A call due earlier wakes it; the usual call,
+        # due after those before it, does not, so a call costs no thread switch.
+        self._alarm = math.inf
 
     def watch(self, deadline: float) -> _Watch:
         watch = _Watch(deadline)
@@ -107,7 +111,7 @@ class _Watchdog:
                     target=self._run, name="voucher-http-deadlines", daemon=True
                 )
                 self._thread.start()
-            elif due[0] is watch:
+            elif deadline < self._alarm:
                 self._lock.notify()
         return watch
 
@@ -126,6 +130,7 @@ class _Watchdog:
             while not self._closed:
                 due = self._due
                 if not due:
+                    self._alarm = math.inf
                     self._lock.wait()
                     continue
                 first = due[0]
@@ -134,6 +139,7 @@ class _Watchdog:
                     continue
                 wait = first.deadline - time.monotonic()
                 if wait > 0:
+                    self._alarm = first.deadline
                     self._lock.wait(wait)
                     continue
                 heapq.heappop(due)
@@ -378,26 +384,36 @@ class HttpTransport(TransportBase):
                 decode_content=False,
             )
             try:
-                reader = BodyReader(call, response.status, response.headers, self.max_body)
-                refusal = reader.refuse_early()
-                while refusal is None:
-                    chunk = response.read(_CHUNK, decode_content=False)
-                    if not chunk:
-                        break
-                    refusal = reader.feed(chunk)
-                    if refusal is None and time.monotonic() > deadline:
-                        refusal = timed_out(call, timeout)
-                if refusal is None and _expired():
-                    # The watchdog shut the socket: what was read before that (headers cut
-                    # short read as complete, a body ended early) is no answer.
-                    refusal = timed_out(call, timeout)
-                if refusal is not None:
-                    response.close()  # the rest of the body is not read: drop the connection
-                    return refusal
-                return reader.answer()
+                return self._read(call, response, deadline, timeout)
             finally:
                 response.release_conn()
         except (Urllib3Error, OSError) as exc:
             if time.monotonic() >= deadline:
                 return timed_out(call, timeout)
             return _failure(call, exc, timeout)
+
+    def _read(
+        self, call: Call, response: urllib3.BaseHTTPResponse, deadline: float, timeout: float
+    ) -> Outcome:
+        """The reply's body, capped, within the deadline."""
+        reader = BodyReader(call, response.status, response.headers, self.max_body)
+        refusal = reader.refuse_early()
+        if refusal is None and self._owns_client and reader.declared_within():
+            # One read of the declared length; the watchdog bounds it in time.
+            refusal = reader.feed(response.read(decode_content=False))
+        else:
+            while refusal is None:
+                chunk = response.read(_CHUNK, decode_content=False)
+                if not chunk:
+                    break
+                refusal = reader.feed(chunk)
+                if refusal is None and time.monotonic() > deadline:
+                    refusal = timed_out(call, timeout)
+        if refusal is None and (_expired() or time.monotonic() > deadline):
+            # The deadline passed: what was read (headers cut short by the watchdog read as
+            # complete, a body ended early) is no answer.
+            refusal = timed_out(call, timeout)
+        if refusal is not None:
+            response.close()  # the rest of the body is not read: drop the connection
+            return refusal
+        return reader.answer()
