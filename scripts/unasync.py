@@ -39,6 +39,7 @@ NAMES: dict[str, str] = {
     "AsyncTransport": "Transport",
     "AsyncAdviceQueue": "AdviceQueue",
     "AsyncTransactionJournal": "TransactionJournal",
+    "AsyncJournalQueue": "JournalQueue",
     "asleep": "sleep",
     "aclose": "close",
     "__aenter__": "__enter__",

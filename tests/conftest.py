@@ -23,9 +23,15 @@ from typing import Any
 
 import pytest
 import swagger
+from hypothesis import HealthCheck, settings
 
 from voucher_adapters.simulator import Operation, SimReply, SwitchSimulator
 from voucher_core.messages import BasicReversal, ProvisionRequest, TenderAdvice
+
+# The suite runs on several workers, on machines busy with other work: a slow draw or a slow
+# example is the machine's doing, not a finding. Tests that need a deadline set their own.
+settings.register_profile("voucher", deadline=None, suppress_health_check=[HealthCheck.too_slow])
+settings.load_profile("voucher")
 
 _SENT = {
     ProvisionRequest: "ProvisionRequest",

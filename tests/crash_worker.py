@@ -2,12 +2,15 @@
 
     python tests/crash_worker.py (--db FILE | --schema NAME) URL MODE
                                  [--seed S] [--start I] [--count N]
-                                 [--die POINT:N] [--concurrency C]
+                                 [--die POINT:N] [--concurrency C] [--together]
 
 The worker journals to and queues advices in one store, either of the two durable ones:
 the SQLite file FILE (``--db``), or the PostgreSQL schema NAME (``--schema``) of the
 database named by ``VOUCHER_TEST_PG_DSN`` in the environment, so that no connection string
-shows in the process list (the schema is migrated on opening if it is not yet). It sells
+shows in the process list (the schema is migrated on opening if it is not yet). With
+``--together`` the driver is also handed the two as one ``JournalQueue``, as the composition
+root wires them, so a state change and the advice it queues are one commit; without it they
+are written one after the other, as for stores in separate databases. It sells
 vouchers over HTTP to the simulator at URL (the test's own process serves it). Every mode
 first resumes what the journal holds (``recover()``); then
 
@@ -24,12 +27,14 @@ no cleanup) at the Nth time it reaches POINT:
 
 * ``provision-reply``: a provision or retry reply arrived; the journal has not heard of it.
 * ``enqueued``: the queue stored an advice (and it was reported; with ``take``, leased it
-  too); it has not been sent.
+  too); it has not been sent. With ``--together`` the journal stored the state change that
+  owes it in the same commit.
 * ``forward-reply`` (sync modes): within ``forward()``, an advice reply arrived; neither the
   journal nor the queue has heard of it.
 * ``forward-take`` (sync modes): within ``forward()``, the queue leased an advice out; it was
   not sent.
-* ``journaled``: the journal committed a record; the driver has not gone on.
+* ``journaled``: the journal committed a record; the driver has not gone on. (With
+  ``--together``, a record committed with an advice counts here too, after ``enqueued``.)
 
 Progress goes to stdout, one line each, flushed before the worker goes on, so the test knows
 what happened before the kill:
@@ -61,14 +66,18 @@ from voucher_adapters.demo import DEMO_CLIENT_ID, cash, demo_request
 from voucher_adapters.stores.postgres import (
     AsyncPostgresAdviceQueue,
     AsyncPostgresJournal,
+    AsyncPostgresJournalQueue,
     PostgresAdviceQueue,
     PostgresJournal,
+    PostgresJournalQueue,
 )
 from voucher_adapters.stores.sqlite import (
     AsyncSqliteAdviceQueue,
     AsyncSqliteJournal,
+    AsyncSqliteJournalQueue,
     SqliteAdviceQueue,
     SqliteJournal,
+    SqliteJournalQueue,
 )
 from voucher_adapters.transports.http import AsyncHttpTransport, BasicAuth, HttpTransport
 from voucher_core import (
@@ -87,9 +96,11 @@ from voucher_core.policy import Messaging
 from voucher_core.ports import (
     AdviceQueue,
     AsyncAdviceQueue,
+    AsyncJournalQueue,
     AsyncTransactionJournal,
     AsyncTransport,
     JournalEntry,
+    JournalQueue,
     LookupQuery,
     LookupReply,
     QueuedAdvice,
@@ -237,6 +248,46 @@ class TrippingJournal:
         return self.inner.entries()
 
 
+class TrippingJournalQueue:
+    def __init__(self, inner: JournalQueue, trip: Tripwire) -> None:
+        self.inner, self.trip = inner, trip
+
+    def record_and_enqueue(
+        self, tx: Transaction, advice: TenderAdvice | BasicReversal, *, due: float, take: bool
+    ) -> QueuedAdvice | None:
+        taken = self.inner.record_and_enqueue(tx, advice, due=due, take=take)
+        report_queued(advice)
+        self.trip.reached("enqueued")
+        self.trip.reached("journaled")
+        return taken
+
+    def record_and_settle(
+        self, tx: Transaction, advice_id: str, *, park_reason: str | None = None
+    ) -> None:
+        self.inner.record_and_settle(tx, advice_id, park_reason=park_reason)
+        self.trip.reached("journaled")
+
+
+class AsyncTrippingJournalQueue:
+    def __init__(self, inner: AsyncJournalQueue, trip: Tripwire) -> None:
+        self.inner, self.trip = inner, trip
+
+    async def record_and_enqueue(
+        self, tx: Transaction, advice: TenderAdvice | BasicReversal, *, due: float, take: bool
+    ) -> QueuedAdvice | None:
+        taken = await self.inner.record_and_enqueue(tx, advice, due=due, take=take)
+        report_queued(advice)
+        self.trip.reached("enqueued")
+        self.trip.reached("journaled")
+        return taken
+
+    async def record_and_settle(
+        self, tx: Transaction, advice_id: str, *, park_reason: str | None = None
+    ) -> None:
+        await self.inner.record_and_settle(tx, advice_id, park_reason=park_reason)
+        self.trip.reached("journaled")
+
+
 class AsyncTrippingTransport:
     """The async twin; ``forward-*`` points are not tracked (sales and forwarding overlap)."""
 
@@ -354,28 +405,47 @@ def auth() -> BasicAuth:
 # -- the store ----------------------------------------------------------------------------
 
 
-def open_store(options: argparse.Namespace) -> tuple[SyncQueue, SyncJournal]:
-    """The queue and the journal, in the SQLite file or the PostgreSQL schema."""
+def open_store(
+    options: argparse.Namespace,
+) -> tuple[SyncQueue, SyncJournal, JournalQueue | None]:
+    """The queue and the journal, in the SQLite file or the PostgreSQL schema, and with
+    ``--together`` the two as one ``JournalQueue``."""
+    queue: SyncQueue
+    journal: SyncJournal
+    together: JournalQueue | None = None
     if options.dsn is not None:
         dsn, schema = options.dsn, options.schema
-        return (
-            PostgresAdviceQueue(dsn, schema=schema, lease=LEASE, pool_size=1),
-            PostgresJournal(dsn, schema=schema, pool_size=1),
-        )
-    return SqliteAdviceQueue(options.db, lease=LEASE), SqliteJournal(options.db)
+        pg_queue = PostgresAdviceQueue(dsn, schema=schema, lease=LEASE, pool_size=1)
+        pg_journal = PostgresJournal(dsn, schema=schema, pool_size=1)
+        if options.together:
+            together = PostgresJournalQueue(pg_journal, pg_queue)
+        queue, journal = pg_queue, pg_journal
+    else:
+        sqlite_journal = SqliteJournal(options.db)
+        shared = sqlite_journal.database if options.together else None
+        sqlite_queue = SqliteAdviceQueue(options.db, lease=LEASE, database=shared)
+        if options.together:
+            together = SqliteJournalQueue(sqlite_journal, sqlite_queue)
+        queue, journal = sqlite_queue, sqlite_journal
+    return queue, journal, together
 
 
-async def open_async_store(options: argparse.Namespace) -> tuple[AsyncQueue, AsyncJournal]:
+async def open_async_store(
+    options: argparse.Namespace,
+) -> tuple[AsyncQueue, AsyncJournal, AsyncJournalQueue | None]:
     """The async twins; the PostgreSQL ones connect (and migrate) on their first call."""
     if options.dsn is not None:
         dsn, schema = options.dsn, options.schema
-        return (
-            AsyncPostgresAdviceQueue(dsn, schema=schema, lease=LEASE),
-            AsyncPostgresJournal(dsn, schema=schema),
-        )
-    queue = await asyncio.to_thread(AsyncSqliteAdviceQueue, options.db, lease=LEASE)
+        pg_queue = AsyncPostgresAdviceQueue(dsn, schema=schema, lease=LEASE)
+        pg_journal = AsyncPostgresJournal(dsn, schema=schema)
+        pg_together = AsyncPostgresJournalQueue(pg_journal, pg_queue) if options.together else None
+        return pg_queue, pg_journal, pg_together
     journal = await asyncio.to_thread(AsyncSqliteJournal, options.db)
-    return queue, journal
+    if not options.together:
+        queue = await asyncio.to_thread(AsyncSqliteAdviceQueue, options.db, lease=LEASE)
+        return queue, journal, None
+    queue = AsyncSqliteAdviceQueue(options.db, lease=LEASE, journal=journal)
+    return queue, journal, AsyncSqliteJournalQueue(journal, queue)
 
 
 # -- the sync worker ----------------------------------------------------------------------
@@ -383,7 +453,7 @@ async def open_async_store(options: argparse.Namespace) -> tuple[AsyncQueue, Asy
 
 def run_sync(options: argparse.Namespace, trip: Tripwire) -> int:
     clock = SystemClock()
-    queue, journal = open_store(options)
+    queue, journal, together = open_store(options)
     transport = HttpTransport(options.url, auth=auth())
     driver = Driver(
         TrippingTransport(transport, trip),
@@ -391,6 +461,7 @@ def run_sync(options: argparse.Namespace, trip: Tripwire) -> int:
         clock=clock,
         journal=TrippingJournal(journal, trip),
         settings=settings(),
+        journal_queue=TrippingJournalQueue(together, trip) if together is not None else None,
     )
 
     def forward() -> None:
@@ -438,7 +509,7 @@ def run_sync(options: argparse.Namespace, trip: Tripwire) -> int:
 
 async def run_async(options: argparse.Namespace, trip: Tripwire) -> int:
     clock = SystemClock()
-    queue, journal = await open_async_store(options)
+    queue, journal, together = await open_async_store(options)
     transport = AsyncHttpTransport(options.url, auth=auth())
     driver = AsyncDriver(
         AsyncTrippingTransport(transport, trip),
@@ -446,6 +517,7 @@ async def run_async(options: argparse.Namespace, trip: Tripwire) -> int:
         clock=clock,
         journal=AsyncTrippingJournal(journal, trip),
         settings=settings(),
+        journal_queue=(AsyncTrippingJournalQueue(together, trip) if together is not None else None),
     )
     for entry in await journal.unfinished():
         say("resuming", entry.transaction.id, entry.transaction.state.value)
@@ -520,6 +592,11 @@ def parse(argv: Sequence[str]) -> argparse.Namespace:
     parser.add_argument("--count", type=int, default=10)
     parser.add_argument("--die", default=None)
     parser.add_argument("--concurrency", type=int, default=5)
+    parser.add_argument(
+        "--together",
+        action="store_true",
+        help="write a state change and the advice it queues in one commit",
+    )
     options = parser.parse_args(argv)
     options.dsn = None
     if options.schema is not None:

@@ -167,6 +167,23 @@ def test_a_database_in_a_read_only_folder_can_still_be_listed(
 # -- Ctrl-C ----------------------------------------------------------------------------------------
 
 
+def running(child: subprocess.Popen[str], cpu: float = 2.0, limit: float = 120.0) -> None:
+    """Wait until ``child`` has spent ``cpu`` seconds on the processor: past the interpreter's
+    start and the imports (about half a second), however busy the machine is."""
+    stat = Path(f"/proc/{child.pid}/stat")
+    if not stat.exists():  # no /proc: a generous pause instead
+        time.sleep(5.0)
+        return
+    tick = os.sysconf("SC_CLK_TCK")
+    waited = time.monotonic() + limit
+    while time.monotonic() < waited and child.poll() is None:
+        fields = stat.read_text().rsplit(")", 1)[1].split()
+        if (int(fields[11]) + int(fields[12])) / tick >= cpu:  # utime + stime
+            return
+        time.sleep(0.1)
+    raise AssertionError(f"the child did not get {cpu} s of processor time in {limit} s")
+
+
 def test_ctrl_c_during_a_long_simulation_stops_it_in_one_line() -> None:
     child = subprocess.Popen(
         [*VOUCHER, "simulate", "--chaos", "--count", "10000000"],
@@ -176,7 +193,7 @@ def test_ctrl_c_during_a_long_simulation_stops_it_in_one_line() -> None:
         text=True,
     )
     try:
-        time.sleep(2.0)  # well inside the run, which takes hours
+        running(child)  # well inside the run, which takes hours
         child.send_signal(signal.SIGINT)
         out, err = child.communicate(timeout=60)
     finally:

@@ -42,11 +42,14 @@ from crash_worker import MAX_RETRIES, PROFILES, Sale
 from pg import fresh_schema, require_postgres
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from voucher_adapters.bootstrap import Settings, build
+from voucher_adapters.demo import DEMO_CLIENT_ID
 from voucher_adapters.simulator import Fault, FaultKind, Operation, Provider, SwitchSimulator
 from voucher_adapters.simulator.server import RunningServer, create_app
 from voucher_adapters.stores.postgres import PostgresAdviceQueue, PostgresJournal, migrate
 from voucher_adapters.stores.sqlite import SqliteAdviceQueue, SqliteJournal
-from voucher_core import State, Transaction
+from voucher_adapters.transports.http import BasicAuth
+from voucher_core import DriverSettings, RetryPolicy, State, Transaction
 from voucher_core.reconciliation import Finding, report
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -185,6 +188,16 @@ class SqliteStore:
     def queue(self) -> SqliteAdviceQueue:
         return SqliteAdviceQueue(self.path)
 
+    def drain_alone(self, url: str) -> None:
+        """``voucher queue drain`` on the file, as an operator runs it: no recovery."""
+        command = [sys.executable, "-m", "voucher_adapters.cli", "queue", "drain"]
+        command += ["--db", str(self.path), "--url", url, "--username", DEMO_CLIENT_ID]
+        command += ["--password", "x", "--timeout", "2"]
+        done = subprocess.run(
+            command, check=False, cwd=ROOT, capture_output=True, text=True, timeout=WAIT
+        )
+        assert done.returncode == 0, done.stdout + done.stderr
+
 
 @dataclass(frozen=True)
 class PostgresStore:
@@ -204,6 +217,19 @@ class PostgresStore:
 
     def queue(self) -> PostgresAdviceQueue:
         return PostgresAdviceQueue(self.dsn, schema=self.schema, pool_size=1)
+
+    def drain_alone(self, url: str) -> None:
+        """What ``voucher queue drain`` does (the command reads the default schema only, so
+        it is called here as the command calls it): no recovery."""
+        wanted = Settings(
+            dsn=self.dsn,
+            schema=self.schema,
+            url=url,
+            auth=BasicAuth(DEMO_CLIENT_ID, "x"),
+            driver=DriverSettings(policy=RetryPolicy(timeout=2.0)),
+        )
+        with build(wanted) as app:
+            assert app.driver.drain(timeout=WAIT)
 
 
 Store = SqliteStore | PostgresStore
@@ -321,13 +347,21 @@ class Shop:
     """A simulator over HTTP, a store, and the workers that sell through them."""
 
     def __init__(
-        self, tmp_path: Path, store: Store, seed: int, sales: int, *, asyncio: bool = False
+        self,
+        tmp_path: Path,
+        store: Store,
+        seed: int,
+        sales: int,
+        *,
+        asyncio: bool = False,
+        together: bool = False,
     ) -> None:
         self.tmp_path = tmp_path
         self.store = store
         self.seed = seed
         self.sales = sales
         self.asyncio = asyncio
+        self.together = together  # the workers commit a state change with its advice
         self.switch = SwitchSimulator(PROVIDERS, seed=seed)
         self.recorder = Recorder(create_app(self.switch, pump_interval=0.05), self.switch)
         self.server = RunningServer(self.recorder)
@@ -352,6 +386,8 @@ class Shop:
             mode = f"async-{mode}"
         argv = [*self.store.argv(), self.url, mode, "--seed", str(self.seed)]
         argv += ["--concurrency", "6"]
+        if self.together:
+            argv.append("--together")
         # Never fewer than a few sales, so that a kill point is reached before the work ends.
         count = max(self.left, MIN_SALES) if count is None else count
         start = self.tally.next_sale if start is None else start
@@ -432,8 +468,8 @@ class Shop:
 def open_shop(tmp_path: Path, store: Store) -> Iterator[Callable[..., Shop]]:
     shops: list[Shop] = []
 
-    def opened(seed: int, sales: int, *, asyncio: bool = False) -> Shop:
-        shop = Shop(tmp_path, store, seed, sales, asyncio=asyncio)
+    def opened(seed: int, sales: int, *, asyncio: bool = False, together: bool = False) -> Shop:
+        shop = Shop(tmp_path, store, seed, sales, asyncio=asyncio, together=together)
         shop.server.__enter__()
         shop.url = shop.server.url
         shops.append(shop)
@@ -727,3 +763,60 @@ def test_sales_a_killed_till_left_in_flight_end_without_their_host(
         Operation.RETRY,
         Operation.REVERSE,
     ]
+
+
+def confirmations_received(shop: Shop, sale_id: str) -> list[Received]:
+    return [
+        r
+        for r in shop.recorder.received
+        if r.operation is Operation.CONFIRM and r.request_id == sale_id and r.final
+    ]
+
+
+def state_in_the_journal(shop: Shop, sale_id: str) -> State:
+    with shop.store.journal() as journal:
+        entry = journal.get(sale_id)
+    assert entry is not None, sale_id
+    return entry.transaction.state
+
+
+@pytest.mark.parametrize("asyncio", [False, True], ids=["sync", "asyncio"])
+def test_a_till_killed_right_after_a_sale_owed_its_confirmation_leaves_it_in_the_queue(
+    open_shop: Callable[..., Shop], asyncio: bool
+) -> None:
+    """With the journal and the queue written in one commit (as the composition root wires
+    them on one database), a till killed the moment a sale paid up front moved to CONFIRMING,
+    before its confirmation went out, left the confirmation in the queue: ``voucher queue
+    drain`` alone, with no recovery, delivers it and the sale ends DONE. Written one after the
+    other (stores in separate databases), a till killed between the two leaves the queue
+    empty and the sale CONFIRMING: drain finds nothing, and recovery queues and sends it."""
+    seed = 505
+    first, second = [
+        number
+        for number in range(1000)
+        if Sale(seed, number).product == "DUAL1" and Sale(seed, number).up_front
+    ][:2]
+    shop = open_shop(seed=seed, sales=0, asyncio=asyncio, together=True)
+    shop.kills_itself("sell", "enqueued:1", start=first, count=1)
+    together = Sale(seed, first).id
+    assert state_in_the_journal(shop, together) is State.CONFIRMING
+    assert not confirmations_received(shop, together)
+    shop.store.drain_alone(shop.url)
+    assert state_in_the_journal(shop, together) is State.DONE
+    assert len(confirmations_received(shop, together)) == 1
+
+    shop.together = False
+    shop.kills_itself("sell", "journaled:2", start=second, count=1)
+    apart = Sale(seed, second).id
+    assert state_in_the_journal(shop, apart) is State.CONFIRMING
+    shop.store.drain_alone(shop.url)
+    assert state_in_the_journal(shop, apart) is State.CONFIRMING
+    assert not confirmations_received(shop, apart)
+    the_queue_is_empty(shop)
+    shop.recovers()
+    assert state_in_the_journal(shop, apart) is State.DONE
+    assert len(confirmations_received(shop, apart)) == 1
+
+    shop.heals_and_settles()
+    shop.close()
+    check_every_invariant(shop)

@@ -260,3 +260,14 @@ def test_a_conflict_is_reported_with_what_to_ask_the_switch() -> None:
     assert "VOUCHER_ALREADY_CONFIRMED" in finding.happened
     assert "reverse it" in finding.action
     assert finding.as_json()["issue"] == "conflict"
+
+
+def test_recovery_logs_each_sale_it_resumes_with_the_sale_id(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    till = Till()
+    tx = till.driver.sell(till.request())  # type: ignore[arg-type]
+    caplog.set_level("INFO", logger="voucher_core.driver")
+    till.restart().recover()
+    [line] = [record for record in caplog.records if getattr(record, "sale_id", None) == tx.id]
+    assert line.getMessage() == f"recovery resumes sale {tx.id} in PROVISIONED"

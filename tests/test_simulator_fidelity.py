@@ -271,3 +271,10 @@ def test_over_http_a_number_for_the_currency_is_read_and_a_bogus_tender_refused(
     advice["tenders"][0]["tenderType"] = "BITCOIN"
     error(pos.confirm(advice), 400, "FORMAT_ERROR")
     pos.close()
+
+
+def test_a_string_where_a_number_belongs_is_not_coerced(sim: SwitchSimulator) -> None:
+    body = provision_body(USER)
+    body["amounts"] = {"requestAmount": {"amount": "1000", "currency": "710"}}
+    (problem,) = format_errors(send(sim, Operation.PROVISION, body))
+    assert problem["field"] == "amounts.requestAmount.amount"

@@ -8,6 +8,11 @@ request, a background forwarder. Closing the application closes them in order: t
 forwarder stops first, then the transport, the queue, and last the journal, whose owner claim
 goes with it.
 
+A durable journal and its queue always share one database here (one SQLite file, one
+PostgreSQL schema), so the driver is also handed the pair as a
+:class:`~voucher_core.ports.JournalQueue`: a state change and the advice it queues are one
+commit, and the queue alone shows every advice owed.
+
 Every application whose journal is durable claims the journal's owner for this process when
 it is built, before anything is sold or resumed, so that a second live process (another
 till under the same name, or a ``voucher recover`` run while the host is up) is refused with
@@ -47,9 +52,11 @@ from voucher_core.drivers.shared import DriverSettings, Trace
 from voucher_core.ports import (
     AdviceQueue,
     AsyncAdviceQueue,
+    AsyncJournalQueue,
     AsyncTransactionJournal,
     AsyncTransport,
     Clock,
+    JournalQueue,
     ParkedAdvice,
     QueuedAdvice,
     TransactionJournal,
@@ -279,7 +286,12 @@ class Application:
         queue are not. Returns it (``recover()`` is the caller's next step)."""
         old = self.driver
         self.driver = Driver(
-            old.transport, old.queue, clock=old.clock, settings=old.settings, journal=old.journal
+            old.transport,
+            old.queue,
+            clock=old.clock,
+            settings=old.settings,
+            journal=old.journal,
+            journal_queue=old.journal_queue,
         )
         return self.driver
 
@@ -336,7 +348,12 @@ class AsyncApplication:
         """As :meth:`Application.restart`."""
         old = self.driver
         self.driver = AsyncDriver(
-            old.transport, old.queue, clock=old.clock, settings=old.settings, journal=old.journal
+            old.transport,
+            old.queue,
+            clock=old.clock,
+            settings=old.settings,
+            journal=old.journal,
+            journal_queue=old.journal_queue,
         )
         return self.driver
 
@@ -384,7 +401,7 @@ def build(settings: Settings) -> Application:
     """Wire a sync driver as ``settings`` say. Close the application when done."""
     closers = _Closers()
     try:
-        journal, queue = _open_stores(settings, closers)
+        journal, queue, together = _open_stores(settings, closers)
         transport = _transport(settings, closers)
         driver = Driver(
             transport,
@@ -392,6 +409,7 @@ def build(settings: Settings) -> Application:
             clock=settings.clock if settings.clock is not None else SystemClock(),
             settings=_driver_settings(settings),
             journal=journal,
+            journal_queue=together,
         )
     except BaseException:
         closers.close()
@@ -401,13 +419,14 @@ def build(settings: Settings) -> Application:
 
 def _open_stores(
     settings: Settings, closers: _Closers
-) -> tuple[TransactionJournal | None, LocalQueue]:
+) -> tuple[TransactionJournal | None, LocalQueue, JournalQueue | None]:
     if not settings.durable:
-        return (InMemoryJournal() if settings.memory_journal else None), InMemoryAdviceQueue()
-    journal, queue = _open_durable(settings, closers)
+        memory = InMemoryJournal() if settings.memory_journal else None
+        return memory, InMemoryAdviceQueue(), None
+    journal, queue, together = _open_durable(settings, closers)
     if settings.claim:
         journal.claim()
-    return journal, queue
+    return journal, queue, together
 
 
 @contextmanager
@@ -422,7 +441,7 @@ def open_stores(
         raise SettingsError("open_stores() needs a db or a dsn")
     closers = _Closers()
     try:
-        journal, queue = _open_durable(settings, closers, read_only=read_only)
+        journal, queue, _ = _open_durable(settings, closers, read_only=read_only)
         yield queue, journal
     finally:
         closers.close()
@@ -430,15 +449,16 @@ def open_stores(
 
 def _open_durable(
     settings: Settings, closers: _Closers, *, read_only: bool = False
-) -> tuple[DurableJournal, OperatorQueue]:
+) -> tuple[DurableJournal, OperatorQueue, JournalQueue]:
     """The durable journal and queue of ``settings`` (a SQLite file or PostgreSQL), each
-    registered with ``closers``; no claim is taken here."""
+    registered with ``closers``, and the two as one :class:`JournalQueue`; no claim is
+    taken here."""
     journal: DurableJournal
-    queue: OperatorQueue
     if settings.dsn is not None:
         from voucher_adapters.stores.postgres import (  # noqa: PLC0415  (an optional extra)
             PostgresAdviceQueue,
             PostgresJournal,
+            PostgresJournalQueue,
             migrate,
         )
 
@@ -454,20 +474,25 @@ def _open_durable(
             claim_dsn=settings.claim_dsn,
         )
         closers.add(journal.close)
-        queue = PostgresAdviceQueue(
+        pg_queue = PostgresAdviceQueue(
             settings.dsn, schema=schema, pool_size=pool_size, pooling=pooling
         )
-        closers.add(queue.close)
-        return journal, queue
+        closers.add(pg_queue.close)
+        return journal, pg_queue, PostgresJournalQueue(journal, pg_queue)
     _check_db(settings)
-    from voucher_adapters.stores.sqlite import SqliteAdviceQueue, SqliteJournal  # noqa: PLC0415
+    from voucher_adapters.stores.sqlite import (  # noqa: PLC0415
+        SqliteAdviceQueue,
+        SqliteJournal,
+        SqliteJournalQueue,
+    )
 
     path = settings.db if settings.db is not None else DEFAULT_DB
-    journal = SqliteJournal(path, owner=settings.owner, read_only=read_only)
-    closers.add(journal.close)
-    queue = SqliteAdviceQueue(path, read_only=read_only)
-    closers.add(queue.close)
-    return journal, queue
+    sqlite_journal = SqliteJournal(path, owner=settings.owner, read_only=read_only)
+    closers.add(sqlite_journal.close)
+    # One connection for both: the pair commits together, on one lock.
+    sqlite_queue = SqliteAdviceQueue(path, database=sqlite_journal.database)
+    closers.add(sqlite_queue.close)
+    return sqlite_journal, sqlite_queue, SqliteJournalQueue(sqlite_journal, sqlite_queue)
 
 
 def _transport(settings: Settings, closers: _Closers) -> Transport:
@@ -493,8 +518,8 @@ async def build_async(settings: Settings) -> AsyncApplication:
     """Wire an asyncio driver as ``settings`` say. Await ``aclose()`` when done."""
     closers = _Closers()
     try:
-        journal, queue = await _open_async_stores(settings, closers)
-        return _async_application(settings, journal, queue, closers)
+        journal, queue, together = await _open_async_stores(settings, closers)
+        return _async_application(settings, journal, queue, closers, together)
     except BaseException:
         await closers.aclose()
         raise
@@ -506,7 +531,7 @@ def build_async_in_memory(settings: Settings) -> AsyncApplication:
     if settings.durable:
         raise SettingsError("build_async_in_memory() takes no db or dsn: use build_async()")
     journal, queue = _async_memory_stores(settings)
-    return _async_application(settings, journal, queue, _Closers())
+    return _async_application(settings, journal, queue, _Closers(), None)
 
 
 def _async_application(
@@ -514,6 +539,7 @@ def _async_application(
     journal: AsyncTransactionJournal | None,
     queue: AsyncLocalQueue,
     closers: _Closers,
+    together: AsyncJournalQueue | None,
 ) -> AsyncApplication:
     driver = AsyncDriver(
         _async_transport(settings, closers),
@@ -521,17 +547,19 @@ def _async_application(
         clock=settings.clock if settings.clock is not None else SystemClock(),
         settings=_driver_settings(settings),
         journal=journal,
+        journal_queue=together,
     )
     return AsyncApplication(settings, driver, queue, journal, closers)
 
 
 async def _open_async_stores(
     settings: Settings, closers: _Closers
-) -> tuple[AsyncTransactionJournal | None, AsyncLocalQueue]:
+) -> tuple[AsyncTransactionJournal | None, AsyncLocalQueue, AsyncJournalQueue | None]:
     if settings.dsn is not None:
         from voucher_adapters.stores.postgres import (  # noqa: PLC0415  (an optional extra)
             AsyncPostgresAdviceQueue,
             AsyncPostgresJournal,
+            AsyncPostgresJournalQueue,
             migrate,
         )
 
@@ -553,11 +581,12 @@ async def _open_async_stores(
         closers.add(pg_queue.aclose)
         if settings.claim:
             await asyncio.to_thread(pg_journal.sync.claim)
-        return pg_journal, pg_queue
+        return pg_journal, pg_queue, AsyncPostgresJournalQueue(pg_journal, pg_queue)
     if settings.db is not None:
         from voucher_adapters.stores.sqlite import (  # noqa: PLC0415
             AsyncSqliteAdviceQueue,
             AsyncSqliteJournal,
+            AsyncSqliteJournalQueue,
         )
 
         _check_db(settings)
@@ -566,12 +595,15 @@ async def _open_async_stores(
             AsyncSqliteJournal, path, commit_on=commit_on, owner=settings.owner
         )
         closers.add(journal.aclose)
-        queue = await asyncio.to_thread(AsyncSqliteAdviceQueue, path, commit_on=commit_on)
+        # The journal's connection and group commit for both: the pair commits together, and
+        # queue calls join the journal's commits.
+        queue = AsyncSqliteAdviceQueue(path, journal=journal)
         closers.add(queue.aclose)
         if settings.claim:
             journal.sync.claim()  # a non-blocking lock on a local file
-        return journal, queue
-    return _async_memory_stores(settings)
+        return journal, queue, AsyncSqliteJournalQueue(journal, queue)
+    journal_in_memory, queue_in_memory = _async_memory_stores(settings)
+    return journal_in_memory, queue_in_memory, None
 
 
 def _async_memory_stores(

@@ -29,6 +29,15 @@ TransactionJournal
     the wall-clock time (seconds since the epoch) by which the host must decide on a
     PROVISIONED sale, kept so the limit survives a restart.
 
+JournalQueue
+    A journal and an advice queue that live in one database, written together: a state
+    change and the advice it queues (or the settling of an advice and the state change its
+    reply caused) commit in one transaction, or neither does. So the queue alone always
+    shows every advice owed, with no window where only the journal knows of one. It is
+    optional: a driver handed one uses it for those pairs of writes, and without it writes
+    the journal first and the queue second, as for stores in separate databases (recovery
+    then queues an advice the journal owes again).
+
 Clock
     Wall time for message timestamps, monotonic time for deadlines and backoff, and sleeping.
     The core never reads one; drivers are handed one.
@@ -59,10 +68,12 @@ from voucher_core.wire import WireFormatError, from_json
 __all__ = [
     "AdviceQueue",
     "AsyncAdviceQueue",
+    "AsyncJournalQueue",
     "AsyncTransactionJournal",
     "AsyncTransport",
     "Clock",
     "JournalEntry",
+    "JournalQueue",
     "LookupQuery",
     "LookupReply",
     "Operation",
@@ -286,6 +297,40 @@ class AsyncTransactionJournal(Protocol):
     async def unfinished(self) -> Sequence[JournalEntry]: ...
 
     async def entries(self) -> Sequence[JournalEntry]: ...
+
+
+class JournalQueue(Protocol):
+    """The journal and the queue of one database, written in one commit (see the module)."""
+
+    def record_and_enqueue(
+        self, tx: Transaction, advice: TenderAdvice | BasicReversal, *, due: float, take: bool
+    ) -> QueuedAdvice | None:
+        """``record(tx)`` and ``enqueue(advice, due=due, take=take)`` in one commit; returns
+        what ``enqueue`` returns. If it raises, neither is stored."""
+        ...
+
+    def record_and_settle(
+        self, tx: Transaction, advice_id: str, *, park_reason: str | None = None
+    ) -> None:
+        """``record(tx)`` and the final settling of an advice in one commit: acknowledged
+        (removed), or parked with ``park_reason``. A settle fenced off because another
+        holder took the advice over changes nothing in the queue, and the record still
+        stands. If it raises, neither is stored."""
+        ...
+
+
+class AsyncJournalQueue(Protocol):
+    async def record_and_enqueue(
+        self, tx: Transaction, advice: TenderAdvice | BasicReversal, *, due: float, take: bool
+    ) -> QueuedAdvice | None:
+        """As :meth:`JournalQueue.record_and_enqueue`."""
+        ...
+
+    async def record_and_settle(
+        self, tx: Transaction, advice_id: str, *, park_reason: str | None = None
+    ) -> None:
+        """As :meth:`JournalQueue.record_and_settle`."""
+        ...
 
 
 class Clock(Protocol):

@@ -24,6 +24,7 @@ from voucher_core.messages import BasicReversal, ProvisionRequest, Tender, Tende
 from voucher_core.policy import ProviderProfile
 from voucher_core.ports import (
     AsyncAdviceQueue,
+    AsyncJournalQueue,
     AsyncTransactionJournal,
     AsyncTransport,
     Clock,
@@ -54,6 +55,13 @@ class AsyncDriver:
     request left, and a sale that recovery resumes in flight, has no host any more to be told
     its outcome: a voucher it gets is reversed (dual messaging) or flagged for reconciliation
     with its reference (single messaging), never handed over in silence.
+
+    With a ``journal_queue`` (the ``journal`` and ``queue`` of one database, written
+    together), a state change that queues an advice commits with the advice, and the
+    settling of an advice with the state change its reply caused: the queue alone then shows
+    every advice owed. Without one, the journal is written first and the queue second, and
+    an advice the journal owes but the queue lost to a crash between the two is queued again
+    by :meth:`recover` (or by the next :meth:`forward`, after a failed enqueue).
     """
 
     def __init__(
@@ -64,12 +72,16 @@ class AsyncDriver:
         clock: Clock,
         settings: DriverSettings | None = None,
         journal: AsyncTransactionJournal | None = None,
+        journal_queue: AsyncJournalQueue | None = None,
     ) -> None:
+        if journal_queue is not None and journal is None:
+            raise InvalidArgument("a journal_queue is the journal's and the queue's: pass both")
         self.transport = transport
         self.queue = queue
         self.clock = clock
         self.settings = settings if settings is not None else DriverSettings()
         self.journal = journal
+        self.journal_queue = journal_queue
         self.ledger = Ledger(self.settings)
 
     # -- the host's calls -----------------------------------------------------------------------
@@ -232,7 +244,6 @@ class AsyncDriver:
                 await self._save(tx)
                 reply = await transport.retry(command.request, timeout=timeout)
             elif isinstance(command, QueueAdvice):
-                await self._save(tx)
                 await self._queue(tx, command)
                 return
             else:
@@ -249,12 +260,15 @@ class AsyncDriver:
         try:
             await self.journal.record(tx, decision_deadline=decision_deadline)
         except Exception:
-            # Stop here: the journal still holds the last state it took, the transaction goes
-            # back to it, and recovery carries the sale on from there.
-            tx.roll_back()
-            self.ledger.forget(tx)
+            self._not_journaled(tx)
             raise
         tx.checkpoint()
+
+    def _not_journaled(self, tx: Transaction) -> None:
+        # Stop here: the journal still holds the last state it took, the transaction goes back
+        # to it, and recovery carries the sale on from there.
+        tx.roll_back()
+        self.ledger.forget(tx)
 
     async def _abandoned(self, tx: Transaction) -> None:
         """``sell()`` failed: its host tells the customer so. If the request may have left
@@ -286,6 +300,7 @@ class AsyncDriver:
         return self.clock.now().timestamp() + self.settings.decision.limit
 
     async def _queue(self, tx: Transaction, command: QueueAdvice) -> None:
+        """Journal ``tx`` with the advice it owes, queue the advice and try it once."""
         if isinstance(command.advice, BasicReversal):
             log.info(
                 "sale %s: reversal %s queued (%s)",
@@ -294,18 +309,28 @@ class AsyncDriver:
                 command.advice.reversal_reason,
                 extra=sale(tx.id),
             )
+        # Stored already leased to this driver: it goes out now, and no forwarder sends it at
+        # the same time.
         now = self.clock.monotonic()
-        try:
-            # Stored already leased to this driver: it goes out now, and no forwarder sends it
-            # at the same time.
-            taken = await self.queue.enqueue(command.advice, due=now, take=True)
-        except Exception:
-            if self.journal is None:
+        together = self.journal_queue
+        if together is not None:
+            try:
+                taken = await together.record_and_enqueue(tx, command.advice, due=now, take=True)
+            except Exception:
+                self._not_journaled(tx)
                 raise
-            # The journal already holds the advice: the outcome stands, and the next
-            # forward() (or recovery) queues it again.
-            self.ledger.unqueued.add(tx.id)
-            return
+            tx.checkpoint()
+        else:
+            await self._save(tx)
+            try:
+                taken = await self.queue.enqueue(command.advice, due=now, take=True)
+            except Exception:
+                if self.journal is None:
+                    raise
+                # The journal already holds the advice: the outcome stands, and the next
+                # forward() (or recovery) queues it again.
+                self.ledger.unqueued.add(tx.id)
+                return
         self.ledger.queued(tx, command)
         if taken is None:  # someone else holds it (a forwarder), and sends it
             return
@@ -342,13 +367,27 @@ class AsyncDriver:
         else:
             reply = await self.transport.reverse(advice, timeout=timeout)
         self.ledger.trace(AdviceSettled(queued.request_id, queued.id, queued.kind, reply))
+        outcome = disposition(queued, reply, self.clock.monotonic(), self.settings)
         if not isinstance(reply, RepeatLater):
             tx = await self._sale_of(queued.request_id)
             if tx is not None and not tx.terminal:
                 tx.advice_replied(reply)
                 self.ledger.moved(tx)
-                await self._save(tx)
-        outcome = disposition(queued, reply, self.clock.monotonic(), self.settings)
+                together = self.journal_queue
+                if together is None:
+                    await self._save(tx)
+                else:
+                    # A final reply: the advice leaves the queue (or is parked) in the commit
+                    # that journals what it did to the sale.
+                    try:
+                        await together.record_and_settle(
+                            tx, queued.id, park_reason=outcome.park_reason
+                        )
+                    except Exception:
+                        self._not_journaled(tx)
+                        raise
+                    tx.checkpoint()
+                    return
         if outcome.acknowledge:
             await self.queue.acknowledge(queued.id)
         elif outcome.park_reason is not None:

@@ -22,6 +22,7 @@ from voucher_core.policy import ProviderProfile
 from voucher_core.ports import (
     AdviceQueue,
     Clock,
+    JournalQueue,
     LookupQuery,
     LookupReply,
     QueuedAdvice,
@@ -51,6 +52,13 @@ class Driver:
     request left, and a sale that recovery resumes in flight, has no host any more to be told
     its outcome: a voucher it gets is reversed (dual messaging) or flagged for reconciliation
     with its reference (single messaging), never handed over in silence.
+
+    With a ``journal_queue`` (the ``journal`` and ``queue`` of one database, written
+    together), a state change that queues an advice commits with the advice, and the
+    settling of an advice with the state change its reply caused: the queue alone then shows
+    every advice owed. Without one, the journal is written first and the queue second, and
+    an advice the journal owes but the queue lost to a crash between the two is queued again
+    by :meth:`recover` (or by the next :meth:`forward`, after a failed enqueue).
     """
 
     def __init__(
@@ -61,12 +69,16 @@ class Driver:
         clock: Clock,
         settings: DriverSettings | None = None,
         journal: TransactionJournal | None = None,
+        journal_queue: JournalQueue | None = None,
     ) -> None:
+        if journal_queue is not None and journal is None:
+            raise InvalidArgument("a journal_queue is the journal's and the queue's: pass both")
         self.transport = transport
         self.queue = queue
         self.clock = clock
         self.settings = settings if settings is not None else DriverSettings()
         self.journal = journal
+        self.journal_queue = journal_queue
         self.ledger = Ledger(self.settings)
 
     # -- the host's calls -----------------------------------------------------------------------
@@ -229,7 +241,6 @@ class Driver:
                 self._save(tx)
                 reply = transport.retry(command.request, timeout=timeout)
             elif isinstance(command, QueueAdvice):
-                self._save(tx)
                 self._queue(tx, command)
                 return
             else:
@@ -246,12 +257,15 @@ class Driver:
         try:
             self.journal.record(tx, decision_deadline=decision_deadline)
         except Exception:
-            # Stop here: the journal still holds the last state it took, the transaction goes
-            # back to it, and recovery carries the sale on from there.
-            tx.roll_back()
-            self.ledger.forget(tx)
+            self._not_journaled(tx)
             raise
         tx.checkpoint()
+
+    def _not_journaled(self, tx: Transaction) -> None:
+        # Stop here: the journal still holds the last state it took, the transaction goes back
+        # to it, and recovery carries the sale on from there.
+        tx.roll_back()
+        self.ledger.forget(tx)
 
     def _abandoned(self, tx: Transaction) -> None:
         """``sell()`` failed: its host tells the customer so. If the request may have left
@@ -283,6 +297,7 @@ class Driver:
         return self.clock.now().timestamp() + self.settings.decision.limit
 
     def _queue(self, tx: Transaction, command: QueueAdvice) -> None:
+        """Journal ``tx`` with the advice it owes, queue the advice and try it once."""
         if isinstance(command.advice, BasicReversal):
             log.info(
                 "sale %s: reversal %s queued (%s)",
@@ -291,18 +306,28 @@ class Driver:
                 command.advice.reversal_reason,
                 extra=sale(tx.id),
             )
+        # Stored already leased to this driver: it goes out now, and no forwarder sends it at
+        # the same time.
         now = self.clock.monotonic()
-        try:
-            # Stored already leased to this driver: it goes out now, and no forwarder sends it
-            # at the same time.
-            taken = self.queue.enqueue(command.advice, due=now, take=True)
-        except Exception:
-            if self.journal is None:
+        together = self.journal_queue
+        if together is not None:
+            try:
+                taken = together.record_and_enqueue(tx, command.advice, due=now, take=True)
+            except Exception:
+                self._not_journaled(tx)
                 raise
-            # The journal already holds the advice: the outcome stands, and the next
-            # forward() (or recovery) queues it again.
-            self.ledger.unqueued.add(tx.id)
-            return
+            tx.checkpoint()
+        else:
+            self._save(tx)
+            try:
+                taken = self.queue.enqueue(command.advice, due=now, take=True)
+            except Exception:
+                if self.journal is None:
+                    raise
+                # The journal already holds the advice: the outcome stands, and the next
+                # forward() (or recovery) queues it again.
+                self.ledger.unqueued.add(tx.id)
+                return
         self.ledger.queued(tx, command)
         if taken is None:  # someone else holds it (a forwarder), and sends it
             return
@@ -339,13 +364,25 @@ class Driver:
         else:
             reply = self.transport.reverse(advice, timeout=timeout)
         self.ledger.trace(AdviceSettled(queued.request_id, queued.id, queued.kind, reply))
+        outcome = disposition(queued, reply, self.clock.monotonic(), self.settings)
         if not isinstance(reply, RepeatLater):
             tx = self._sale_of(queued.request_id)
             if tx is not None and not tx.terminal:
                 tx.advice_replied(reply)
                 self.ledger.moved(tx)
-                self._save(tx)
-        outcome = disposition(queued, reply, self.clock.monotonic(), self.settings)
+                together = self.journal_queue
+                if together is None:
+                    self._save(tx)
+                else:
+                    # A final reply: the advice leaves the queue (or is parked) in the commit
+                    # that journals what it did to the sale.
+                    try:
+                        together.record_and_settle(tx, queued.id, park_reason=outcome.park_reason)
+                    except Exception:
+                        self._not_journaled(tx)
+                        raise
+                    tx.checkpoint()
+                    return
         if outcome.acknowledge:
             self.queue.acknowledge(queued.id)
         elif outcome.park_reason is not None:

@@ -15,6 +15,7 @@ from __future__ import annotations
 import logging
 import math
 import threading
+from typing import Any
 
 from voucher_adapters.errors import StorageError
 from voucher_adapters.stores.damage import DamagedEntry, DamageLog
@@ -32,6 +33,15 @@ __all__ = ["JournalPlans", "PostgresJournal"]
 log = logging.getLogger("voucher_core.postgres")
 
 _COLUMNS = "id, snapshot, decision_deadline"
+_UPSERT = (
+    "INSERT INTO {{s}}.journal (id, state, terminal, reconciliation, snapshot, "
+    "decision_deadline, owner) VALUES ({values}) "
+    "ON CONFLICT (id) DO UPDATE SET "
+    "state = EXCLUDED.state, terminal = EXCLUDED.terminal, "
+    "reconciliation = EXCLUDED.reconciliation, snapshot = EXCLUDED.snapshot, "
+    "decision_deadline = EXCLUDED.decision_deadline, owner = EXCLUDED.owner, "
+    "recorded_at = now()"
+)
 JournalRow = tuple[str, str, bool, bool, str, float | None, str | None]
 # The queued advices, leased by anyone, of the sales an owner recorded.
 _LEASED_OF_OWNER = (
@@ -63,15 +73,16 @@ class JournalPlans:
 
     @staticmethod
     def record(row: JournalRow) -> Plan[None]:
-        yield (
-            "INSERT INTO {s}.journal (id, state, terminal, reconciliation, snapshot, "
-            "decision_deadline, owner) VALUES (%s, %s, %s, %s, %s, %s, %s) "
-            "ON CONFLICT (id) DO UPDATE SET "
-            "state = EXCLUDED.state, terminal = EXCLUDED.terminal, "
-            "reconciliation = EXCLUDED.reconciliation, snapshot = EXCLUDED.snapshot, "
-            "decision_deadline = EXCLUDED.decision_deadline, owner = EXCLUDED.owner, "
-            "recorded_at = now()",
-            row,
+        yield _UPSERT.format(values="%s, %s, %s, %s, %s, %s, %s"), row
+
+    @staticmethod
+    def recorded(row: JournalRow) -> tuple[str, dict[str, Any]]:
+        """The record as a data-modifying ``WITH`` clause and its parameters, to run as part
+        of another statement (an advice's, so that both commit together)."""
+        names = [f"j{n}" for n in range(len(row))]
+        values = ", ".join(f"%({name})s" for name in names)
+        return f"WITH recorded AS ({_UPSERT.format(values=values)}) ", dict(
+            zip(names, row, strict=True)
         )
 
     @staticmethod

@@ -60,6 +60,8 @@ def _decode(kind: str, body: bytes) -> TenderAdvice | BasicReversal:
 AdviceRow = tuple[str, str, str, bytes, float]
 Taken = tuple[list[QueuedAdvice], dict[str, int]]  # the advices taken, and their lease tokens
 Holder = tuple[str | None, int] | None  # who holds a row this queue may not change
+# A ``WITH`` clause to run in the same statement, and its named parameters.
+With = tuple[str, dict[str, Any]] | None
 
 
 def row(advice: TenderAdvice | BasicReversal, due: float) -> AdviceRow:
@@ -190,18 +192,31 @@ class AdvicePlans:
         yield sql, [list(column) for column in zip(*rows, strict=True)]
 
     def store_leased(
-        self, rows: list[AdviceRow], known: TenderAdvice | BasicReversal
+        self, rows: list[AdviceRow], known: TenderAdvice | BasicReversal, *, with_: With = None
     ) -> Plan[Taken | None]:
         """Store the advice already leased to this holder, in one idempotent statement (it
-        runs in autocommit); None if it was queued before (then :meth:`take_due` it)."""
+        runs in autocommit); None if it was queued before (then :meth:`take_due` it).
+        ``with_``: a data-modifying ``WITH`` clause and its parameters, made part of that
+        statement (a journal record, so that both commit together)."""
         yield from self.time.sync()
         [(advice_id, kind, request_id, body, due)] = rows
         due = self.time.to_server(due)
+        prefix, params = with_ if with_ is not None else ("", {})
         _, inserted = yield (
-            "INSERT INTO {s}.advice (id, kind, request_id, body, due, attempts, lease_owner, "
-            "leased_at, lease_until, lease_token) VALUES (%s, %s, %s, %s, %s, 1, %s, %s, %s, 1) "
+            f"{prefix}INSERT INTO {{s}}.advice (id, kind, request_id, body, due, attempts, "
+            "lease_owner, leased_at, lease_until, lease_token) VALUES (%(a_id)s, %(a_kind)s, "
+            "%(a_request)s, %(a_body)s, %(a_due)s, 1, %(a_holder)s, %(a_due)s, %(a_until)s, 1) "
             "ON CONFLICT (id) DO NOTHING RETURNING lease_token",
-            (advice_id, kind, request_id, body, due, self.fence.holder, due, due + self.lease),
+            {
+                **params,
+                "a_id": advice_id,
+                "a_kind": kind,
+                "a_request": request_id,
+                "a_body": body,
+                "a_due": due,
+                "a_holder": self.fence.holder,
+                "a_until": due + self.lease,
+            },
         )
         if not inserted:
             return None
@@ -252,13 +267,18 @@ class AdvicePlans:
         )
         return taken, dict(tokens)
 
-    def settle(self, advice_id: str, change: str, **values: Any) -> Plan[Holder]:
+    def settle(
+        self, advice_id: str, change: str, *, with_: With = None, **values: Any
+    ) -> Plan[Holder]:
         """``change`` (DELETE or UPDATE ... SET ...) the queued row if this holder may; else
-        return who holds it (None when there is no queued row to change)."""
+        return who holds it (None when there is no queued row to change). ``with_`` as for
+        :meth:`store_leased`: it is carried out whether or not the row may be changed."""
         token = self.fence.token(advice_id)
-        params = {**values, "id": advice_id, "holder": self.fence.holder, "token": token}
+        prefix, extra = with_ if with_ is not None else ("", {})
+        params = {**extra, **values, "id": advice_id, "holder": self.fence.holder, "token": token}
         fence = _FENCE_TOKEN if token is not None else _FENCE_NONE
-        count, _ = yield f"{change} WHERE id = %(id)s AND state = 'queued'{fence}", params
+        sql = f"{prefix}{change} WHERE id = %(id)s AND state = 'queued'{fence}"
+        count, _ = yield sql, params
         if count == 1:
             return None
         _, holders = yield (
@@ -268,8 +288,8 @@ class AdvicePlans:
         )
         return (holders[0][0], holders[0][1]) if holders else None
 
-    def acknowledge(self, advice_id: str) -> Plan[Holder]:
-        return self.settle(advice_id, "DELETE FROM {s}.advice")
+    def acknowledge(self, advice_id: str, *, with_: With = None) -> Plan[Holder]:
+        return self.settle(advice_id, "DELETE FROM {s}.advice", with_=with_)
 
     def repeat_later(self, advice_id: str, due: float) -> Plan[Holder]:
         finite("due", due)
@@ -277,9 +297,9 @@ class AdvicePlans:
         change = f"UPDATE {{s}}.advice SET due = %(due)s, {_FREE}"
         return (yield from self.settle(advice_id, change, due=self.time.to_server(due)))
 
-    def park(self, advice_id: str, reason: str) -> Plan[Holder]:
+    def park(self, advice_id: str, reason: str, *, with_: With = None) -> Plan[Holder]:
         change = f"UPDATE {{s}}.advice SET state = 'parked', park_reason = %(reason)s, {_FREE}"
-        return self.settle(advice_id, change, reason=reason)
+        return self.settle(advice_id, change, with_=with_, reason=reason)
 
     @staticmethod
     def release(advice_ids: list[str]) -> Plan[list[str]]:

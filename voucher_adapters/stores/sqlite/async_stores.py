@@ -43,7 +43,13 @@ def _committer(database: Database, commit_on: str) -> GroupCommitter | LoopCommi
 
 
 class AsyncSqliteAdviceQueue:
-    """:class:`~voucher_core.ports.AsyncAdviceQueue` on a SQLite file."""
+    """:class:`~voucher_core.ports.AsyncAdviceQueue` on a SQLite file.
+
+    ``journal``: the journal of the same file, whose connection and commits this queue then
+    shares (so one commit holds journal records and queue changes alike, and the pair can
+    be written together: :class:`~voucher_adapters.stores.sqlite.AsyncSqliteJournalQueue`);
+    closing them is left to the journal.
+    """
 
     def __init__(
         self,
@@ -55,6 +61,7 @@ class AsyncSqliteAdviceQueue:
         busy_timeout: float = 5.0,
         horizon: float = 3600.0,
         commit_on: Literal["thread", "loop"] = "thread",
+        journal: AsyncSqliteJournal | None = None,
     ) -> None:
         self.sync = SqliteAdviceQueue(
             path,
@@ -63,9 +70,15 @@ class AsyncSqliteAdviceQueue:
             synchronous=synchronous,
             busy_timeout=busy_timeout,
             horizon=horizon,
+            database=journal.sync.database if journal is not None else None,
         )
         self._steps = self.sync.steps
-        self._worker = _committer(self.sync.database, commit_on)
+        self._worker: GroupCommitter | LoopCommitter
+        if journal is None:
+            self._worker = _committer(self.sync.database, commit_on)
+        else:
+            self._worker = journal.worker
+        self._owns_worker = journal is None
 
     @property
     def commits(self) -> int:
@@ -121,8 +134,9 @@ class AsyncSqliteAdviceQueue:
         return await self._worker.run(self._steps.stats())
 
     async def aclose(self) -> None:
-        """Finish the calls already made, then close the file."""
-        await self._worker.aclose()
+        """Finish the calls already made, then close the file (unless the journal's)."""
+        if self._owns_worker:
+            await self._worker.aclose()
         self.sync.close()
 
 
@@ -151,6 +165,11 @@ class AsyncSqliteJournal:
     @property
     def writes(self) -> int:
         return self.sync.database.writes
+
+    @property
+    def worker(self) -> GroupCommitter | LoopCommitter:
+        """What runs this journal's work and commits it (a queue of the same file may share it)."""
+        return self._worker
 
     async def record(self, tx: Transaction, *, decision_deadline: float | None = None) -> None:
         # The snapshot is taken here, before the await: the transaction may move on meanwhile.

@@ -291,6 +291,9 @@ class SqliteAdviceQueue:
     are, but wasteful). ``holder``: the name this object takes leases under (default: host,
     pid and a random tag). ``horizon``: a due time further ahead than this is taken as a
     clock gone backwards; keep it above the longest backoff (``BackoffPolicy`` ceiling).
+    ``database``: a connection to ``path`` already open (a journal's, so that the two can
+    commit together: :class:`~voucher_adapters.stores.sqlite.SqliteJournalQueue`); the queue
+    then leaves closing it to its opener.
     """
 
     def __init__(
@@ -303,6 +306,7 @@ class SqliteAdviceQueue:
         busy_timeout: float = 5.0,
         horizon: float = 3600.0,
         read_only: bool = False,
+        database: Database | None = None,
     ) -> None:
         if not (math.isfinite(lease) and lease > 0 and math.isfinite(horizon) and horizon > 0):
             raise InvalidArgument("lease and horizon must be positive numbers of seconds")
@@ -312,9 +316,16 @@ class SqliteAdviceQueue:
             horizon=horizon,
             grace=max(60.0, 2 * busy_timeout),
         )
-        self.database = Database(
-            path, synchronous=synchronous, busy_timeout=busy_timeout, read_only=read_only
-        )
+        if database is None:
+            database = Database(
+                path, synchronous=synchronous, busy_timeout=busy_timeout, read_only=read_only
+            )
+            self._owns_database = True
+        elif database.path != os.path.abspath(os.fspath(path)):
+            raise InvalidArgument(f"the connection given is to {database.path}, not {path}")
+        else:
+            self._owns_database = False
+        self.database = database
         self.fenced = 0  # calls refused: another holder had taken the advice over
 
     @property
@@ -406,7 +417,8 @@ class SqliteAdviceQueue:
         return int(stats["queued"] or 0) + int(stats["leased"] or 0)
 
     def close(self) -> None:
-        self.database.close()
+        if self._owns_database:
+            self.database.close()
 
     def __enter__(self) -> SqliteAdviceQueue:
         return self
