@@ -478,7 +478,9 @@ def test_calls_carry_on_after_the_server_drops_the_connections(
         journal.record(tx)
         before = backends(application)
         assert len(before) >= 2
-        assert kill_backends(application) == len(before)
+        # A pool may be opening one more connection meanwhile (it grows while a call waits
+        # for its first): every connection seen is among those dropped.
+        assert kill_backends(application) >= len(before)
         queue.enqueue(second, due=0.0)  # on a new connection, not an error
         assert ids(queue.take_due(1.0)) == [first.id, second.id]
         assert [e.transaction.id for e in journal.unfinished()] == [tx.id]
