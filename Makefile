@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test soak lint typecheck dist bench diagram unasync clean
+.PHONY: demo test soak lint typecheck dist docs bench diagram unasync clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -19,7 +19,7 @@ demo: $(STAMP)
 # than a small machine has cores; each test uses its own ports, files and schemas.
 WORKERS ?= 4
 
-test: $(STAMP) lint typecheck dist
+test: $(STAMP) lint typecheck dist docs
 	$(BIN)/python -m pytest -n $(WORKERS) --dist worksteal
 
 # Longer runs than make test has time for: the property tests ten times over, and a chaos run
@@ -52,6 +52,13 @@ dist: $(STAMP)
 		|| { cat ../collect.log; exit 1; }
 	tail -n 1 build/sdist-check/collect.log
 	rm -rf build/sdist-check
+
+# The documentation site in build/docs (open build/docs/index.html): the Markdown pages in
+# docs/ and the API reference from the docstrings. Strict: a warning (a broken link or
+# reference, a docstring that does not parse) fails the build.
+docs: $(STAMP)
+	rm -rf build/docs
+	$(BIN)/python -m sphinx -W --keep-going -q -b html docs build/docs
 
 bench: $(STAMP)
 	$(BIN)/python benchmarks/bench_core.py

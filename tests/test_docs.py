@@ -524,7 +524,31 @@ def test_the_subcommand_check_sees_commands_and_catches_a_wrong_one() -> None:
 # -- the index ----------------------------------------------------------------------------------
 
 
+def test_the_first_sale_page_runs_as_written() -> None:
+    blocks = [body for language, body in fenced_blocks((DOCS / "first-sale.md").read_text())
+              if language == "python"]  # fmt: skip
+    assert len(blocks) == 3
+    namespace: dict[str, object] = {"__name__": "first_sale"}
+    exec(compile("".join(blocks), str(DOCS / "first-sale.md"), "exec"), namespace)
+    voucher = namespace["voucher"]
+    assert voucher.code and voucher.serial_number  # type: ignore[attr-defined]
+
+
+def test_the_site_builds_every_page_into_the_table_of_contents() -> None:
+    index = (DOCS / "index.md").read_text()
+    tocs = re.findall(r"```\{toctree\}\n(.*?)```", index, flags=re.S)
+    entries = {
+        line.strip()
+        for toc in tocs
+        for line in toc.splitlines()
+        if line.strip() and not line.startswith(":")
+    }
+    pages = {path.stem for path in PAGES if path.name != "index.md"}
+    assert entries == pages | {"reference/index"}
+
+
 def test_the_index_lists_every_page_once() -> None:
     listed = re.findall(r"^- \[[^\]]+\]\(([^)#]+\.md)\)", (DOCS / "index.md").read_text(), re.M)
     pages = sorted(path.name for path in PAGES if path.name != "index.md")
-    assert sorted(listed) == pages
+    # The generated API reference has its own index, one folder down.
+    assert sorted(listed) == sorted([*pages, "reference/index.md"])

@@ -92,10 +92,25 @@ class Database(_Settings):
     """A pool of connections to one schema, migrated on opening; safe to share by threads."""
 
     def __init__(
-        self, dsn: str, *, schema: str, pool_size: int, timeout: float, pooling: str = "session"
+        self,
+        dsn: str,
+        *,
+        schema: str,
+        pool_size: int,
+        timeout: float,
+        pooling: str = "session",
+        pool: psycopg_pool.ConnectionPool[Any] | None = None,
     ) -> None:
-        super().__init__(dsn, schema, pool_size, timeout, pooling)
+        # A host's pool: its connections were not opened here, so the timeouts are set in
+        # each transaction, as behind a transaction pooler; the host closes it.
+        super().__init__(dsn, schema, pool_size, timeout, "transaction" if pool else pooling)
         migrate(dsn, schema=schema, timeout=timeout)
+        self._owns_pool = pool is None
+        self._closed = False
+        if pool is not None:
+            self._pool = pool
+            self._lock = threading.Lock()
+            return
         self._pool = psycopg_pool.ConnectionPool(
             dsn,
             min_size=1,
@@ -133,7 +148,14 @@ class Database(_Settings):
             conn: psycopg.Connection[Any] | None = None
             committing = False
             try:
+                if self._closed:
+                    raise psycopg_pool.PoolClosed("the storage was closed")
                 with self._pool.connection() as conn:
+                    if conn.autocommit:  # only a host's pool can hand out such a connection
+                        raise InvalidArgument(
+                            "the pool's connections are in autocommit mode; give the store "
+                            "a pool whose connections are not (psycopg_pool's default)"
+                        )
                     if self.per_transaction is not None:
                         # A statement of its own transaction would lose the timeouts set
                         # for the transaction, so every plan runs in one here.
@@ -163,11 +185,13 @@ class Database(_Settings):
         raise AssertionError("unreachable")  # pragma: no cover
 
     def close(self) -> None:
-        self._pool.close()
+        self._closed = True
+        if self._owns_pool:
+            self._pool.close()
 
     @property
     def closed(self) -> bool:
-        return self._pool.closed
+        return self._closed or self._pool.closed
 
 
 class AsyncDatabase(_Settings):

@@ -17,6 +17,8 @@ import math
 import threading
 from typing import Any
 
+import psycopg_pool
+
 from voucher_adapters.errors import StorageError
 from voucher_adapters.stores.damage import DamagedEntry, DamageLog
 from voucher_adapters.stores.postgres.claim import CLAIMED, OwnerClaim, claim_keys, claim_owner
@@ -149,9 +151,10 @@ class PostgresJournal:
         owner: str | None = None,
         pooling: str = "session",
         claim_dsn: str | None = None,
+        pool: psycopg_pool.ConnectionPool[Any] | None = None,
     ) -> None:
         self.database = Database(
-            dsn, schema=schema, pool_size=pool_size, timeout=timeout, pooling=pooling
+            dsn, schema=schema, pool_size=pool_size, timeout=timeout, pooling=pooling, pool=pool
         )
         # The claim holds a session-level lock for as long as the journal is open: behind a
         # transaction pooler it needs a DSN that reaches the server directly or through

@@ -22,7 +22,9 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Iterable
-from typing import Literal
+from typing import Any, Literal
+
+import psycopg_pool
 
 from voucher_adapters.stores.postgres.database import Database
 from voucher_adapters.stores.postgres.queue_sql import (
@@ -67,6 +69,7 @@ class PostgresAdviceQueue:
         pool_size: int = 4,
         timeout: float = 10.0,
         pooling: str = "session",
+        pool: psycopg_pool.ConnectionPool[Any] | None = None,
         time_base: Literal["server", "caller"] = "server",
         monotonic: Callable[[], float] = time.monotonic,
         fence: Fence | None = None,
@@ -81,7 +84,7 @@ class PostgresAdviceQueue:
             time_base=shared_time or TimeBase(time_base, monotonic=monotonic),
         )
         self.database = Database(
-            dsn, schema=schema, pool_size=pool_size, timeout=timeout, pooling=pooling
+            dsn, schema=schema, pool_size=pool_size, timeout=timeout, pooling=pooling, pool=pool
         )
 
     @property
