@@ -3,9 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import subprocess
-import sys
-import textwrap
 from pathlib import Path
 
 import pytest
@@ -16,38 +13,11 @@ from voucher_adapters.demo import cash, demo_request
 from voucher_adapters.errors import MissingDatabase, SettingsError, StorageError
 from voucher_adapters.simulator import SwitchSimulator
 from voucher_adapters.stores.memory import InMemoryJournal
+from voucher_adapters.stores.second_process import start_second_process
 from voucher_adapters.stores.sqlite import SqliteAdviceQueue, SqliteJournal
 from voucher_adapters.transports.in_process import InMemoryTransport
 from voucher_core import State
 from voucher_core.transaction import random_id
-
-ROOT = Path(__file__).resolve().parent.parent
-
-CLAIM = textwrap.dedent(
-    """
-    import sys
-    from voucher_adapters.bootstrap import Settings, build
-    from voucher_adapters.errors import OwnerBusy
-    try:
-        build(Settings(db=sys.argv[1])).close()
-    except OwnerBusy as busy:
-        print("busy:", busy)
-        sys.exit(3)
-    print("claimed")
-    """
-)
-
-
-def claim_elsewhere(db: str) -> subprocess.CompletedProcess[str]:
-    """Build an application on ``db`` in another process, as a second till would."""
-    return subprocess.run(
-        [sys.executable, "-c", CLAIM, db],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
 
 
 def test_settings_that_contradict_themselves_are_refused() -> None:
@@ -70,6 +40,18 @@ def test_the_default_application_sells_through_the_simulator_with_nothing_outsid
         assert tx.state is State.DONE and len(app.queue) == 0
 
 
+def test_both_http_transports_take_the_connection_limit_from_the_settings() -> None:
+    settings = Settings(url="http://127.0.0.1:1/suv/v1", max_connections=7)
+    with build(settings) as app:
+        assert app.transport.max_connections == 7  # type: ignore[attr-defined]
+
+    async def limit() -> int:
+        async with await build_async(settings) as app:
+            return int(app.transport.max_connections)  # type: ignore[attr-defined]
+
+    assert asyncio.run(limit()) == 7
+
+
 def test_a_memory_journal_is_there_when_asked_for() -> None:
     with build(Settings(memory_journal=True)) as app:
         assert isinstance(app.journal, InMemoryJournal)
@@ -81,13 +63,13 @@ def test_a_durable_application_claims_its_owner_when_built_and_frees_it_when_clo
     db = str(tmp_path / "pos.db")
     app = build(Settings(db=db))
     try:
-        refused = claim_elsewhere(db)
-        assert refused.returncode == 3, refused.stdout + refused.stderr
-        assert "another live process" in refused.stdout
+        refused = start_second_process({"db": db})  # a second till on the same file
+        assert refused.refused, refused
+        assert "another live process" in refused.output
     finally:
         app.close()
-    taken = claim_elsewhere(db)
-    assert taken.returncode == 0 and "claimed" in taken.stdout, taken.stdout + taken.stderr
+    taken = start_second_process({"db": db})
+    assert taken.returncode == 0, taken
 
 
 def test_closing_closes_every_part_the_application_made(tmp_path: Path) -> None:
@@ -126,8 +108,8 @@ def test_the_async_application_sells_forwards_and_closes_in_order(tmp_path: Path
             task = app.forwarder(interval=0.01)
             assert await app.driver.drain(timeout=10) is True
             assert tx.state is State.DONE
-            refused = await asyncio.to_thread(claim_elsewhere, db)
-            assert refused.returncode == 3, refused.stdout + refused.stderr
+            refused = await asyncio.to_thread(start_second_process, {"db": db})
+            assert refused.refused, refused
         assert task.done()
 
     asyncio.run(main())

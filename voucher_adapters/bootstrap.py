@@ -508,6 +508,7 @@ def _transport(settings: Settings, closers: _Closers) -> Transport:
         auth=settings.auth,
         verify=settings.verify,
         cert=settings.cert,
+        max_connections=settings.max_connections,
         observer=observer,
     )
     closers.add(http.close)

@@ -74,7 +74,8 @@ class AsyncHttpTransport(TransportBase):
         client: aiohttp.ClientSession | None = None,
     ) -> None:
         super().__init__(base_url, auth=auth, max_body=max_body, observer=observer)
-        self._max_connections = check_max_connections(max_connections)
+        #: The most connections open at once (not applied to a caller-supplied ``client``).
+        self.max_connections = check_max_connections(max_connections)
         self._ssl = ssl_context(verify, cert)
         self._owns_session = client is None
         self._session = client
@@ -83,7 +84,7 @@ class AsyncHttpTransport(TransportBase):
         session = self._session
         if session is None:
             connector = aiohttp.TCPConnector(
-                limit=self._max_connections, limit_per_host=0, ssl=self._ssl
+                limit=self.max_connections, limit_per_host=0, ssl=self._ssl
             )
             session = aiohttp.ClientSession(
                 connector=connector,

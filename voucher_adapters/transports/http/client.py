@@ -245,7 +245,8 @@ class HttpTransport(TransportBase):
         client: urllib3.PoolManager | None = None,
     ) -> None:
         super().__init__(base_url, auth=auth, max_body=max_body, observer=observer)
-        check_max_connections(max_connections)
+        #: The most connections kept for reuse (not applied to a caller-supplied ``client``).
+        self.max_connections = check_max_connections(max_connections)
         if client is None:
             client = _pool_manager(ssl_context(verify, cert), max_connections)
             self._owns_client = True
