@@ -26,6 +26,7 @@ from voucher_adapters.simulator import (
     SwitchSimulator,
 )
 from voucher_adapters.simulator.ledger import ProviderLedger
+from voucher_core.errors import InvalidArgument
 from voucher_core.messages import (
     Amounts,
     BasicReversal,
@@ -1171,6 +1172,18 @@ def test_a_duplicate_record_fault_leaves_a_decline_alone(sim: SwitchSimulator) -
     assert provision(sim, request).status == 400
     assert sim.ledger() == []
     assert provision(sim, request).status == 201  # the decline recorded nothing
+
+
+def test_a_fault_named_by_its_value_is_injected_and_a_misspelt_one_refused(
+    sim: SwitchSimulator,
+) -> None:
+    sim.faults.script(Operation.PROVISION, "decline")
+    assert provision(sim, provision_request()).status == 400
+    with pytest.raises(InvalidArgument, match="unknown fault 'declined'"):
+        sim.faults.script(Operation.PROVISION, "declined")
+    with pytest.raises(InvalidArgument, match="unknown fault 'BOGUS'"):
+        FaultPlan().randomly(seed=1, rate=0.5, kinds=["BOGUS"])  # type: ignore[list-item]
+    assert sim.faults.scripted == 0
 
 
 def test_random_faults_draw_every_damage_and_spoil_only_provisions() -> None:

@@ -134,6 +134,14 @@ class _RandomFaults:
     delay: float = 120.0
 
 
+def _fault_kind(kind: str) -> FaultKind:
+    try:
+        return FaultKind(kind)
+    except ValueError:
+        known = ", ".join(k.value for k in FaultKind)
+        raise InvalidArgument(f"unknown fault {kind!r}; the kinds are: {known}") from None
+
+
 def _check_rate(name: str, rate: float) -> None:
     if not 0.0 <= rate <= 1.0:
         raise InvalidArgument(f"{name} must be between 0 and 1, got {rate!r}")
@@ -149,21 +157,22 @@ class FaultPlan:
     def script(
         self,
         operation: Operation,
-        fault: Fault | FaultKind,
+        fault: Fault | FaultKind | str,
         *,
         times: int = 1,
         product_id: str | None = None,
         provision_id: str | None = None,
     ) -> None:
-        """The next ``times`` requests of ``operation`` that match the filters get ``fault``.
+        """The next ``times`` requests of ``operation`` that match the filters get ``fault``
+        (a :class:`Fault`, a :class:`FaultKind`, or its value such as ``"decline"``).
 
         ``provision_id`` is the provision's id: the request's own id for a provision or retry,
         ``requestId`` for an advice, ``provisionRequestId`` for a lookup.
         """
         if times < 1:
             raise InvalidArgument(f"times must be at least 1, got {times}")
-        if isinstance(fault, FaultKind):
-            fault = Fault(fault)
+        if not isinstance(fault, Fault):
+            fault = Fault(_fault_kind(fault))
         self._scripts.append(_Script(Operation(operation), fault, times, product_id, provision_id))
 
     def randomly(
@@ -194,7 +203,7 @@ class FaultPlan:
             # change which requests meet a fault.
             random.Random(f"{seed}/provider legs"),
             rate,
-            tuple(FaultKind(kind) for kind in kinds),
+            tuple(_fault_kind(kind) for kind in kinds),
             frozenset(Operation(operation) for operation in operations),
             provider_down_rate,
             delay,
