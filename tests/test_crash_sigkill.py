@@ -42,14 +42,12 @@ from crash_worker import MAX_RETRIES, PROFILES, Sale
 from pg import fresh_schema, require_postgres
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from voucher_adapters.bootstrap import Settings, build
 from voucher_adapters.demo import DEMO_CLIENT_ID
 from voucher_adapters.simulator import Fault, FaultKind, Operation, Provider, SwitchSimulator
 from voucher_adapters.simulator.server import RunningServer, create_app
 from voucher_adapters.stores.postgres import PostgresAdviceQueue, PostgresJournal, migrate
 from voucher_adapters.stores.sqlite import SqliteAdviceQueue, SqliteJournal
-from voucher_adapters.transports.http import BasicAuth
-from voucher_core import DriverSettings, RetryPolicy, State, Transaction
+from voucher_core import State, Transaction
 from voucher_core.reconciliation import Finding, report
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -170,6 +168,16 @@ class Recorder:
 # -- where the workers keep their journal and queue ------------------------------------------
 
 
+def drain_alone(store: list[str], url: str) -> None:
+    """``voucher queue drain`` on ``store`` (its options), as an operator runs it."""
+    command = [sys.executable, "-m", "voucher_adapters.cli", "queue", "drain", *store]
+    command += ["--url", url, "--username", DEMO_CLIENT_ID, "--password", "x", "--timeout", "2"]
+    done = subprocess.run(
+        command, check=False, cwd=ROOT, capture_output=True, text=True, timeout=WAIT
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+
+
 @dataclass(frozen=True)
 class SqliteStore:
     """One SQLite file holding both."""
@@ -190,13 +198,7 @@ class SqliteStore:
 
     def drain_alone(self, url: str) -> None:
         """``voucher queue drain`` on the file, as an operator runs it: no recovery."""
-        command = [sys.executable, "-m", "voucher_adapters.cli", "queue", "drain"]
-        command += ["--db", str(self.path), "--url", url, "--username", DEMO_CLIENT_ID]
-        command += ["--password", "x", "--timeout", "2"]
-        done = subprocess.run(
-            command, check=False, cwd=ROOT, capture_output=True, text=True, timeout=WAIT
-        )
-        assert done.returncode == 0, done.stdout + done.stderr
+        drain_alone(["--db", str(self.path)], url)
 
 
 @dataclass(frozen=True)
@@ -219,17 +221,8 @@ class PostgresStore:
         return PostgresAdviceQueue(self.dsn, schema=self.schema, pool_size=1)
 
     def drain_alone(self, url: str) -> None:
-        """What ``voucher queue drain`` does (the command reads the default schema only, so
-        it is called here as the command calls it): no recovery."""
-        wanted = Settings(
-            dsn=self.dsn,
-            schema=self.schema,
-            url=url,
-            auth=BasicAuth(DEMO_CLIENT_ID, "x"),
-            driver=DriverSettings(policy=RetryPolicy(timeout=2.0)),
-        )
-        with build(wanted) as app:
-            assert app.driver.drain(timeout=WAIT)
+        """``voucher queue drain`` on the schema, as an operator runs it: no recovery."""
+        drain_alone(["--dsn", self.dsn, "--schema", self.schema], url)
 
 
 Store = SqliteStore | PostgresStore

@@ -69,6 +69,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "DEFAULT_DB",
+    "DEFAULT_SCHEMA",
     "Application",
     "AsyncApplication",
     "AsyncLocalQueue",
@@ -85,6 +86,7 @@ __all__ = [
 ]
 
 DEFAULT_DB = "./voucher.db"
+DEFAULT_SCHEMA = "voucher"  # the PostgreSQL schema of the stores unless told otherwise
 ExchangeObserver = Callable[[Exchange], None]
 
 
@@ -160,7 +162,7 @@ class Settings:
     db: str | None = None
     dsn: str | None = None
     memory_journal: bool = False
-    schema: str = "voucher"
+    schema: str = DEFAULT_SCHEMA
     pool_size: int = 4
     pooling: Literal["session", "transaction"] = "session"
     claim_dsn: str | None = None

@@ -34,7 +34,7 @@ from typing import Any
 
 import attrs
 
-from voucher_adapters.bootstrap import Application, Settings, build
+from voucher_adapters.bootstrap import DEFAULT_SCHEMA, Application, Settings, build
 from voucher_adapters.cli.switch_links import SwitchLink, open_link
 from voucher_adapters.clock import SimulatedClock
 from voucher_adapters.demo import DEMO_CLIENT_ID, SeededIds, cash, demo_request
@@ -135,6 +135,7 @@ def run_chaos(
     http: bool = False,
     db: str | None = None,
     dsn: str | None = None,
+    schema: str = DEFAULT_SCHEMA,
     edges: ChaosEdges | None = None,
 ) -> ChaosSummary:
     """Sell ``count`` vouchers through random faults; over loopback HTTP if ``http``; with
@@ -181,6 +182,7 @@ def run_chaos(
             transport=link.transport(DEMO_CLIENT_ID, observer=on_exchange),
             db=db,
             dsn=dsn,
+            schema=schema,
             memory_journal=True,
             clock=SimulatedClock(),
             driver=DriverSettings(
@@ -196,7 +198,7 @@ def run_chaos(
         if db is not None:
             second = {"db": db}
         elif dsn is not None:
-            second = {"dsn": dsn}
+            second = {"dsn": dsn, "schema": schema}
         with build(settings) as app:
             assert app.journal is not None
             failing = FailingJournal(

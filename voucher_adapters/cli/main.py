@@ -22,8 +22,10 @@ from voucher_adapters.cli.store_commands import (
     STORE_COMMANDS,
     add_db_option,
     add_store_commands,
+    check_schema_option,
     credentials,
     run_store_command,
+    schema_of,
 )
 from voucher_adapters.cli.switch_access import CLIENT_SECRET_ENV, access, add_access_options
 from voucher_adapters.stores.redaction import redact_dsn, scrub
@@ -248,7 +250,9 @@ def _simulate(args: argparse.Namespace) -> int:
         _need("server", "uvicorn")
     if args.chaos:
         count = args.count if args.count is not None else 1000
-        summary = run_chaos(count, args.seed, http=args.http, db=args.db, dsn=args.dsn)
+        summary = run_chaos(
+            count, args.seed, http=args.http, db=args.db, dsn=args.dsn, schema=schema_of(args)
+        )
         if args.json:
             print(json.dumps(summary.as_json(), sort_keys=False))
         else:
@@ -269,13 +273,23 @@ def _simulate(args: argparse.Namespace) -> int:
         scenario = SCENARIOS[name]
         if args.json:
             result = run_scenario(
-                scenario, seed=args.seed, http=args.http, db=args.db, dsn=args.dsn
+                scenario,
+                seed=args.seed,
+                http=args.http,
+                db=args.db,
+                dsn=args.dsn,
+                schema=schema_of(args),
             )
             print(json.dumps(result.as_json()))
             continue
         if args.format == "mermaid":
             result = run_scenario(
-                scenario, seed=args.seed, http=args.http, db=args.db, dsn=args.dsn
+                scenario,
+                seed=args.seed,
+                http=args.http,
+                db=args.db,
+                dsn=args.dsn,
+                schema=schema_of(args),
             )
             if index:
                 print()
@@ -291,6 +305,7 @@ def _simulate(args: argparse.Namespace) -> int:
             http=args.http,
             db=args.db,
             dsn=args.dsn,
+            schema=schema_of(args),
         )
         active = "yes" if result.provider_voucher_active else "no"
         print(
@@ -354,6 +369,7 @@ def _provision(args: argparse.Namespace) -> int:
             drain_timeout=args.drain_timeout,
             db=args.db,
             dsn=args.dsn,
+            schema=schema_of(args),
             access=args.access,
         )
         if args.count == 1:
@@ -372,7 +388,9 @@ def _provision(args: argparse.Namespace) -> int:
         return 2
     if args.count > 1:
         _print_load(summary.as_json(), args.json)
-        return _report_undelivered(summary.undelivered, db=args.db, dsn=args.dsn)
+        return _report_undelivered(
+            summary.undelivered, db=args.db, dsn=args.dsn, schema=args.schema
+        )
     if args.json:
         print(json.dumps(result.as_json()))
     else:
@@ -381,19 +399,26 @@ def _provision(args: argparse.Namespace) -> int:
             f"  => {tx.state}, customer {tx.outcome}; reconciliation: "
             f"{'yes: ' + tx.reconciliation if tx.reconciliation else 'no'}"
         )
-    return _report_undelivered(result.undelivered, db=args.db, dsn=args.dsn)
+    return _report_undelivered(result.undelivered, db=args.db, dsn=args.dsn, schema=args.schema)
 
 
-def _report_undelivered(bodies: list[bytes], *, db: str | None, dsn: str | None) -> int:
+def _report_undelivered(
+    bodies: list[bytes], *, db: str | None, dsn: str | None, schema: str | None = None
+) -> int:
     """Say what the command could not deliver. Stored in ``db`` or ``dsn``, it is safe and
-    waits for ``voucher queue drain`` (the command to run is printed, with the DSN's password
-    left out: PostgreSQL's client reads it from ``PGPASSWORD`` or ``~/.pgpass``); held only in
-    memory, it is printed in full and the exit is 1."""
+    waits for ``voucher queue drain`` (the command to run is printed, with the ``schema`` the
+    command was given and the DSN's password left out: PostgreSQL's client reads it from
+    ``PGPASSWORD`` or ``~/.pgpass``); held only in memory, it is printed
+    in full and the exit is 1."""
     if db is not None or dsn is not None:
         if bodies:
-            where = ("--db", db) if db is not None else ("--dsn", redact_dsn(dsn or ""))
+            where = ["--db", db] if db is not None else ["--dsn", redact_dsn(dsn or "")]
+            place = where[1]
+            if db is None and schema is not None:
+                where += ["--schema", schema]
+                place += f" (schema {schema})"
             print(
-                f"voucher provision: {len(bodies)} advice(s) stay queued in {where[1]}; "
+                f"voucher provision: {len(bodies)} advice(s) stay queued in {place}; "
                 f"deliver them with `voucher queue drain {shlex.join(where)} --url URL`",
                 file=sys.stderr,
             )
@@ -489,6 +514,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         os.environ.get(PASSWORD_ENV),
         os.environ.get(CLIENT_SECRET_ENV),
     ]
+    check_schema_option(args, parser)
     try:
         if getattr(args, "dsn", None) is not None:
             _need("postgres", "psycopg")

@@ -25,7 +25,7 @@ from typing import Any
 
 import attrs
 
-from voucher_adapters.bootstrap import Settings, build, build_async
+from voucher_adapters.bootstrap import DEFAULT_SCHEMA, Settings, build, build_async
 from voucher_adapters.cli.switch_access import SwitchAccess
 from voucher_adapters.cli.timeline import Timeline, TimelineEntry
 from voucher_adapters.demo import DEMO_CLIENT_ID, DEMO_PASSWORD, cash, demo_request
@@ -68,6 +68,7 @@ class SaleOptions:
     drain_timeout: float = 30.0
     db: str | None = None
     dsn: str | None = None
+    schema: str = DEFAULT_SCHEMA  # the PostgreSQL schema of ``dsn``
     access: SwitchAccess = attrs.field(factory=SwitchAccess)  # TLS; OAuth2 instead of Basic
 
     @property
@@ -104,6 +105,7 @@ class SaleOptions:
             max_connections=max_connections,
             db=self.db,
             dsn=self.dsn,
+            schema=self.schema,
             driver=DriverSettings(
                 policy=RetryPolicy(timeout=self.timeout), profile=self.profile(), **more
             ),

@@ -13,7 +13,7 @@ from typing import Literal
 
 import attrs
 
-from voucher_adapters.bootstrap import Settings, build
+from voucher_adapters.bootstrap import DEFAULT_SCHEMA, Settings, build
 from voucher_adapters.cli.switch_links import open_link
 from voucher_adapters.cli.timeline import Timeline, TimelineEntry
 from voucher_adapters.clock import SimulatedClock
@@ -147,6 +147,7 @@ def run_scenario(
     http: bool = False,
     db: str | None = None,
     dsn: str | None = None,
+    schema: str = DEFAULT_SCHEMA,
 ) -> ScenarioResult:
     """Play ``scenario`` through the driver; over a real loopback HTTP server if ``http``,
     with the journal and advice queue in the SQLite file ``db`` or PostgreSQL ``dsn``."""
@@ -164,6 +165,7 @@ def run_scenario(
             transport=link.transport(DEMO_CLIENT_ID, timeline.on_exchange),
             db=db,
             dsn=dsn,
+            schema=schema,
             clock=clock,
             driver=DriverSettings(
                 policy=RetryPolicy(timeout=link.timeout),

@@ -8,17 +8,22 @@ import os
 from collections.abc import Callable
 from typing import Any
 
-from voucher_adapters.bootstrap import DEFAULT_DB
+from voucher_adapters.bootstrap import DEFAULT_DB, DEFAULT_SCHEMA
 from voucher_adapters.cli.switch_access import access, add_access_options
 from voucher_adapters.demo import DEMO_CLIENT_ID, DEMO_PASSWORD
+from voucher_core.errors import InvalidArgument
 
 __all__ = [
     "PASSWORD_ENV",
     "STORE_COMMANDS",
     "add_db_option",
+    "add_schema_option",
     "add_store_commands",
+    "check_schema_option",
     "credentials",
     "run_store_command",
+    "schema_name",
+    "schema_of",
 ]
 
 STORE_COMMANDS = frozenset({"queue", "journal", "recover", "reconcile", "db"})
@@ -57,6 +62,42 @@ def add_db_option(parser: argparse.ArgumentParser, *, required_default: bool = T
         metavar="postgresql://...",
         help="keep the journal and advice queue in this PostgreSQL database instead",
     )
+    add_schema_option(parser)
+
+
+def schema_name(text: str) -> str:
+    """``--schema``'s value, checked by the rule the PostgreSQL stores quote it by."""
+    from voucher_adapters.stores.schema_name import check_schema_name  # noqa: PLC0415
+
+    try:
+        check_schema_name(text)
+    except InvalidArgument as error:
+        raise argparse.ArgumentTypeError(str(error)) from None
+    return text
+
+
+def add_schema_option(parser: argparse.ArgumentParser) -> None:
+    """``--schema NAME``: which PostgreSQL schema of ``--dsn`` holds the stores."""
+    parser.add_argument(
+        "--schema",
+        type=schema_name,
+        default=None,
+        metavar="NAME",
+        help=f"with --dsn: the PostgreSQL schema holding them (default {DEFAULT_SCHEMA})",
+    )
+    parser.set_defaults(schema_parser=parser)  # whose usage a misplaced --schema is told
+
+
+def check_schema_option(args: argparse.Namespace, parser: argparse.ArgumentParser) -> None:
+    """Refuse ``--schema`` without ``--dsn``: a SQLite file or memory has no schema."""
+    if getattr(args, "schema", None) is not None and getattr(args, "dsn", None) is None:
+        getattr(args, "schema_parser", parser).error("--schema needs --dsn")
+
+
+def schema_of(args: argparse.Namespace) -> str:
+    """The schema the command works in: ``--schema``, else the stores' default."""
+    schema: str | None = getattr(args, "schema", None)
+    return DEFAULT_SCHEMA if schema is None else schema
 
 
 def _add_remote(parser: argparse.ArgumentParser, seconds: Callable[[str], float]) -> None:
@@ -128,6 +169,7 @@ def add_store_commands(commands: Any, seconds: Callable[[str], float]) -> None:
         "migrate", help="create or migrate the schema (idempotent; safe to run concurrently)"
     )
     migrate.add_argument("--dsn", required=True, metavar="postgresql://...")
+    add_schema_option(migrate)
 
     reconcile = commands.add_parser(
         "reconcile",
@@ -141,9 +183,11 @@ def run_store_command(args: argparse.Namespace, parser: argparse.ArgumentParser)
     from voucher_adapters.cli import store_operations as operations  # noqa: PLC0415  (keeps sqlite out of other commands)
 
     if args.command == "db":
-        return operations.migrate_schema(args.dsn)
+        return operations.migrate_schema(args.dsn, schema=schema_of(args))
 
-    store = operations.Store(db=args.db, dsn=args.dsn, owner=getattr(args, "owner", None))
+    store = operations.Store(
+        db=args.db, dsn=args.dsn, schema=schema_of(args), owner=getattr(args, "owner", None)
+    )
     if args.command in {"queue", "recover"} and getattr(args, "url", None) is not None:
         switch_access = access(args, parser)
         username, password = credentials(args, parser) if switch_access.oauth2 is None else ("", "")

@@ -19,6 +19,7 @@ import attrs
 
 from voucher_adapters.bootstrap import (
     DEFAULT_DB,
+    DEFAULT_SCHEMA,
     Application,
     DurableJournal,
     OperatorQueue,
@@ -94,11 +95,12 @@ class Store:
 
     db: str = DEFAULT_DB
     dsn: str | None = None
+    schema: str = DEFAULT_SCHEMA  # the PostgreSQL schema of ``dsn``
     owner: str | None = None  # whose unfinished sales: the driving process's name
 
     def settings(self, **more: Any) -> Settings:
         if self.dsn is not None:
-            return Settings(dsn=self.dsn, owner=self.owner, **more)
+            return Settings(dsn=self.dsn, schema=self.schema, owner=self.owner, **more)
         return Settings(db=self.db, owner=self.owner, **more)
 
     def open(
@@ -309,9 +311,9 @@ def recover(store: Store, remote: Remote) -> int:
     return 1 if unfinished or left or damaged else 0
 
 
-def migrate_schema(dsn: str) -> int:
+def migrate_schema(dsn: str, *, schema: str = DEFAULT_SCHEMA) -> int:
     from voucher_adapters.stores.postgres import migrate  # noqa: PLC0415  (an optional extra)
 
-    version = migrate(dsn)
+    version = migrate(dsn, schema=schema)
     print(f"schema is at version {version}")
     return 0

@@ -18,6 +18,7 @@ from psycopg.conninfo import conninfo_to_dict, make_conninfo
 
 from voucher_adapters.errors import StorageError
 from voucher_adapters.stores.postgres.errors import describe, redact
+from voucher_adapters.stores.schema_name import check_schema_name
 from voucher_core.errors import InvalidArgument
 
 __all__ = ["SCHEMA_VERSION", "check_schema_name", "connect_kwargs", "migrate", "timeouts_sql"]
@@ -25,7 +26,6 @@ __all__ = ["SCHEMA_VERSION", "check_schema_name", "connect_kwargs", "migrate", "
 SCHEMA_VERSION = 2
 LOCK_CLASS = 0x766F7563  # "vouc": the advisory lock's first key; the second hashes the schema
 OPEN = "open the database"
-_NAME = re.compile(r"[a-z_][a-z0-9_]{0,62}")
 
 # MIGRATIONS[n] takes a schema from version n to n + 1. "{s}" is the quoted schema name.
 MIGRATIONS: tuple[tuple[str, ...], ...] = (
@@ -65,15 +65,6 @@ MIGRATIONS: tuple[tuple[str, ...], ...] = (
     ("ALTER TABLE {s}.journal ADD COLUMN owner text",),
 )
 assert len(MIGRATIONS) == SCHEMA_VERSION
-
-
-def check_schema_name(schema: str) -> str:
-    """The schema name, double-quoted for SQL; only plain lower-case names are accepted."""
-    if not _NAME.fullmatch(schema):
-        raise InvalidArgument(
-            f"schema must be a plain lower-case SQL name (letters, digits, _), not {schema!r}"
-        )
-    return f'"{schema}"'
 
 
 def connect_kwargs(dsn: str, timeout: float) -> dict[str, str | int]:
