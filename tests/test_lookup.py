@@ -1,4 +1,5 @@
-"""Looking a voucher up by its provision request's id, by its code, or by both.
+"""Looking a voucher up by its provision request's id, by its code, by its serial number, or
+by several, directed to the institutions that issued and settle it.
 
 On every transport (in memory, HTTP blocking and asyncio) and in the simulator; the answer is
 read into a ``VoucherLookupResponse``; a sale is looked up only once it is final; and the
@@ -63,11 +64,36 @@ def test_a_query_names_a_provision_id_a_code_or_both() -> None:
     assert LookupQuery.of(UNKNOWN_ID) == LookupQuery(provision_request_id=UNKNOWN_ID)
 
 
+def test_a_query_names_a_serial_number_and_the_institutions_in_the_swaggers_names() -> None:
+    query = LookupQuery(
+        voucher_code="1234567890",
+        voucher_serial_number="SN00000000AB",
+        receiver_inst_id="airtimeco",
+        settlement_entity_inst_id="settler",
+    )
+    assert query.params() == {
+        "voucherCode": "1234567890",
+        "voucherSerialNumber": "SN00000000AB",
+        "receiverInstId": "airtimeco",
+        "settlementEntityInstId": "settler",
+    }
+    shown = repr(query)
+    assert "1234567890" not in shown  # the code redeems the voucher
+    assert "SN00000000AB" in shown and "airtimeco" in shown  # the serial number cannot
+    assert LookupQuery(voucher_serial_number="SN1").params() == {"voucherSerialNumber": "SN1"}
+
+
 @pytest.mark.parametrize(
     ("fields", "error"),
     [
         ({}, InvalidArgument),
         ({"voucher_code": ""}, InvalidArgument),
+        ({"voucher_serial_number": ""}, InvalidArgument),
+        ({"voucher_serial_number": "S" * 41}, InvalidFieldValueError),
+        ({"receiver_inst_id": "airtimeco"}, InvalidArgument),  # directs, but names no voucher
+        ({"settlement_entity_inst_id": "settler"}, InvalidArgument),
+        ({"voucher_serial_number": "SN1", "receiver_inst_id": ""}, InvalidArgument),
+        ({"voucher_serial_number": "SN1", "settlement_entity_inst_id": ""}, InvalidArgument),
         ({"provision_request_id": "not-a-uuid"}, InvalidFieldValueError),
         ({"voucher_code": "9" * 41}, InvalidFieldValueError),
     ],
@@ -148,6 +174,51 @@ def test_an_id_and_a_code_of_different_vouchers_find_nothing(switch: SwitchSimul
     assert transport.lookup(same, timeout=5.0).status == 200
 
 
+def test_a_finished_sale_is_found_by_its_serial_number(switch: SwitchSimulator) -> None:
+    driver = driver_for(switch)
+    first, tx = sell(driver), sell(driver)
+    serial = tx.response.voucher.serial_number
+    assert serial and serial != first.response.voucher.serial_number
+    reply = driver.transport.lookup(LookupQuery(voucher_serial_number=serial), timeout=5.0)
+    assert reply.status == 200 and reply.response is not None
+    assert reply.response.voucher.code == tx.response.voucher.code
+    mixed = LookupQuery(provision_request_id=first.id, voucher_serial_number=serial)
+    assert driver.transport.lookup(mixed, timeout=5.0).status == 404
+    unknown = LookupQuery(voucher_serial_number="SN-NOT-ISSUED")
+    assert driver.transport.lookup(unknown, timeout=5.0).status == 404
+
+
+@pytest.mark.parametrize(
+    ("receiver", "settlement_entity", "status"),
+    [
+        ("airtimeco", None, 200),
+        (None, "airtimeco", 200),
+        ("airtimeco", "airtimeco", 200),
+        ("otherco", None, 404),
+        (None, "otherco", 404),
+        ("airtimeco", "otherco", 404),
+    ],
+)
+def test_a_lookup_directed_to_an_institution_finds_only_the_vouchers_it_issued_or_settles(
+    switch: SwitchSimulator, receiver: str | None, settlement_entity: str | None, status: int
+) -> None:
+    driver = driver_for(switch)
+    tx = sell(driver)
+    assert tx.response.receiver.id == tx.response.settlement_entity.id == "airtimeco"
+    query = LookupQuery(
+        provision_request_id=tx.id,
+        receiver_inst_id=receiver,
+        settlement_entity_inst_id=settlement_entity,
+    )
+    assert driver.transport.lookup(query, timeout=5.0).status == status
+    by_serial = LookupQuery(
+        voucher_serial_number=tx.response.voucher.serial_number,
+        receiver_inst_id=receiver,
+        settlement_entity_inst_id=settlement_entity,
+    )
+    assert driver.transport.lookup(by_serial, timeout=5.0).status == status
+
+
 def test_a_lookup_under_another_password_finds_nothing(switch: SwitchSimulator) -> None:
     tx = sell(driver_for(switch))
     other = InMemoryTransport(switch, username=DEMO_CLIENT_ID, password="another")
@@ -170,8 +241,13 @@ def test_a_lookup_by_an_unknown_code_is_unable_to_locate_and_names_no_id(
     assert "000000" not in reply.body.decode()
 
 
-def test_a_lookup_naming_nothing_is_a_format_error(switch: SwitchSimulator) -> None:
-    reply = switch.handle(Operation.LOOKUP, username=DEMO_CLIENT_ID, query={})
+@pytest.mark.parametrize(
+    "query", [{}, {"receiverInstId": "airtimeco", "settlementEntityInstId": "airtimeco"}]
+)
+def test_a_lookup_naming_no_voucher_is_a_format_error(
+    switch: SwitchSimulator, query: dict[str, str]
+) -> None:
+    reply = switch.handle(Operation.LOOKUP, username=DEMO_CLIENT_ID, query=query)
     assert reply.status == 400
     assert json.loads(reply.body)["errorType"] == "FORMAT_ERROR"
 
@@ -204,6 +280,33 @@ def test_the_blocking_http_transport_looks_up_by_id_and_by_code(server: RunningS
     transport.close()
     assert by_id.response is not None and by_id.response.voucher.code == code
     assert by_code.response == by_id.response
+
+
+def test_the_http_transports_look_up_by_serial_number_directed_to_an_institution(
+    server: RunningServer,
+) -> None:
+    provision_id, _ = provisioned(server)
+    transport = HttpTransport(server.url, auth=BasicAuth(DEMO_CLIENT_ID, PASSWORD))
+    try:
+        found = transport.lookup(provision_id, timeout=5.0).response
+        assert found is not None and found.receiver is not None
+        serial, receiver = found.voucher.serial_number, found.receiver.id
+        assert serial
+        by_serial = LookupQuery(voucher_serial_number=serial, receiver_inst_id=receiver)
+        assert transport.lookup(by_serial, timeout=5.0).response == found
+        elsewhere = LookupQuery(voucher_serial_number=serial, settlement_entity_inst_id="other")
+        assert transport.lookup(elsewhere, timeout=5.0).status == 404
+    finally:
+        transport.close()
+
+    async def look() -> LookupReply:
+        transport = AsyncHttpTransport(server.url, auth=BasicAuth(DEMO_CLIENT_ID, PASSWORD))
+        try:
+            return await transport.lookup(by_serial, timeout=5.0)
+        finally:
+            await transport.aclose()
+
+    assert asyncio.run(look()).response == found
 
 
 def test_the_asyncio_http_transport_looks_up_by_id_and_by_code(server: RunningServer) -> None:
@@ -256,3 +359,29 @@ def test_voucher_lookup_of_nothing_known_exits_1_and_of_nothing_at_all_2(
         main(cli(server, "--provision-id", "nope"))
     assert bad_id.value.code == 2
     assert "--provision-id" in capsys.readouterr().err
+
+
+def test_voucher_lookup_by_serial_number_and_institutions(
+    server: RunningServer, capsys: pytest.CaptureFixture[str]
+) -> None:
+    provision_id, code = provisioned(server)
+    assert main(cli(server, "--provision-id", provision_id, "--json")) == 0
+    found = json.loads(capsys.readouterr().out)
+    serial, receiver = found["voucher"]["serialNumber"], found["receiver"]["id"]
+    settler = found["settlementEntity"]["id"]
+    directed = ("--receiver-inst-id", receiver, "--settlement-entity-inst-id", settler)
+    assert main(cli(server, "--serial-number", serial, *directed, "--json")) == 0
+    assert json.loads(capsys.readouterr().out) == found  # the code masked in both
+    assert main(cli(server, "--serial-number", serial)) == 0
+    out = capsys.readouterr().out
+    assert serial in out and code not in out
+    assert main(cli(server, "--serial-number", serial, "--receiver-inst-id", "other")) == 1
+    assert "404 UNABLE_TO_LOCATE_RECORD" in capsys.readouterr().err
+    with pytest.raises(SystemExit) as undirected:
+        main(cli(server, "--receiver-inst-id", receiver))
+    assert undirected.value.code == 2
+    assert "--serial-number" in capsys.readouterr().err
+    with pytest.raises(SystemExit) as too_long:
+        main(cli(server, "--serial-number", "S" * 41))
+    assert too_long.value.code == 2
+    assert "--serial-number must be at most 40 characters" in capsys.readouterr().err

@@ -879,10 +879,14 @@ def test_a_lookup_of_an_unknown_provision_is_not_found(sim: SwitchSimulator) -> 
     assert error.id == provision_id
 
 
-def test_a_lookup_without_a_provision_id_or_a_code_is_a_format_error(sim: SwitchSimulator) -> None:
+def test_a_lookup_without_a_provision_id_a_code_or_a_serial_is_a_format_error(
+    sim: SwitchSimulator,
+) -> None:
     reply = sim.handle(Operation.LOOKUP, username=USER, query={})
 
-    assert format_messages(reply) == ["provisionRequestId or voucherCode may not be null"]
+    assert format_messages(reply) == [
+        "provisionRequestId, voucherCode or voucherSerialNumber may not be null"
+    ]
 
 
 # -- reset ---------------------------------------------------------------------------------------

@@ -128,10 +128,15 @@ class ParkedAdvice:
 @attrs.frozen(kw_only=True)
 class LookupQuery:
     """What ``lookupVoucher`` asks for: a voucher by its provision request's id
-    (``provisionRequestId``), by its code (``voucherCode``), or by both, when the switch must
-    find one voucher that matches both.
+    (``provisionRequestId``), by its code (``voucherCode``), by its serial number
+    (``voucherSerialNumber``), or by several of these, when the switch must find one voucher
+    that matches them all. ``receiver_inst_id`` (``receiverInstId``, the institution that
+    issued the voucher) and ``settlement_entity_inst_id`` (``settlementEntityInstId``, the one
+    the lookup should go through) only direct the lookup: they name no voucher on their own.
 
-    The code is as good as cash: it is masked in the repr.
+    The code is as good as cash: it is masked in the repr. The serial number is not: it
+    identifies the voucher in the vendor's system but cannot redeem it (the swagger's words),
+    and it is printed on receipts beside the masked code for that reason.
 
     >>> LookupQuery(provision_request_id="0f8fad5b-d9cb-469f-a165-70867728950e").params()
     {'provisionRequestId': '0f8fad5b-d9cb-469f-a165-70867728950e'}
@@ -143,12 +148,29 @@ class LookupQuery:
     voucher_code: str | None = attrs.field(
         default=None, validator=v.optional(v.max_length(40)), repr=v.masked
     )
+    voucher_serial_number: str | None = attrs.field(
+        default=None, validator=v.optional(v.max_length(40))
+    )
+    receiver_inst_id: str | None = None
+    settlement_entity_inst_id: str | None = None
 
     def __attrs_post_init__(self) -> None:
-        if self.provision_request_id is None and self.voucher_code is None:
-            raise InvalidArgument("a lookup needs a provision request id, a voucher code or both")
-        if self.voucher_code == "":
-            raise InvalidArgument("a lookup by voucher code needs a code that is not empty")
+        if (
+            self.provision_request_id is None
+            and self.voucher_code is None
+            and self.voucher_serial_number is None
+        ):
+            raise InvalidArgument(
+                "a lookup needs a provision request id, a voucher code or a serial number"
+            )
+        for value, what in (
+            (self.voucher_code, "voucher code needs a code"),
+            (self.voucher_serial_number, "serial number needs a serial number"),
+            (self.receiver_inst_id, "receiver needs an institution id"),
+            (self.settlement_entity_inst_id, "settlement entity needs an institution id"),
+        ):
+            if value == "":
+                raise InvalidArgument(f"a lookup by {what} that is not empty")
 
     @classmethod
     def of(cls, query: LookupQuery | str) -> LookupQuery:
@@ -157,12 +179,14 @@ class LookupQuery:
 
     def params(self) -> dict[str, str]:
         """The query string's parameters, in the swagger's names."""
-        params: dict[str, str] = {}
-        if self.provision_request_id is not None:
-            params["provisionRequestId"] = self.provision_request_id
-        if self.voucher_code is not None:
-            params["voucherCode"] = self.voucher_code
-        return params
+        named = (
+            ("provisionRequestId", self.provision_request_id),
+            ("voucherCode", self.voucher_code),
+            ("voucherSerialNumber", self.voucher_serial_number),
+            ("receiverInstId", self.receiver_inst_id),
+            ("settlementEntityInstId", self.settlement_entity_inst_id),
+        )
+        return {name: value for name, value in named if value is not None}
 
 
 @attrs.frozen

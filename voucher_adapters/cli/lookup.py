@@ -1,9 +1,11 @@
 """``voucher lookup``: ask a switch what it knows about a voucher.
 
 A lookup is informative only: it moves no money and changes no sale. It names the voucher by
-its provision request's id, by its code, or by both (then one voucher must match both). The
-voucher code and PIN are as good as cash, so they are masked in what is printed unless
-``--show-code`` asks for them.
+its provision request's id, by its code, by its serial number, or by several (then one voucher
+must match them all), and may direct it to the institution that issued the voucher or the one
+that settles it. The voucher code and PIN are as good as cash, so they are masked in what is
+printed unless ``--show-code`` asks for them; the serial number cannot redeem the voucher and
+is shown.
 """
 
 from __future__ import annotations
@@ -30,12 +32,24 @@ def add_lookup_command(
         "lookup",
         help="look a voucher up on a server that speaks the SUV protocol",
         description="Ask URL (this project's simulator or a real switch) what it knows about a "
-        "voucher, by the provision request's id, by the voucher's code, or by both. "
+        "voucher, by the provision request's id, by the voucher's code or serial number, or "
+        "by several at once. "
         "Exits 0 when the voucher is found, 1 when it is not or no answer came.",
     )
     lookup.add_argument("--url", required=True, help="base URL, e.g. http://127.0.0.1:8080/suv/v1")
     lookup.add_argument("--provision-id", metavar="UUID", help="the provision request's id")
     lookup.add_argument("--voucher-code", metavar="CODE", help="the voucher's code")
+    lookup.add_argument("--serial-number", metavar="SERIAL", help="the voucher's serial number")
+    lookup.add_argument(
+        "--receiver-inst-id",
+        metavar="ID",
+        help="the institution that issued the voucher, to direct the lookup to",
+    )
+    lookup.add_argument(
+        "--settlement-entity-inst-id",
+        metavar="ID",
+        help="the institution the lookup should go through",
+    )
     lookup.add_argument(
         "--username", help="Basic auth user, the sale's client.id (default: voucher-demo)"
     )
@@ -52,15 +66,32 @@ def add_lookup_command(
     lookup.add_argument("--json", action="store_true", help="machine-readable output")
 
 
+_OPTIONS = (
+    ("provisionRequestId", "--provision-id"),
+    ("voucherCode", "--voucher-code"),
+    ("voucherSerialNumber", "--serial-number"),
+    ("receiverInstId", "--receiver-inst-id"),
+    ("settlementEntityInstId", "--settlement-entity-inst-id"),
+)
+
+
 def lookup_query(args: argparse.Namespace, parser: argparse.ArgumentParser) -> LookupQuery:
     """The query the arguments name; a usage error (exit 2) if they name none or a bad one."""
-    if args.provision_id is None and args.voucher_code is None:
-        parser.error("lookup needs --provision-id, --voucher-code or both")
+    if args.provision_id is None and args.voucher_code is None and args.serial_number is None:
+        parser.error("lookup needs --provision-id, --voucher-code or --serial-number")
     try:
-        return LookupQuery(provision_request_id=args.provision_id, voucher_code=args.voucher_code)
+        return LookupQuery(
+            provision_request_id=args.provision_id,
+            voucher_code=args.voucher_code,
+            voucher_serial_number=args.serial_number,
+            receiver_inst_id=args.receiver_inst_id,
+            settlement_entity_inst_id=args.settlement_entity_inst_id,
+        )
     except (InvalidArgument, MessageError) as error:
-        reason = str(error).replace("provisionRequestId", "--provision-id")
-        parser.error(reason.replace("voucherCode", "--voucher-code"))
+        reason = str(error)
+        for param, option in _OPTIONS:
+            reason = reason.replace(param, option)
+        parser.error(reason)
 
 
 def _masked(found: dict[str, Any]) -> dict[str, Any]:

@@ -40,6 +40,18 @@ class ProvisionRecord:
         code = voucher.get("code") if isinstance(voucher, dict) else None
         return code if isinstance(code, str) else None
 
+    @property
+    def serial_number(self) -> str | None:
+        voucher = self.voucher
+        serial = voucher.get("serialNumber") if isinstance(voucher, dict) else None
+        return serial if isinstance(serial, str) else None
+
+    def institution_id(self, role: str) -> str | None:
+        """The id of the voucher's ``receiver`` or ``settlementEntity``, if it has one."""
+        institution = None if self.response is None else self.response.get(role)
+        found = institution.get("id") if isinstance(institution, dict) else None
+        return found if isinstance(found, str) else None
+
 
 @attrs.define
 class SwitchRecords:
@@ -55,6 +67,13 @@ class SwitchRecords:
         """The record of the voucher with this code, if this user was issued one."""
         for record in self._by_user.get(username, {}).values():
             if record.voucher_code == code:
+                return record
+        return None
+
+    def with_serial_number(self, username: str, serial: str) -> ProvisionRecord | None:
+        """The record of the voucher with this serial number, if this user was issued one."""
+        for record in self._by_user.get(username, {}).values():
+            if record.serial_number == serial:
                 return record
         return None
 

@@ -56,6 +56,17 @@ __all__ = ["RESET_BODY", "SwitchSimulator"]
 RESET_BODY = {"userDataWillBeLost": "TRUE", "resetUserData": "TRUE"}
 VOUCHERS_PATH = "/suv/v1/vouchers"
 _LOOKUP_KEYS = ("posInfo", "settlementEntity", "receiver", "amounts", "voucher", "product")
+# A lookup's institution parameters, and the part of the voucher's record each must match.
+_DIRECTED = (("receiverInstId", "receiver"), ("settlementEntityInstId", "settlementEntity"))
+
+
+def _directed_to(record: ProvisionRecord, query: Mapping[str, str]) -> bool:
+    """Whether the voucher is one the institutions the lookup names issued and settle."""
+    return all(
+        query[param] == record.institution_id(role) for param, role in _DIRECTED if query.get(param)
+    )
+
+
 _PLAIN = "text/plain; charset=utf-8"
 
 
@@ -398,23 +409,34 @@ class SwitchSimulator:
             )
 
     def _lookup(self, account: str, query: Mapping[str, str]) -> SimReply:
-        """By ``provisionRequestId``, by ``voucherCode``, or by both (then both must match)."""
+        """By ``provisionRequestId``, ``voucherCode`` or ``voucherSerialNumber``, or by several
+        (then one voucher must match them all). ``receiverInstId`` and
+        ``settlementEntityInstId`` direct the lookup to an institution: a voucher that
+        institution did not issue (receiver) or settle (settlement entity) is not found."""
         provision_id = query.get("provisionRequestId")
         code = query.get("voucherCode")
+        serial = query.get("voucherSerialNumber")
         # An error about a lookup by code alone names no id: the code is no id, and a secret.
         about = About(provision_id)
-        if provision_id is None and not code:
+        if provision_id is None and not code and not serial:
             problem = FormatProblem(
-                "provisionRequestId", "provisionRequestId or voucherCode may not be null"
+                "provisionRequestId",
+                "provisionRequestId, voucherCode or voucherSerialNumber may not be null",
             )
             return refuse_format(about, [problem])
         if provision_id is not None and not is_uuid(provision_id):
             return refuse_format(about, [FormatProblem("provisionRequestId", UUID_MSG)])
         if provision_id is not None:
             record = self._records.get(account, provision_id)
+        elif code:
+            record = self._records.with_code(account, code)
         else:
-            record = self._records.with_code(account, code or "")
-        if record is not None and code and record.voucher_code != code:
+            record = self._records.with_serial_number(account, serial or "")
+        if record is not None and (
+            (code and record.voucher_code != code)
+            or (serial and record.serial_number != serial)
+            or not _directed_to(record, query)
+        ):
             record = None
         if record is None or record.response is None:
             return refuse(
