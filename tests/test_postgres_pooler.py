@@ -10,6 +10,7 @@ where PgBouncer is not installed (Debian: ``apt-get install pgbouncer``).
 
 from __future__ import annotations
 
+import asyncio
 import os
 import shutil
 import socket
@@ -25,9 +26,13 @@ from pg import PG_DSN, drop_schema, require_postgres
 from psycopg.conninfo import conninfo_to_dict, make_conninfo
 from sqlite_samples import Samples
 
-from voucher_adapters.bootstrap import Settings, build
+from voucher_adapters.bootstrap import Settings, build, build_async
+from voucher_adapters.clock import SimulatedClock
+from voucher_adapters.demo import cash, demo_request
 from voucher_adapters.stores.postgres import PostgresAdviceQueue, PostgresJournal, migrate
 from voucher_adapters.stores.postgres.schema import connect_kwargs
+from voucher_core import State
+from voucher_core.transaction import random_id
 
 PGBOUNCER = shutil.which("pgbouncer") or (
     "/usr/sbin/pgbouncer" if os.path.exists("/usr/sbin/pgbouncer") else None
@@ -137,6 +142,43 @@ def test_settings_carry_pooling_and_claim_dsn_to_a_driver(pooler: str, schema: s
         assert isinstance(app.journal, PostgresJournal)
         assert app.journal.claim_dsn == PG_DSN
         assert app.journal.database.pooling == "transaction"
+
+
+def test_a_dual_sale_goes_through_the_pooler_from_provision_to_confirmation(
+    pooler: str, schema: str
+) -> None:
+    """Every write of a sale, the state change and its advice in one statement included,
+    goes through the pooler; the journal and the queue agree at the end."""
+    clock = SimulatedClock()
+    settings = Settings(
+        dsn=pooler, schema=schema, pooling="transaction", claim_dsn=PG_DSN, clock=clock
+    )
+    with build(settings) as app:
+        tx = app.driver.sell(demo_request(id=random_id(), time=clock.now()))
+        assert tx.state is State.PROVISIONED
+        app.driver.confirm(tx, cash(1000))
+        assert app.driver.drain() is True
+        assert tx.state is State.DONE
+        assert app.journal is not None
+        entry = app.journal.get(tx.id)
+        assert entry is not None and entry.transaction.state is State.DONE
+        assert app.queue.stats()["queued"] == 0  # type: ignore[attr-defined]
+
+
+def test_an_asyncio_dual_sale_goes_through_the_pooler_too(pooler: str, schema: str) -> None:
+    settings = Settings(dsn=pooler, schema=schema, pooling="transaction", claim_dsn=PG_DSN)
+
+    async def sell_four() -> list[State]:
+        async with await build_async(settings) as app:
+            sales = []
+            for _ in range(4):  # more runs of each statement than psycopg prepares after
+                tx = await app.driver.sell(demo_request(id=random_id(), time=app.clock.now()))
+                await app.driver.confirm(tx, cash(1000))
+                sales.append(tx)
+            assert await app.driver.drain(timeout=30) is True
+            return [tx.state for tx in sales]
+
+    assert asyncio.run(sell_four()) == [State.DONE] * 4
 
 
 def test_session_timeouts_reach_the_server_without_startup_options(schema: str) -> None:

@@ -72,6 +72,11 @@ class _Settings:
             # pool opens it. Transaction pooling: at the start of every transaction, as the
             # next one may run on another server session.
             local = pooling == "transaction"
+            if local:
+                # Statements psycopg prepares on the server after a few runs belong to one
+                # server session, which a transaction pooler hands to others ("prepared
+                # statement already exists"): behind one, nothing is prepared.
+                self.kwargs["prepare_threshold"] = None
             self.per_transaction = timeouts_sql(dsn, timeout, local=True) if local else None
             self.per_session = None if local else timeouts_sql(dsn, timeout, local=False)
         except psycopg.Error as exc:  # a DSN that cannot be parsed
