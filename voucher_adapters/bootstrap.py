@@ -29,7 +29,7 @@ from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from types import TracebackType
-from typing import TYPE_CHECKING, Literal, Protocol, Self
+from typing import TYPE_CHECKING, Any, Literal, Protocol, Self
 
 import attrs
 
@@ -497,6 +497,17 @@ def _open_durable(
     return sqlite_journal, sqlite_queue, SqliteJournalQueue(sqlite_journal, sqlite_queue)
 
 
+def _http_options(settings: Settings, observer: ExchangeObserver | None) -> dict[str, Any]:
+    """What both HTTP transports are built with: one place, so the two cannot drift apart."""
+    return {
+        "auth": settings.auth,
+        "verify": settings.verify,
+        "cert": settings.cert,
+        "max_connections": settings.max_connections,
+        "observer": observer,
+    }
+
+
 def _transport(settings: Settings, closers: _Closers) -> Transport:
     if settings.transport is not None:
         return settings.transport  # type: ignore[return-value]  # the caller's choice
@@ -505,14 +516,7 @@ def _transport(settings: Settings, closers: _Closers) -> Transport:
         return InMemoryTransport(_switch(settings), username=settings.username, observer=observer)
     from voucher_adapters.transports.http import HttpTransport  # noqa: PLC0415  (an extra)
 
-    http = HttpTransport(
-        settings.url,
-        auth=settings.auth,
-        verify=settings.verify,
-        cert=settings.cert,
-        max_connections=settings.max_connections,
-        observer=observer,
-    )
+    http = HttpTransport(settings.url, **_http_options(settings, observer))
     closers.add(http.close)
     return http
 
@@ -626,13 +630,6 @@ def _async_transport(settings: Settings, closers: _Closers) -> AsyncTransport:
         )
     from voucher_adapters.transports.http import AsyncHttpTransport  # noqa: PLC0415
 
-    http = AsyncHttpTransport(
-        settings.url,
-        auth=settings.auth,
-        verify=settings.verify,
-        cert=settings.cert,
-        max_connections=settings.max_connections,
-        observer=observer,
-    )
+    http = AsyncHttpTransport(settings.url, **_http_options(settings, observer))
     closers.add(http.aclose)
     return http
